@@ -1,0 +1,55 @@
+// The control socket of a namespace: accepts clients (checking their
+// credentials with SO_PEERCRED), answers their requests, and notices through
+// the kernel when a client dies: its last connection closes, or, for clients
+// left over from before a daemon restart, its pidfd becomes readable.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "daemon_config.hpp"
+#include "queue_registry.hpp"
+
+namespace shmq::daemon {
+
+class ControlServer {
+ public:
+  // Binds the namespace's abstract socket. Throws std::runtime_error if
+  // another daemon serves this namespace.
+  ControlServer(const DaemonConfig& config, QueueRegistry& registry);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Watches `pid` until it exits, then reclaims what it reserved.
+  void watch_process(pid_t pid);
+
+  // Serves until `stop_fd` becomes readable (a signalfd).
+  void run(int stop_fd);
+
+  // Answers one request from a peer with these credentials (public for tests).
+  nlohmann::json handle(const nlohmann::json& request);
+
+ private:
+  struct Peer {
+    pid_t pid;
+    uid_t uid;
+  };
+  void accept_client();
+  void serve(int fd);
+  void disconnect(int fd);
+  bool allowed(uid_t uid, gid_t gid) const;
+
+  const DaemonConfig& config_;
+  QueueRegistry& registry_;
+  int listen_fd_ = -1;
+  std::map<int, Peer> clients_;          // fd -> peer
+  std::map<pid_t, int> connections_;     // pid -> open connections
+  std::map<int, pid_t> pidfds_;          // pidfd -> pid
+};
+
+}  // namespace shmq::daemon

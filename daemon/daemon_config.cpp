@@ -1,0 +1,82 @@
+#include "daemon_config.hpp"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "control_protocol.hpp"
+#include "segment_layout.hpp"
+
+namespace shmq::daemon {
+
+namespace po = boost::program_options;
+
+std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[]) {
+  DaemonConfig config;
+  std::string config_file;
+  std::string shm_mode = "0600";
+  std::uint64_t arena_mib = config.arena_bytes >> 20;
+  long allow_gid = -1;
+
+  po::options_description cli("shmqd options");
+  cli.add_options()
+      ("help,h", "print this help and exit")
+      ("version", "print the version and exit")
+      ("config,c", po::value(&config_file), "read options from this file (key = value lines)");
+  po::options_description settings("settings (flags or config file)");
+  settings.add_options()
+      ("namespace,n", po::value(&config.ns)->default_value(config.ns),
+       "isolates queue segments and the control socket: several daemons, one per namespace")
+      ("log-level", po::value(&config.log_level)->default_value(config.log_level),
+       "trace, debug, info, warn, error, critical or off")
+      ("max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
+       "message slots of a new queue, unless its creator says otherwise")
+      ("arena-mib", po::value(&arena_mib)->default_value(arena_mib),
+       "payload space of a new queue in MiB (memory is used only as messages need it)")
+      ("shm-mode", po::value(&shm_mode)->default_value(shm_mode), "permissions of queue segments (octal)")
+      ("allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid");
+  po::options_description all;
+  all.add(cli).add(settings);
+
+  po::variables_map vm;
+  po::store(po::parse_command_line(argc, argv, all), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: shmqd [options]\n\n" << all << "\n";
+    return std::nullopt;
+  }
+  if (vm.count("version")) {
+    std::cout << "shmqd 0.1.0 (segment layout " << detail::kLayoutMajor << "." << detail::kLayoutMinor << ")\n";
+    return std::nullopt;
+  }
+  if (vm.count("config")) {
+    std::ifstream in(vm["config"].as<std::string>());
+    if (!in) throw std::runtime_error("cannot read config file " + vm["config"].as<std::string>());
+    po::store(po::parse_config_file(in, settings), vm);
+  }
+  po::notify(vm);
+
+  if (!detail::valid_namespace(config.ns)) {
+    throw std::runtime_error("--namespace: use 1 to 64 letters, digits, '-' or '_'");
+  }
+  if (config.max_messages < 16 || config.max_messages > (1u << 24)) {
+    throw std::runtime_error("--max-messages: from 16 to 16777216");
+  }
+  if (arena_mib < 1 || arena_mib > (1u << 20)) throw std::runtime_error("--arena-mib: from 1 to 1048576");
+  config.arena_bytes = arena_mib << 20;
+  std::size_t used = 0;
+  unsigned long mode = 0;
+  try {
+    mode = std::stoul(shm_mode, &used, 8);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != shm_mode.size() || mode > 0777 || (mode & 0600) != 0600) {
+    throw std::runtime_error("--shm-mode: an octal mode that gives the owner read and write, such as 0600 or 0660");
+  }
+  config.shm_mode = static_cast<mode_t>(mode);
+  if (allow_gid >= 0) config.allow_gid = static_cast<gid_t>(allow_gid);
+  return config;
+}
+
+}  // namespace shmq::daemon

@@ -1,0 +1,57 @@
+// Error codes of libshmq. The data path returns them as std::error_code and
+// never throws for expected outcomes; admin calls throw std::system_error
+// carrying the same codes.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace shmq {
+
+enum class Errc {
+  // Sending
+  queue_full = 1,          // no free message slot or payload space (SQS OverLimit)
+  message_too_large,       // body larger than the queue's MaximumMessageSize
+  // Receipt handles
+  invalid_receipt_handle,  // not a handle this queue issued
+  stale_receipt_handle,    // the message was deleted or received again since
+  message_not_in_flight,   // change visibility of a message nobody holds
+  // Queues
+  queue_does_not_exist,    // no such queue, or it was deleted (SQS QueueDoesNotExist)
+  queue_name_exists,       // create with other attributes than the existing queue
+  invalid_queue_name,
+  invalid_attribute_name,
+  invalid_attribute_value,
+  invalid_parameter_value,  // e.g. MaxNumberOfMessages outside 1..10
+  // Batches
+  empty_batch_request,
+  too_many_entries_in_batch,  // more than 10 entries
+  batch_entry_ids_not_distinct,
+  invalid_batch_entry_id,
+  batch_request_too_long,     // entries together above MaximumMessageSize
+  // Environment
+  daemon_unavailable,   // shmqd is not running for this namespace (or went away)
+  permission_denied,    // the daemon refused this user
+  incompatible_layout,  // the segment was written by another major layout version
+  segment_corrupt,      // the segment failed validation or could not be recovered
+  internal,
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+// The stable, machine-readable name of a code ("queue_full"); empty for
+// codes of other categories.
+std::string errc_name(const std::error_code& ec);
+
+// The code errc_name() names; Errc::internal for an unknown name.
+std::error_code errc_from_name(std::string_view name) noexcept;
+
+}  // namespace shmq
+
+template <>
+struct std::is_error_code_enum<shmq::Errc> : std::true_type {};

@@ -1,0 +1,69 @@
+// A queue mapped into this process. Send, receive, delete and change
+// visibility work directly in shared memory; the daemon is not on this path.
+// A Queue may be used from several threads at once. Copies share the mapping.
+// Do not use a Queue (or its Client) in a child after fork(): open a new one.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "shmq/types.hpp"
+
+namespace shmq {
+
+namespace detail {
+struct QueueState;
+}
+
+class Queue {
+ public:
+  // Sends one message. Does not block. Fails with message_too_large,
+  // invalid_parameter_value (delay over 900 s), queue_full or
+  // queue_does_not_exist; nothing is enqueued on failure.
+  [[nodiscard]] std::error_code send(std::string_view body, SendResult& result, const SendOptions& options = {});
+
+  // Sends up to 10 messages with one lock round trip for all. Returns a
+  // batch-level error (empty_batch_request, too_many_entries_in_batch,
+  // batch_entry_ids_not_distinct, invalid_batch_entry_id,
+  // batch_request_too_long: bodies together over 1 MiB, queue_does_not_exist) and sends nothing, or
+  // success with one result per entry, in order.
+  [[nodiscard]] std::error_code send_batch(std::span<const SendEntry> entries, std::vector<BatchEntryResult>& results);
+
+  // Receives up to options.max_messages messages into `messages` (cleared
+  // first), making them invisible for the visibility timeout. Blocks up to
+  // the wait time: spins briefly, then sleeps until a send wakes it. An empty
+  // result after the wait is success. Fails with invalid_parameter_value or
+  // queue_does_not_exist.
+  [[nodiscard]] std::error_code receive(std::vector<Message>& messages, const ReceiveOptions& options = {});
+
+  // Deletes the message this receipt handle names. Does not block. Fails
+  // with invalid_receipt_handle (not from this queue), stale_receipt_handle
+  // (deleted, or received again since) or queue_does_not_exist.
+  [[nodiscard]] std::error_code delete_message(std::string_view receipt_handle);
+
+  // Makes an in-flight message visible again after `seconds` (0..43200).
+  // Fails as delete_message does, or with message_not_in_flight.
+  [[nodiscard]] std::error_code change_visibility(std::string_view receipt_handle, std::uint32_t seconds);
+
+  // Batch forms: batch-level errors as in send_batch, else one result per entry.
+  [[nodiscard]] std::error_code delete_batch(std::span<const HandleEntry> entries,
+                                             std::vector<BatchEntryResult>& results);
+  [[nodiscard]] std::error_code change_visibility_batch(std::span<const HandleEntry> entries,
+                                                        std::vector<BatchEntryResult>& results);
+
+  // Approximate counts, read without locking.
+  QueueCounts counts() const noexcept;
+
+  const std::string& name() const noexcept;
+
+ private:
+  friend class Client;
+  explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
+  std::shared_ptr<detail::QueueState> state_;
+};
+
+}  // namespace shmq

@@ -1,0 +1,113 @@
+#include "arena.hpp"
+
+#include <bit>
+#include <cstring>
+#include <vector>
+
+namespace shmq::detail {
+
+namespace {
+constexpr std::uint64_t size_of(unsigned order) { return 1ull << order; }
+constexpr std::uint64_t slot_of(std::uint64_t offset) { return offset >> kMinOrder; }
+}  // namespace
+
+unsigned Arena::order_for(std::uint64_t bytes) noexcept {
+  if (bytes <= size_of(kMinOrder)) return kMinOrder;
+  return static_cast<unsigned>(std::bit_width(bytes - 1));
+}
+
+FreeBlock& Arena::block(std::uint64_t offset) const noexcept {
+  return *reinterpret_cast<FreeBlock*>(base_ + offset);
+}
+
+void Arena::push(std::uint64_t offset, unsigned order) noexcept {
+  std::uint64_t& head = roots_.arena_free_head[order - kMinOrder];
+  FreeBlock& b = block(offset);
+  b.next = head;
+  b.prev = kNilOffset;
+  if (head != kNilOffset) block(head).prev = offset;
+  head = offset;
+  order_map_[slot_of(offset)] = static_cast<std::uint8_t>(order + 1);
+  roots_.arena_free_bytes += size_of(order);
+}
+
+void Arena::unlink(std::uint64_t offset, unsigned order) noexcept {
+  FreeBlock& b = block(offset);
+  if (b.prev != kNilOffset) {
+    block(b.prev).next = b.next;
+  } else {
+    roots_.arena_free_head[order - kMinOrder] = b.next;
+  }
+  if (b.next != kNilOffset) block(b.next).prev = b.prev;
+  order_map_[slot_of(offset)] = 0;
+  roots_.arena_free_bytes -= size_of(order);
+}
+
+std::uint64_t Arena::allocate(unsigned order) noexcept {
+  if (order < kMinOrder || order > kMaxOrder) return kNilOffset;
+  unsigned found = order;
+  while (found <= kMaxOrder && roots_.arena_free_head[found - kMinOrder] == kNilOffset) ++found;
+  std::uint64_t offset;
+  if (found <= kMaxOrder) {
+    offset = roots_.arena_free_head[found - kMinOrder];
+    unlink(offset, found);
+  } else if (roots_.arena_untouched < bytes_) {
+    offset = roots_.arena_untouched;  // carve a maximal block from the never-used tail
+    roots_.arena_untouched += kMaxBlock;
+    roots_.arena_free_bytes -= kMaxBlock;
+    found = kMaxOrder;
+  } else {
+    return kNilOffset;
+  }
+  // Split down, keeping the lower half and freeing the upper buddies.
+  while (found > order) {
+    --found;
+    push(offset + size_of(found), found);
+  }
+  return offset;
+}
+
+void Arena::release(std::uint64_t offset, unsigned order) noexcept {
+  while (order < kMaxOrder) {
+    const std::uint64_t buddy = offset ^ size_of(order);
+    if (order_map_[slot_of(buddy)] != order + 1) break;
+    unlink(buddy, order);
+    offset &= ~size_of(order);
+    ++order;
+  }
+  push(offset, order);
+}
+
+void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {
+  for (auto& head : roots_.arena_free_head) head = kNilOffset;
+  roots_.arena_free_bytes = bytes_ - roots_.arena_untouched;
+  const std::uint64_t slots = roots_.arena_untouched >> kMinOrder;
+  std::memset(order_map_, 0, slots);
+
+  // used_before[i]: allocated minimum blocks among the first i, so that
+  // "is this region entirely free" is one subtraction.
+  std::vector<std::uint32_t> used_before(slots + 1, 0);
+  {
+    std::vector<std::uint8_t> used(slots, 0);
+    for (auto [offset, order] : allocated) {
+      for (std::uint64_t s = slot_of(offset); s < slot_of(offset + size_of(order)); ++s) used[s] = 1;
+    }
+    for (std::uint64_t s = 0; s < slots; ++s) used_before[s + 1] = used_before[s] + used[s];
+  }
+  auto free_region = [&](auto& self, std::uint64_t offset, unsigned order) -> void {
+    const std::uint64_t first = slot_of(offset);
+    const std::uint64_t last = slot_of(offset + size_of(order));
+    const std::uint32_t used = used_before[last] - used_before[first];
+    if (used == 0) {
+      push(offset, order);
+    } else if (used != last - first && order > kMinOrder) {
+      self(self, offset, order - 1);
+      self(self, offset + size_of(order - 1), order - 1);
+    }
+  };
+  for (std::uint64_t offset = 0; offset < roots_.arena_untouched; offset += kMaxBlock) {
+    free_region(free_region, offset, kMaxOrder);
+  }
+}
+
+}  // namespace shmq::detail

@@ -1,0 +1,37 @@
+// A client's connection to its namespace's shmqd. Its lifetime is what the
+// daemon watches: when the last connection of a process closes (the kernel
+// closes it when the process dies), the daemon reclaims the slots that
+// process had reserved but not committed.
+#pragma once
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace shmq::detail {
+
+class ControlConnection {
+ public:
+  // Connects and says hello. Throws std::system_error(daemon_unavailable).
+  explicit ControlConnection(std::string ns);
+  ~ControlConnection();
+  ControlConnection(const ControlConnection&) = delete;
+  ControlConnection& operator=(const ControlConnection&) = delete;
+
+  // Sends a request and waits for the reply. Reconnects once if the daemon
+  // restarted. Throws std::system_error with the daemon's error code, or
+  // daemon_unavailable.
+  nlohmann::json call(const nlohmann::json& request);
+
+  const std::string& ns() const noexcept { return ns_; }
+
+ private:
+  void connect();
+  bool exchange(const std::string& request, std::string& reply);
+
+  std::string ns_;
+  int fd_ = -1;
+  std::mutex mutex_;
+};
+
+}  // namespace shmq::detail

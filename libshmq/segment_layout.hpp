@@ -1,0 +1,195 @@
+// The layout of one queue's shared-memory segment (/shmq.<namespace>.<queue>).
+// This is a file format: every process that maps the segment, at whatever
+// address, reads it through these structs. Bump kLayoutMajor on any change
+// that an older reader would misread.
+//
+//  offset 0
+//  +--------------------------------------------------------------+
+//  | SegmentHeader (4 KiB)                                        |
+//  |   identity: magic, layout_version (release-stored last),     |
+//  |             incarnation, sizes and table offsets, name       |
+//  |   attributes: read lock-free on the data path                |
+//  |   [cache line] robust process-shared mutex                   |
+//  |   [cache line] index roots, guarded by the mutex             |
+//  |   [cache line] counts, readable without the mutex            |
+//  |   [cache line] ready_seq + waiters: receivers' futex         |
+//  |   [cache line] reaper_seq: the daemon reaper's futex         |
+//  +--------------------------------------------------------------+  descriptors_offset
+//  | MessageDescriptor[capacity]   128 B each, addressed by index |
+//  +--------------------------------------------------------------+  heap_offset
+//  | uint32_t timer_heap[capacity] min-heap of descriptor indices |
+//  |                               by deadline (delay/visibility) |
+//  +--------------------------------------------------------------+  order_map_offset
+//  | uint8_t order_map[arena_bytes / 64]: order+1 at the head of  |
+//  |                               each free arena block, else 0  |
+//  +--------------------------------------------------------------+  arena_offset
+//  | payload arena, arena_bytes: buddy blocks of 64 B .. 1 MiB    |
+//  +--------------------------------------------------------------+
+//
+// Everything is addressed by index or by offset from a base, never by
+// pointer. Fields that several processes touch concurrently are plain
+// integers accessed through std::atomic_ref (see `atom`), so the structs stay
+// trivially copyable and standard-layout.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shmq::detail {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
+inline constexpr std::uint32_t kLayoutMajor = 1;
+inline constexpr std::uint32_t kLayoutMinor = 0;
+inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
+inline constexpr std::uint32_t kNil = 0xffffffffu;
+inline constexpr std::uint64_t kNilOffset = ~0ull;
+inline constexpr std::size_t kMaxQueueName = 80;
+
+// Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
+// arena is a whole number of maximal blocks.
+inline constexpr unsigned kMinOrder = 6;   // 64 B
+inline constexpr unsigned kMaxOrder = 20;  // 1 MiB, SQS's largest message
+inline constexpr unsigned kOrderCount = kMaxOrder - kMinOrder + 1;
+inline constexpr std::uint64_t kMaxBlock = 1ull << kMaxOrder;
+
+template <class T>
+inline std::atomic_ref<T> atom(T& field) noexcept {
+  return std::atomic_ref<T>(field);
+}
+
+enum class MessageState : std::uint32_t {
+  kFree = 0,     // on the free list
+  kWriting = 1,  // reserved by a sender copying the payload outside the lock
+  kReady = 2,    // on the ready list, visible to receivers
+  kInFlight = 3, // received; in the timer heap until its visibility timeout
+  kDelayed = 4,  // sent with a delay; in the timer heap until it ends
+};
+
+// One message slot. The state word is the commit point of every transition:
+// a transition writes all other fields first and the state last, so that the
+// indexes can be rebuilt from the states alone after a crash.
+struct MessageDescriptor {
+  std::uint32_t state;          // MessageState; atomic_ref, written last
+  std::uint32_t generation;     // bumped when the slot is freed; atomic_ref (copy validation)
+  std::uint32_t receive_count;  // receives so far; part of the receipt handle
+  std::uint32_t next;           // free-list or ready-list link, kNil at the end
+  std::uint32_t prev;           // ready-list back link
+  std::uint32_t heap_pos;       // index in timer_heap, kNil when not in it
+  std::uint32_t owner_pid;      // sender's pid while kWriting (dead-client reclaim)
+  std::uint32_t body_bytes;     // payload length
+  std::uint32_t attr_bytes;     // message-attribute bytes after the body (reserved)
+  std::uint8_t block_order;     // arena block size = 1 << block_order
+  std::uint8_t reserved0[3];    // zero
+  std::uint64_t block_offset;   // arena-relative offset of the payload block
+  std::uint64_t seq;            // send order, assigned at commit
+  std::uint64_t deadline_ns;    // CLOCK_MONOTONIC: delay end or visibility expiry
+  std::uint64_t sent_ms;        // epoch ms at commit (SentTimestamp)
+  std::uint64_t first_receive_ms;  // epoch ms of the first receive, 0 before it
+  std::uint8_t message_id[16];  // UUID v4 bytes
+  std::uint8_t reserved1[32];   // zero; room for FIFO group and dedup indexes
+};
+
+// Index roots: guarded by the mutex, all derived from descriptor states and
+// rebuilt after a locker died (see QueueCore::rebuild). Descriptors and arena
+// blocks are handed out from a never-used tail before anything is recycled, so
+// a fresh queue touches only the pages it uses.
+struct IndexRoots {
+  std::uint32_t free_head;   // free descriptor list
+  std::uint32_t ready_head;  // oldest ready message
+  std::uint32_t ready_tail;  // newest ready message
+  std::uint32_t heap_size;   // entries in timer_heap
+  std::uint32_t unused_from; // descriptors at and past this index were never used (all free)
+  std::uint32_t reserved0;   // zero
+  std::uint64_t next_seq;    // next send sequence number
+  std::uint64_t arena_untouched;   // arena bytes at and past this offset were never handed out
+  std::uint64_t arena_free_bytes;  // free bytes, listed or untouched
+  std::uint64_t arena_free_head[kOrderCount];    // arena-relative, kNilOffset if empty
+};
+
+// Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
+// receivers deciding whether to take the lock, and by stats.
+struct Counts {
+  std::uint32_t visible;
+  std::uint32_t in_flight;
+  std::uint32_t delayed;
+  std::uint32_t writing;
+  std::uint64_t next_deadline_ns;  // earliest timer_heap deadline, ~0 if none
+  std::uint64_t sent_total;
+  std::uint64_t received_total;
+  std::uint64_t deleted_total;
+  std::uint64_t recoveries;        // times a locker found the previous owner dead
+};
+
+// Aligned to a page so that the descriptor table starts page-aligned.
+struct alignas(4096) SegmentHeader {
+  // Identity: written once at creation; layout_version last, with release.
+  std::uint64_t magic;             // kMagic
+  std::uint32_t layout_version;    // kLayoutVersion; 0 while the segment is being formatted
+  std::uint32_t header_bytes;      // sizeof(SegmentHeader)
+  std::uint64_t incarnation;       // random per creation; receipt handles carry it
+  std::uint64_t segment_bytes;     // total mapped size
+  std::uint32_t capacity;          // number of descriptors
+  std::uint32_t reserved0;         // zero
+  std::uint64_t descriptors_offset;
+  std::uint64_t heap_offset;
+  std::uint64_t order_map_offset;
+  std::uint64_t arena_offset;
+  std::uint64_t arena_bytes;       // multiple of kMaxBlock
+  char name[96];                   // queue name, NUL-terminated
+  std::uint64_t created_ms;        // epoch ms (CreatedTimestamp)
+
+  // Attributes: written by the daemon (atomic_ref), read lock-free by clients.
+  std::uint64_t last_modified_ms;      // LastModifiedTimestamp
+  std::uint32_t visibility_timeout_s;  // VisibilityTimeout
+  std::uint32_t maximum_message_size;  // MaximumMessageSize
+  std::uint32_t receive_wait_s;        // ReceiveMessageWaitTimeSeconds
+  std::uint32_t retention_s;           // MessageRetentionPeriod
+  std::uint32_t delay_s;               // DelaySeconds
+  std::uint32_t deleted;               // 1 once the queue is deleted: clients get queue_does_not_exist
+
+  alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
+  alignas(kCacheLine) IndexRoots roots;       // guarded by mutex
+  alignas(kCacheLine) Counts counts;          // written under mutex, read lock-free
+
+  // Receivers sleep on ready_seq; it is bumped whenever messages become
+  // visible. Senders call futex_wake only while waiters is non-zero.
+  alignas(kCacheLine) std::uint32_t ready_seq;
+  std::uint32_t waiters;
+
+  // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
+  // that sets an earlier deadline bumps it and wakes the reaper.
+  alignas(kCacheLine) std::uint32_t reaper_seq;
+  std::uint32_t reaper_waiting;  // 1 while the reaper sleeps
+  std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
+};
+
+// A free arena block stores its list links in its own first bytes.
+struct FreeBlock {
+  std::uint64_t next;  // arena-relative, kNilOffset at the end
+  std::uint64_t prev;
+};
+
+// Shared memory must mean the same thing in every process: no vtables, no
+// padding surprises, and atomics that never fall back to a lock (a lock would
+// be private to one process).
+static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_trivially_copyable_v<SegmentHeader>);
+static_assert(std::is_standard_layout_v<MessageDescriptor> && std::is_trivially_copyable_v<MessageDescriptor>);
+static_assert(sizeof(MessageDescriptor) == 128, "two descriptors per 256 B; layout is part of the format");
+static_assert(offsetof(MessageDescriptor, state) == 0, "state word first: the commit point of a transition");
+static_assert(offsetof(MessageDescriptor, block_offset) % 8 == 0, "64-bit fields must not straddle: torn reads");
+static_assert(sizeof(SegmentHeader) == 4096, "the header fills exactly one page");
+static_assert(offsetof(SegmentHeader, mutex) % kCacheLine == 0);
+static_assert(offsetof(SegmentHeader, ready_seq) % kCacheLine == 0, "futex word on its own line: senders write it");
+static_assert(offsetof(SegmentHeader, ready_seq) % 4 == 0, "futex words must be 4-byte aligned");
+static_assert(offsetof(SegmentHeader, reaper_seq) % 4 == 0, "futex words must be 4-byte aligned");
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free, "a lock-based atomic is private to one process");
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free, "a lock-based atomic is private to one process");
+static_assert(alignof(std::uint64_t) >= std::atomic_ref<std::uint64_t>::required_alignment);
+static_assert(sizeof(FreeBlock) <= (1u << kMinOrder));
+
+}  // namespace shmq::detail
