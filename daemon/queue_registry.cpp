@@ -24,7 +24,11 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
       shm_name_(std::move(shm_name)),
       segment_(std::move(segment)),
       core_(segment_.base()),
-      reaper_([this] { reap(); }) {}
+      reaper_([this] { reap(); }) {
+  // Before any reclaim scan: a sender that reserves after this sees the new
+  // epoch under the lock and reconnects (see Queue's send path).
+  detail::atom(segment_.header().daemon_epoch).fetch_add(1, std::memory_order_seq_cst);
+}
 
 ManagedQueue::~ManagedQueue() {
   stop_.store(true);

@@ -47,6 +47,16 @@ void ControlConnection::connect() {
   }
 }
 
+void ControlConnection::reconnect() noexcept {
+  std::lock_guard lock(mutex_);
+  try {
+    connect();
+  } catch (const std::exception&) {
+    // The daemon is down; a daemon that starts later finds this process's
+    // reserved slots in its attach scan and watches the process.
+  }
+}
+
 bool ControlConnection::exchange(const std::string& request, std::string& reply) {
   if (fd_ < 0) return false;
   if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {

@@ -23,6 +23,10 @@ class ControlConnection {
   // daemon_unavailable.
   nlohmann::json call(const nlohmann::json& request);
 
+  // Replaces the connection with a new one, if the daemon answers; otherwise
+  // leaves it closed for call() to retry. Does not throw.
+  void reconnect() noexcept;
+
   const std::string& ns() const noexcept { return ns_; }
 
  private:

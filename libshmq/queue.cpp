@@ -83,7 +83,19 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
       errors[i] = Errc::invalid_parameter_value;
     }
   }
-  q.core.reserve(std::span(sizes.data(), n), q.pid, std::span(slots.data(), n), std::span(errors.data(), n));
+  const auto original_errors = errors;
+  const std::uint32_t epoch =
+      q.core.reserve(std::span(sizes.data(), n), q.pid, std::span(slots.data(), n), std::span(errors.data(), n));
+  if (epoch != q.connected_epoch.load(std::memory_order_relaxed) && q.connection) {
+    // A daemon restarted since this process connected, and it will reclaim
+    // slots only of processes it knows. Make it know this one before holding
+    // a slot across the copy: undo, reconnect, reserve again.
+    q.core.unreserve(std::span(slots.data(), n));
+    q.connection->reconnect();
+    q.connected_epoch.store(epoch, std::memory_order_relaxed);
+    errors = original_errors;
+    q.core.reserve(std::span(sizes.data(), n), q.pid, std::span(slots.data(), n), std::span(errors.data(), n));
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (slots[i].index == detail::kNil) continue;
     std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());  // outside the lock

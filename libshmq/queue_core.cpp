@@ -203,8 +203,8 @@ void QueueCore::free_slot(std::uint32_t index) noexcept {
   h_->roots.free_head = index;
 }
 
-void QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-                        std::span<std::error_code> errors) noexcept {
+std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
+                                 std::span<std::error_code> errors) noexcept {
   Lock lock(*this);
   IndexRoots& r = h_->roots;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -240,6 +240,17 @@ void QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid,
     set_state(index, MessageState::kWriting);
     count(MessageState::kWriting, +1);
     out[i] = Reservation{index, m.generation, arena_base_ + offset};
+  }
+  return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
+}
+
+void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
+  Lock lock(*this);
+  for (Reservation& slot : slots) {
+    if (slot.index == kNil) continue;
+    count(MessageState::kWriting, -1);
+    free_slot(slot.index);
+    slot = Reservation{};
   }
 }
 

@@ -86,8 +86,12 @@ class QueueCore {
 
   // Reserves one slot per entry of `sizes` in one critical section. Entries
   // that find no room get queue_full in `errors`; the others get a slot.
-  void reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-               std::span<std::error_code> errors) noexcept;
+  // Returns the daemon epoch read under the lock (see Queue's send path).
+  std::uint32_t reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
+                        std::span<std::error_code> errors) noexcept;
+
+  // Frees reservations that will not be committed.
+  void unreserve(std::span<Reservation> slots) noexcept;
 
   // Publishes filled reservations (skipping those with index kNil) with the
   // given delays. Returns how many became visible now (to wake receivers).

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -19,13 +20,17 @@ struct QueueState {
         core(segment.base()),
         name(std::move(queue_name)),
         connection(std::move(conn)),
-        pid(static_cast<std::uint32_t>(::getpid())) {}
+        pid(static_cast<std::uint32_t>(::getpid())),
+        connected_epoch(atom(segment.header().daemon_epoch).load(std::memory_order_relaxed)) {}
 
   Segment segment;
   QueueCore core;
   std::string name;
   std::shared_ptr<ControlConnection> connection;  // may be null (tests that run without a daemon)
   std::uint32_t pid;
+  // The daemon epoch this process's connection is known to. A daemon that
+  // attached since does not know this process until it reconnects.
+  std::atomic<std::uint32_t> connected_epoch;
 };
 
 }  // namespace shmq::detail

@@ -151,6 +151,7 @@ struct alignas(4096) SegmentHeader {
   std::uint32_t retention_s;           // MessageRetentionPeriod
   std::uint32_t delay_s;               // DelaySeconds
   std::uint32_t deleted;               // 1 once the queue is deleted: clients get queue_does_not_exist
+  std::uint32_t daemon_epoch;          // bumped by each daemon that attaches, before it scans for dead senders
 
   alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
   alignas(kCacheLine) IndexRoots roots;       // guarded by mutex

@@ -1,5 +1,5 @@
-// Binary min-heap of descriptor indices keyed by MessageDescriptor::deadline_ns,
-// holding every in-flight and delayed message. Each descriptor records its
+// Binary min-heap of descriptor indices keyed by (deadline_ns, seq), holding
+// every in-flight and delayed message; equal deadlines come out in send order. Each descriptor records its
 // heap position, so removal and re-keying are O(log n). Not thread-safe:
 // callers hold the queue mutex.
 #pragma once
@@ -37,7 +37,7 @@ class TimerHeap {
   // Restores heap order after d_[index].deadline_ns changed.
   void rekeyed(std::uint32_t index) noexcept {
     const std::uint32_t pos = d_[index].heap_pos;
-    if (pos > 0 && key(slots_[(pos - 1) / 2]) > key(index)) {
+    if (pos > 0 && before(index, slots_[(pos - 1) / 2])) {
       sift_up(pos);
     } else {
       sift_down(pos);
@@ -45,7 +45,9 @@ class TimerHeap {
   }
 
  private:
-  std::uint64_t key(std::uint32_t index) const noexcept { return d_[index].deadline_ns; }
+  bool before(std::uint32_t a, std::uint32_t b) const noexcept {
+    return d_[a].deadline_ns < d_[b].deadline_ns || (d_[a].deadline_ns == d_[b].deadline_ns && d_[a].seq < d_[b].seq);
+  }
   void place(std::uint32_t pos, std::uint32_t index) noexcept {
     slots_[pos] = index;
     d_[index].heap_pos = pos;
@@ -54,7 +56,7 @@ class TimerHeap {
     const std::uint32_t index = slots_[pos];
     while (pos > 0) {
       const std::uint32_t parent = (pos - 1) / 2;
-      if (key(slots_[parent]) <= key(index)) break;
+      if (!before(index, slots_[parent])) break;
       place(pos, slots_[parent]);
       pos = parent;
     }
@@ -65,8 +67,8 @@ class TimerHeap {
     for (;;) {
       std::uint32_t child = 2 * pos + 1;
       if (child >= size_) break;
-      if (child + 1 < size_ && key(slots_[child + 1]) < key(slots_[child])) ++child;
-      if (key(slots_[child]) >= key(index)) break;
+      if (child + 1 < size_ && before(slots_[child + 1], slots_[child])) ++child;
+      if (!before(slots_[child], index)) break;
       place(pos, slots_[child]);
       pos = child;
     }

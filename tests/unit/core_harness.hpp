@@ -1,0 +1,72 @@
+// Drives a QueueCore directly, with a clock the test moves by hand.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "message_id.hpp"
+#include "shmq/error.hpp"
+#include "test_segment.hpp"
+
+namespace shmq::test {
+
+class CoreHarness {
+ public:
+  explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20) : seg_(capacity, arena), core_(seg_.base()) {}
+
+  detail::QueueCore& core() { return core_; }
+  detail::SegmentHeader& header() { return core_.header(); }
+  detail::Now now() const { return now_; }
+  void advance_ms(std::uint64_t ms) {
+    now_.mono_ns += ms * 1'000'000ull;
+    now_.wall_ms += ms;
+  }
+
+  // Sends one message; returns the error (empty on success).
+  std::error_code send(const std::string& body, std::uint32_t delay_s = 0, std::uint32_t pid = 1) {
+    const std::uint32_t size = static_cast<std::uint32_t>(body.size());
+    detail::Reservation slot;
+    std::error_code ec;
+    core_.reserve(std::span(&size, 1), pid, std::span(&slot, 1), std::span(&ec, 1));
+    if (ec) return ec;
+    std::memcpy(slot.payload, body.data(), body.size());
+    const auto id = detail::new_message_id();
+    core_.commit(std::span(&slot, 1), std::span(&delay_s, 1), std::span(&id, 1), now_);
+    return {};
+  }
+
+  // Reserves without committing, as a sender killed mid-copy leaves it.
+  detail::Reservation reserve_only(std::uint32_t size, std::uint32_t pid) {
+    detail::Reservation slot;
+    std::error_code ec;
+    core_.reserve(std::span(&size, 1), pid, std::span(&slot, 1), std::span(&ec, 1));
+    EXPECT_FALSE(ec);
+    return slot;
+  }
+
+  std::vector<detail::Delivery> receive(std::uint32_t max, std::uint32_t visibility_s = 30) {
+    std::vector<detail::Delivery> out(max);
+    out.resize(core_.receive(std::span(out), visibility_s, now_));
+    return out;
+  }
+
+  std::string body(const detail::Delivery& d) {
+    return std::string(reinterpret_cast<const char*>(core_.payload(d.block_offset)), d.body_bytes);
+  }
+
+  std::vector<std::string> bodies(const std::vector<detail::Delivery>& ds) {
+    std::vector<std::string> out;
+    for (const auto& d : ds) out.push_back(body(d));
+    return out;
+  }
+
+ private:
+  TestSegment seg_;
+  detail::QueueCore core_;
+  detail::Now now_{1'000'000'000'000ull, 1'700'000'000'000ull};
+};
+
+}  // namespace shmq::test
