@@ -47,9 +47,9 @@ class ControlServer {
   const DaemonConfig& config_;
   QueueRegistry& registry_;
   int listen_fd_ = -1;
-  std::map<int, Peer> clients_;          // fd -> peer
-  std::map<pid_t, int> connections_;     // pid -> open connections
-  std::map<int, pid_t> pidfds_;          // pidfd -> pid
+  std::map<int, Peer> clients_;       // fd -> peer
+  std::map<pid_t, int> connections_;  // pid -> open connections
+  std::map<int, pid_t> pidfds_;       // pidfd -> pid
 };
 
 }  // namespace shmq::daemon

@@ -20,22 +20,19 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   long allow_gid = -1;
 
   po::options_description cli("shmqd options");
-  cli.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("config,c", po::value(&config_file), "read options from this file (key = value lines)");
+  cli.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "config,c", po::value(&config_file), "read options from this file (key = value lines)");
   po::options_description settings("settings (flags or config file)");
-  settings.add_options()
-      ("namespace,n", po::value(&config.ns)->default_value(config.ns),
-       "isolates queue segments and the control socket: several daemons, one per namespace")
-      ("log-level", po::value(&config.log_level)->default_value(config.log_level),
-       "trace, debug, info, warn, error, critical or off")
-      ("max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
-       "message slots of a new queue, unless its creator says otherwise")
-      ("arena-mib", po::value(&arena_mib)->default_value(arena_mib),
-       "payload space of a new queue in MiB (memory is used only as messages need it)")
-      ("shm-mode", po::value(&shm_mode)->default_value(shm_mode), "permissions of queue segments (octal)")
-      ("allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid");
+  settings.add_options()("namespace,n", po::value(&config.ns)->default_value(config.ns),
+                         "isolates queue segments and the control socket: several daemons, one per namespace")(
+      "log-level", po::value(&config.log_level)->default_value(config.log_level),
+      "trace, debug, info, warn, error, critical or off")(
+      "max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
+      "message slots of a new queue, unless its creator says otherwise")(
+      "arena-mib", po::value(&arena_mib)->default_value(arena_mib),
+      "payload space of a new queue in MiB (memory is used only as messages need it)")(
+      "shm-mode", po::value(&shm_mode)->default_value(shm_mode), "permissions of queue segments (octal)")(
+      "allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid");
   po::options_description all;
   all.add(cli).add(settings);
 

@@ -10,12 +10,12 @@
 namespace shmq::daemon {
 
 struct DaemonConfig {
-  std::string ns = "default";              // --namespace
-  std::string log_level = "info";          // --log-level
-  std::uint32_t max_messages = 131072;     // --max-messages: default slots per queue
+  std::string ns = "default";                // --namespace
+  std::string log_level = "info";            // --log-level
+  std::uint32_t max_messages = 131072;       // --max-messages: default slots per queue
   std::uint64_t arena_bytes = 256ull << 20;  // --arena-mib: default payload space per queue
-  mode_t shm_mode = 0600;                  // --shm-mode: permissions of queue segments
-  std::optional<gid_t> allow_gid;          // --allow-gid: a group whose members may connect
+  mode_t shm_mode = 0600;                    // --shm-mode: permissions of queue segments
+  std::optional<gid_t> allow_gid;            // --allow-gid: a group whose members may connect
 };
 
 // Parses argv (and --config FILE). Returns nullopt after printing --help or

@@ -147,7 +147,8 @@ std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
 std::uint64_t QueueRegistry::reclaim(pid_t pid) {
   std::uint64_t freed = 0;
   for (auto& [name, queue] : queues_) {
-    const std::uint32_t n = queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
+    const std::uint32_t n =
+        queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
     if (n > 0) spdlog::info("queue {}: freed {} slots that dead client {} had reserved", name, n, pid);
     freed += n;
   }

@@ -16,9 +16,7 @@ unsigned Arena::order_for(std::uint64_t bytes) noexcept {
   return static_cast<unsigned>(std::bit_width(bytes - 1));
 }
 
-FreeBlock& Arena::block(std::uint64_t offset) const noexcept {
-  return *reinterpret_cast<FreeBlock*>(base_ + offset);
-}
+FreeBlock& Arena::block(std::uint64_t offset) const noexcept { return *reinterpret_cast<FreeBlock*>(base_ + offset); }
 
 void Arena::push(std::uint64_t offset, unsigned order) noexcept {
   std::uint64_t& head = roots_.arena_free_head[order - kMinOrder];

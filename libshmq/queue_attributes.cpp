@@ -24,7 +24,6 @@ constexpr std::array kSettable{
     Settable{"DelaySeconds", &QueueSettings::delay_s, 0, kMaxDelaySeconds},
 };
 
-
 std::uint32_t load(const std::uint32_t& field) {
   // Relaxed: each attribute is an independent value; no ordering with others.
   return atom(const_cast<std::uint32_t&>(field)).load(std::memory_order_relaxed);

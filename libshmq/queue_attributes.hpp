@@ -15,11 +15,11 @@ namespace shmq::detail {
 
 // The settable attributes, with SQS's defaults.
 struct QueueSettings {
-  std::uint32_t visibility_timeout_s = 30;        // VisibilityTimeout, 0..43200
-  std::uint32_t maximum_message_size = 1048576;   // MaximumMessageSize, 1024..1048576
-  std::uint32_t receive_wait_s = 0;               // ReceiveMessageWaitTimeSeconds, 0..20
-  std::uint32_t retention_s = 345600;             // MessageRetentionPeriod, 60..1209600
-  std::uint32_t delay_s = 0;                      // DelaySeconds, 0..900
+  std::uint32_t visibility_timeout_s = 30;       // VisibilityTimeout, 0..43200
+  std::uint32_t maximum_message_size = 1048576;  // MaximumMessageSize, 1024..1048576
+  std::uint32_t receive_wait_s = 0;              // ReceiveMessageWaitTimeSeconds, 0..20
+  std::uint32_t retention_s = 345600;            // MessageRetentionPeriod, 60..1209600
+  std::uint32_t delay_s = 0;                     // DelaySeconds, 0..900
 
   bool operator==(const QueueSettings&) const = default;
 };
@@ -43,7 +43,7 @@ void write_settings(SegmentHeader& header, const QueueSettings& settings, std::u
 
 // The attributes `names` asks for ("All" for all); an unknown name gives
 // invalid_attribute_name and is put in `culprit`.
-std::error_code render_attributes(const SegmentHeader& header, const std::vector<std::string>& names,
-                                  Attributes& out, std::string& culprit);
+std::error_code render_attributes(const SegmentHeader& header, const std::vector<std::string>& names, Attributes& out,
+                                  std::string& culprit);
 
 }  // namespace shmq::detail

@@ -122,11 +122,20 @@ void QueueCore::set_state(std::uint32_t index, MessageState s) noexcept {
 void QueueCore::count(MessageState s, int delta) noexcept {
   std::uint32_t* field = nullptr;
   switch (s) {
-    case MessageState::kReady: field = &h_->counts.visible; break;
-    case MessageState::kInFlight: field = &h_->counts.in_flight; break;
-    case MessageState::kDelayed: field = &h_->counts.delayed; break;
-    case MessageState::kWriting: field = &h_->counts.writing; break;
-    case MessageState::kFree: return;
+    case MessageState::kReady:
+      field = &h_->counts.visible;
+      break;
+    case MessageState::kInFlight:
+      field = &h_->counts.in_flight;
+      break;
+    case MessageState::kDelayed:
+      field = &h_->counts.delayed;
+      break;
+    case MessageState::kWriting:
+      field = &h_->counts.writing;
+      break;
+    case MessageState::kFree:
+      return;
   }
   // Relaxed: written only under the mutex; lock-free readers want an estimate.
   atom(*field).store(*field + static_cast<std::uint32_t>(delta), std::memory_order_relaxed);
@@ -382,8 +391,7 @@ std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& sta
   MessageDescriptor& m = d_[handle.index];
   state = state_of(m);
   if (handle.index >= h_->roots.unused_from || m.generation != handle.generation ||
-      m.receive_count != handle.receive_count ||
-      (state != MessageState::kInFlight && state != MessageState::kReady)) {
+      m.receive_count != handle.receive_count || (state != MessageState::kInFlight && state != MessageState::kReady)) {
     return Errc::stale_receipt_handle;
   }
   return {};
@@ -479,10 +487,21 @@ void QueueCore::rebuild() noexcept {
       max_seq = std::max(max_seq, m.seq);
     }
     switch (s) {
-      case MessageState::kWriting: ++writing; break;
-      case MessageState::kReady: ready.push_back(i); ++visible; break;
-      case MessageState::kInFlight: timers_.push(i); ++in_flight; break;
-      case MessageState::kDelayed: timers_.push(i); ++delayed; break;
+      case MessageState::kWriting:
+        ++writing;
+        break;
+      case MessageState::kReady:
+        ready.push_back(i);
+        ++visible;
+        break;
+      case MessageState::kInFlight:
+        timers_.push(i);
+        ++in_flight;
+        break;
+      case MessageState::kDelayed:
+        timers_.push(i);
+        ++delayed;
+        break;
       case MessageState::kFree:
         m.next = r.free_head;
         r.free_head = i;

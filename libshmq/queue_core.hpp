@@ -165,8 +165,8 @@ class QueueCore {
 
 template <class IsDead>
 std::uint32_t QueueCore::reclaim_writing(IsDead is_dead) noexcept {
-  return free_writing_matching(
-      [](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); }, &is_dead);
+  return free_writing_matching([](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); },
+                               &is_dead);
 }
 
 }  // namespace shmq::detail

@@ -39,8 +39,8 @@ std::string ReceiptHandle::to_string() const {
 std::optional<ReceiptHandle> ReceiptHandle::parse(std::string_view text) noexcept {
   if (text.size() != kTextLength) return std::nullopt;
   ReceiptHandle h{};
-  if (!get_hex(text, 0, 16, h.incarnation) || !get_hex(text, 16, 8, h.index) ||
-      !get_hex(text, 24, 8, h.generation) || !get_hex(text, 32, 8, h.receive_count)) {
+  if (!get_hex(text, 0, 16, h.incarnation) || !get_hex(text, 16, 8, h.index) || !get_hex(text, 24, 8, h.generation) ||
+      !get_hex(text, 32, 8, h.receive_count)) {
     return std::nullopt;
   }
   return h;

@@ -63,35 +63,35 @@ inline std::atomic_ref<T> atom(T& field) noexcept {
 }
 
 enum class MessageState : std::uint32_t {
-  kFree = 0,     // on the free list
-  kWriting = 1,  // reserved by a sender copying the payload outside the lock
-  kReady = 2,    // on the ready list, visible to receivers
-  kInFlight = 3, // received; in the timer heap until its visibility timeout
-  kDelayed = 4,  // sent with a delay; in the timer heap until it ends
+  kFree = 0,      // on the free list
+  kWriting = 1,   // reserved by a sender copying the payload outside the lock
+  kReady = 2,     // on the ready list, visible to receivers
+  kInFlight = 3,  // received; in the timer heap until its visibility timeout
+  kDelayed = 4,   // sent with a delay; in the timer heap until it ends
 };
 
 // One message slot. The state word is the commit point of every transition:
 // a transition writes all other fields first and the state last, so that the
 // indexes can be rebuilt from the states alone after a crash.
 struct MessageDescriptor {
-  std::uint32_t state;          // MessageState; atomic_ref, written last
-  std::uint32_t generation;     // bumped when the slot is freed; atomic_ref (copy validation)
-  std::uint32_t receive_count;  // receives so far; part of the receipt handle
-  std::uint32_t next;           // free-list or ready-list link, kNil at the end
-  std::uint32_t prev;           // ready-list back link
-  std::uint32_t heap_pos;       // index in timer_heap, kNil when not in it
-  std::uint32_t owner_pid;      // sender's pid while kWriting (dead-client reclaim)
-  std::uint32_t body_bytes;     // payload length
-  std::uint32_t attr_bytes;     // message-attribute bytes after the body (reserved)
-  std::uint8_t block_order;     // arena block size = 1 << block_order
-  std::uint8_t reserved0[3];    // zero
-  std::uint64_t block_offset;   // arena-relative offset of the payload block
-  std::uint64_t seq;            // send order, assigned at commit
-  std::uint64_t deadline_ns;    // CLOCK_MONOTONIC: delay end or visibility expiry
-  std::uint64_t sent_ms;        // epoch ms at commit (SentTimestamp)
+  std::uint32_t state;             // MessageState; atomic_ref, written last
+  std::uint32_t generation;        // bumped when the slot is freed; atomic_ref (copy validation)
+  std::uint32_t receive_count;     // receives so far; part of the receipt handle
+  std::uint32_t next;              // free-list or ready-list link, kNil at the end
+  std::uint32_t prev;              // ready-list back link
+  std::uint32_t heap_pos;          // index in timer_heap, kNil when not in it
+  std::uint32_t owner_pid;         // sender's pid while kWriting (dead-client reclaim)
+  std::uint32_t body_bytes;        // payload length
+  std::uint32_t attr_bytes;        // message-attribute bytes after the body (reserved)
+  std::uint8_t block_order;        // arena block size = 1 << block_order
+  std::uint8_t reserved0[3];       // zero
+  std::uint64_t block_offset;      // arena-relative offset of the payload block
+  std::uint64_t seq;               // send order, assigned at commit
+  std::uint64_t deadline_ns;       // CLOCK_MONOTONIC: delay end or visibility expiry
+  std::uint64_t sent_ms;           // epoch ms at commit (SentTimestamp)
   std::uint64_t first_receive_ms;  // epoch ms of the first receive, 0 before it
-  std::uint8_t message_id[16];  // UUID v4 bytes
-  std::uint8_t reserved1[32];   // zero; room for FIFO group and dedup indexes
+  std::uint8_t message_id[16];     // UUID v4 bytes
+  std::uint8_t reserved1[32];      // zero; room for FIFO group and dedup indexes
 };
 
 // Index roots: guarded by the mutex, all derived from descriptor states and
@@ -99,16 +99,16 @@ struct MessageDescriptor {
 // blocks are handed out from a never-used tail before anything is recycled, so
 // a fresh queue touches only the pages it uses.
 struct IndexRoots {
-  std::uint32_t free_head;   // free descriptor list
-  std::uint32_t ready_head;  // oldest ready message
-  std::uint32_t ready_tail;  // newest ready message
-  std::uint32_t heap_size;   // entries in timer_heap
-  std::uint32_t unused_from; // descriptors at and past this index were never used (all free)
-  std::uint32_t reserved0;   // zero
-  std::uint64_t next_seq;    // next send sequence number
-  std::uint64_t arena_untouched;   // arena bytes at and past this offset were never handed out
-  std::uint64_t arena_free_bytes;  // free bytes, listed or untouched
-  std::uint64_t arena_free_head[kOrderCount];    // arena-relative, kNilOffset if empty
+  std::uint32_t free_head;                     // free descriptor list
+  std::uint32_t ready_head;                    // oldest ready message
+  std::uint32_t ready_tail;                    // newest ready message
+  std::uint32_t heap_size;                     // entries in timer_heap
+  std::uint32_t unused_from;                   // descriptors at and past this index were never used (all free)
+  std::uint32_t reserved0;                     // zero
+  std::uint64_t next_seq;                      // next send sequence number
+  std::uint64_t arena_untouched;               // arena bytes at and past this offset were never handed out
+  std::uint64_t arena_free_bytes;              // free bytes, listed or untouched
+  std::uint64_t arena_free_head[kOrderCount];  // arena-relative, kNilOffset if empty
 };
 
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
@@ -122,26 +122,26 @@ struct Counts {
   std::uint64_t sent_total;
   std::uint64_t received_total;
   std::uint64_t deleted_total;
-  std::uint64_t recoveries;        // times a locker found the previous owner dead
+  std::uint64_t recoveries;  // times a locker found the previous owner dead
 };
 
 // Aligned to a page so that the descriptor table starts page-aligned.
 struct alignas(4096) SegmentHeader {
   // Identity: written once at creation; layout_version last, with release.
-  std::uint64_t magic;             // kMagic
-  std::uint32_t layout_version;    // kLayoutVersion; 0 while the segment is being formatted
-  std::uint32_t header_bytes;      // sizeof(SegmentHeader)
-  std::uint64_t incarnation;       // random per creation; receipt handles carry it
-  std::uint64_t segment_bytes;     // total mapped size
-  std::uint32_t capacity;          // number of descriptors
-  std::uint32_t reserved0;         // zero
+  std::uint64_t magic;           // kMagic
+  std::uint32_t layout_version;  // kLayoutVersion; 0 while the segment is being formatted
+  std::uint32_t header_bytes;    // sizeof(SegmentHeader)
+  std::uint64_t incarnation;     // random per creation; receipt handles carry it
+  std::uint64_t segment_bytes;   // total mapped size
+  std::uint32_t capacity;        // number of descriptors
+  std::uint32_t reserved0;       // zero
   std::uint64_t descriptors_offset;
   std::uint64_t heap_offset;
   std::uint64_t order_map_offset;
   std::uint64_t arena_offset;
-  std::uint64_t arena_bytes;       // multiple of kMaxBlock
-  char name[96];                   // queue name, NUL-terminated
-  std::uint64_t created_ms;        // epoch ms (CreatedTimestamp)
+  std::uint64_t arena_bytes;  // multiple of kMaxBlock
+  char name[96];              // queue name, NUL-terminated
+  std::uint64_t created_ms;   // epoch ms (CreatedTimestamp)
 
   // Attributes: written by the daemon (atomic_ref), read lock-free by clients.
   std::uint64_t last_modified_ms;      // LastModifiedTimestamp
@@ -165,7 +165,7 @@ struct alignas(4096) SegmentHeader {
   // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
   // that sets an earlier deadline bumps it and wakes the reaper.
   alignas(kCacheLine) std::uint32_t reaper_seq;
-  std::uint32_t reaper_waiting;  // 1 while the reaper sleeps
+  std::uint32_t reaper_waiting;      // 1 while the reaper sleeps
   std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
 };
 

@@ -11,15 +11,15 @@ namespace shmq {
 
 enum class Errc {
   // Sending
-  queue_full = 1,          // no free message slot or payload space (SQS OverLimit)
-  message_too_large,       // body larger than the queue's MaximumMessageSize
+  queue_full = 1,     // no free message slot or payload space (SQS OverLimit)
+  message_too_large,  // body larger than the queue's MaximumMessageSize
   // Receipt handles
   invalid_receipt_handle,  // not a handle this queue issued
   stale_receipt_handle,    // the message was deleted or received again since
   message_not_in_flight,   // change visibility of a message nobody holds
   // Queues
-  queue_does_not_exist,    // no such queue, or it was deleted (SQS QueueDoesNotExist)
-  queue_name_exists,       // create with other attributes than the existing queue
+  queue_does_not_exist,  // no such queue, or it was deleted (SQS QueueDoesNotExist)
+  queue_name_exists,     // create with other attributes than the existing queue
   invalid_queue_name,
   invalid_attribute_name,
   invalid_attribute_value,
@@ -29,7 +29,7 @@ enum class Errc {
   too_many_entries_in_batch,  // more than 10 entries
   batch_entry_ids_not_distinct,
   invalid_batch_entry_id,
-  batch_request_too_long,     // entries together above MaximumMessageSize
+  batch_request_too_long,  // entries together above MaximumMessageSize
   // Environment
   daemon_unavailable,   // shmqd is not running for this namespace (or went away)
   permission_denied,    // the daemon refused this user
@@ -40,9 +40,7 @@ enum class Errc {
 
 const std::error_category& error_category() noexcept;
 
-inline std::error_code make_error_code(Errc e) noexcept {
-  return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 // The stable, machine-readable name of a code ("queue_full"); empty for
 // codes of other categories.

@@ -50,8 +50,8 @@ struct Message {
   std::string message_id;
   std::string receipt_handle;
   std::string body;
-  std::uint32_t receive_count = 0;             // ApproximateReceiveCount
-  std::uint64_t sent_timestamp_ms = 0;         // SentTimestamp (epoch ms)
+  std::uint32_t receive_count = 0;               // ApproximateReceiveCount
+  std::uint64_t sent_timestamp_ms = 0;           // SentTimestamp (epoch ms)
   std::uint64_t first_receive_timestamp_ms = 0;  // ApproximateFirstReceiveTimestamp
 };
 
@@ -72,21 +72,21 @@ struct QueueCounts {
 
 // What the daemon knows of a queue's segment, for operators.
 struct QueueStats {
-  std::uint64_t segment_bytes = 0;     // shared memory mapped (touched only as used)
-  std::uint64_t max_messages = 0;      // message slots
-  std::uint64_t slots_ever_used = 0;   // slots touched since creation
-  std::uint64_t arena_bytes = 0;       // payload space
+  std::uint64_t segment_bytes = 0;    // shared memory mapped (touched only as used)
+  std::uint64_t max_messages = 0;     // message slots
+  std::uint64_t slots_ever_used = 0;  // slots touched since creation
+  std::uint64_t arena_bytes = 0;      // payload space
   std::uint64_t arena_free_bytes = 0;
   QueueCounts counts;
   std::uint64_t sent_total = 0;
   std::uint64_t received_total = 0;
   std::uint64_t deleted_total = 0;
-  std::uint64_t recoveries = 0;        // times a process died holding the queue lock
+  std::uint64_t recoveries = 0;  // times a process died holding the queue lock
 };
 
 // Sizing of a queue's segment, fixed at creation (not an SQS attribute).
 struct QueueCapacity {
-  std::uint32_t max_messages = 131072;            // message slots
+  std::uint32_t max_messages = 131072;               // message slots
   std::uint64_t arena_bytes = 256ull * 1024 * 1024;  // payload space, multiple of 1 MiB
 };
 

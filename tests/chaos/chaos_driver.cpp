@@ -54,7 +54,9 @@ struct Worker {
 class Chaos {
  public:
   explicit Chaos(Options options)
-      : o_(std::move(options)), ns_("chaos" + std::to_string(::getpid())), rng_(o_.seed ? o_.seed : std::random_device{}()) {
+      : o_(std::move(options)),
+        ns_("chaos" + std::to_string(::getpid())),
+        rng_(o_.seed ? o_.seed : std::random_device{}()) {
     dir_ = std::filesystem::temp_directory_path() / ("shmq-chaos-" + ns_);
     std::filesystem::create_directories(dir_);
   }
@@ -72,10 +74,12 @@ class Chaos {
     const auto start = Clock::now();
     const auto end = start + std::chrono::milliseconds(static_cast<long>(o_.seconds * 1000));
     std::vector<Clock::time_point> daemon_kill_at;
-    for (int k = 1; k <= o_.daemon_kills; ++k) daemon_kill_at.push_back(start + (end - start) * k / (o_.daemon_kills + 1));
+    for (int k = 1; k <= o_.daemon_kills; ++k)
+      daemon_kill_at.push_back(start + (end - start) * k / (o_.daemon_kills + 1));
 
     while (Clock::now() < end && failures_.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(o_.kill_min_ms + rng_() % (o_.kill_max_ms - o_.kill_min_ms + 1)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(o_.kill_min_ms + rng_() % (o_.kill_max_ms - o_.kill_min_ms + 1)));
       check_exits();
       const std::size_t victim = rng_() % workers_.size();
       ::kill(workers_[victim].pid, SIGKILL);
@@ -108,7 +112,8 @@ class Chaos {
 
   void spawn(std::size_t i) {
     Worker& w = workers_[i];
-    const std::string log = (dir_ / (w.mode + "-" + std::to_string(i) + "-" + std::to_string(w.incarnation++) + ".log")).string();
+    const std::string log =
+        (dir_ / (w.mode + "-" + std::to_string(i) + "-" + std::to_string(w.incarnation++) + ".log")).string();
     const std::string seed = std::to_string(rng_());
     w.pid = ::fork();
     if (w.pid == 0) {
@@ -202,7 +207,8 @@ class Chaos {
         static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(unlogged),
         static_cast<unsigned long long>(stats_.recoveries), static_cast<unsigned long long>(lost));
     if (lost > 0) failures_.push_back(std::to_string(lost) + " messages lost");
-    if (sent.size() < 100) failures_.push_back("too little traffic to mean anything (" + std::to_string(sent.size()) + " sends)");
+    if (sent.size() < 100)
+      failures_.push_back("too little traffic to mean anything (" + std::to_string(sent.size()) + " sends)");
     for (const auto& f : failures_) std::printf("FAIL: %s\n", f.c_str());
     if (failures_.empty() && !o_.keep_logs) std::filesystem::remove_all(dir_);
     if (!failures_.empty()) std::printf("logs kept in %s\n", dir_.c_str());
@@ -226,16 +232,16 @@ class Chaos {
 int main(int argc, char** argv) {
   Options o;
   po::options_description desc("shmq-chaos: kill -9 senders, receivers and the daemon; lose nothing");
-  desc.add_options()("help,h", "print this help")
-      ("seconds", po::value(&o.seconds)->default_value(o.seconds), "how long to keep killing")
-      ("senders", po::value(&o.senders)->default_value(o.senders), "sender processes")
-      ("receivers", po::value(&o.receivers)->default_value(o.receivers), "receiver processes")
-      ("kill-min-ms", po::value(&o.kill_min_ms)->default_value(o.kill_min_ms), "shortest pause between kills")
-      ("kill-max-ms", po::value(&o.kill_max_ms)->default_value(o.kill_max_ms), "longest pause between kills")
-      ("daemon-kills", po::value(&o.daemon_kills)->default_value(o.daemon_kills), "SIGKILLs of shmqd, evenly spread")
-      ("seed", po::value(&o.seed), "random seed (default: random)")
-      ("worker", po::value(&o.worker)->default_value(SHMQ_CHAOS_WORKER), "path of shmq-chaos-worker")
-      ("keep-logs", "keep the workers' logs");
+  desc.add_options()("help,h", "print this help")("seconds", po::value(&o.seconds)->default_value(o.seconds),
+                                                  "how long to keep killing")(
+      "senders", po::value(&o.senders)->default_value(o.senders), "sender processes")(
+      "receivers", po::value(&o.receivers)->default_value(o.receivers), "receiver processes")(
+      "kill-min-ms", po::value(&o.kill_min_ms)->default_value(o.kill_min_ms), "shortest pause between kills")(
+      "kill-max-ms", po::value(&o.kill_max_ms)->default_value(o.kill_max_ms), "longest pause between kills")(
+      "daemon-kills", po::value(&o.daemon_kills)->default_value(o.daemon_kills), "SIGKILLs of shmqd, evenly spread")(
+      "seed", po::value(&o.seed), "random seed (default: random)")(
+      "worker", po::value(&o.worker)->default_value(SHMQ_CHAOS_WORKER), "path of shmq-chaos-worker")(
+      "keep-logs", "keep the workers' logs");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);

@@ -13,7 +13,8 @@ class ArenaTest : public ::testing::Test {
  protected:
   static constexpr std::uint64_t kBytes = 8 << 20;
 
-  ArenaTest() : memory_(kBytes), order_map_(kBytes >> kMinOrder, 0), arena_(roots_, order_map_.data(), memory_.data(), kBytes) {
+  ArenaTest()
+      : memory_(kBytes), order_map_(kBytes >> kMinOrder, 0), arena_(roots_, order_map_.data(), memory_.data(), kBytes) {
     for (auto& head : roots_.arena_free_head) head = kNilOffset;
     roots_.arena_free_bytes = kBytes;
   }

@@ -15,7 +15,8 @@ namespace shmq::test {
 
 class CoreHarness {
  public:
-  explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20) : seg_(capacity, arena), core_(seg_.base()) {}
+  explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20)
+      : seg_(capacity, arena), core_(seg_.base()) {}
 
   detail::QueueCore& core() { return core_; }
   detail::SegmentHeader& header() { return core_.header(); }

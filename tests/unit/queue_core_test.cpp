@@ -186,7 +186,7 @@ TEST(QueueCore, RebuildRestoresEveryIndexFromDescriptorStates) {
   CoreHarness q(32);
   for (int i = 0; i < 10; ++i) ASSERT_FALSE(q.send("m" + std::to_string(i)));
   ASSERT_FALSE(q.send("delayed", 5));
-  const auto in_flight = q.receive(3, 10);  // m0..m2
+  const auto in_flight = q.receive(3, 10);                // m0..m2
   ASSERT_FALSE(q.core().remove(q.receive(1)[0].handle));  // m3 gone
   q.reserve_only(100, 9);
   const detail::Counts before = q.header().counts;

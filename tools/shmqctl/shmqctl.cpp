@@ -71,7 +71,8 @@ void print(std::ostream& out, bool as_json, const json& value) {
     return;
   }
   if (value.is_object()) {
-    for (auto& [key, item] : value.items()) out << key << ": " << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+    for (auto& [key, item] : value.items())
+      out << key << ": " << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
   } else if (value.is_array()) {
     for (auto& item : value) out << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
   }
@@ -92,20 +93,15 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
   std::optional<std::uint32_t> delay;
 
   po::options_description options("options");
-  options.add_options()
-      ("help,h", "print this help")
-      ("namespace,n", po::value(&ns), "the daemon's namespace (default: default)")
-      ("json", "print JSON for scripts")
-      ("attribute,a", po::value(&attribute_pairs), "KEY=VALUE queue attribute")
-      ("names", po::value(&names), "attribute names to get")
-      ("prefix", po::value(&prefix), "queue name prefix")
-      ("max", po::value(&max_messages), "messages to receive, 1..10")
-      ("wait", po::value(&wait_s), "seconds to wait for messages, 0..20")
-      ("visibility", po::value<std::uint32_t>(), "visibility timeout in seconds")
-      ("delay", po::value<std::uint32_t>(), "delay in seconds, 0..900")
-      ("delete", "delete received messages at once")
-      ("command", po::value(&command), "")
-      ("args", po::value(&args), "");
+  options.add_options()("help,h", "print this help")(
+      "namespace,n", po::value(&ns), "the daemon's namespace (default: default)")("json", "print JSON for scripts")(
+      "attribute,a", po::value(&attribute_pairs), "KEY=VALUE queue attribute")(
+      "names", po::value(&names), "attribute names to get")("prefix", po::value(&prefix), "queue name prefix")(
+      "max", po::value(&max_messages), "messages to receive, 1..10")(
+      "wait", po::value(&wait_s), "seconds to wait for messages, 0..20")("visibility", po::value<std::uint32_t>(),
+                                                                         "visibility timeout in seconds")(
+      "delay", po::value<std::uint32_t>(), "delay in seconds, 0..900")("delete", "delete received messages at once")(
+      "command", po::value(&command), "")("args", po::value(&args), "");
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
 
@@ -142,7 +138,8 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       print(out, as_json, as_json ? json{{"queues", queues}} : json(queues));
     } else if (command == "get-attributes") {
       need(1, 1);
-      print(out, as_json, json(client.get_queue_attributes(args[0], names.empty() ? std::vector<std::string>{"All"} : names)));
+      print(out, as_json,
+            json(client.get_queue_attributes(args[0], names.empty() ? std::vector<std::string>{"All"} : names)));
     } else if (command == "set-attributes") {
       need(1, 1);
       if (attribute_pairs.empty()) throw Usage("set-attributes needs at least one -a KEY=VALUE");
@@ -155,12 +152,19 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       need(1, 1);
       const QueueStats s = client.stats(args[0]);
       print(out, as_json,
-            json{{"segment_bytes", s.segment_bytes}, {"max_messages", s.max_messages},
-                 {"slots_ever_used", s.slots_ever_used}, {"arena_bytes", s.arena_bytes},
-                 {"arena_free_bytes", s.arena_free_bytes}, {"visible", s.counts.visible},
-                 {"in_flight", s.counts.in_flight}, {"delayed", s.counts.delayed}, {"writing", s.counts.writing},
-                 {"sent_total", s.sent_total}, {"received_total", s.received_total},
-                 {"deleted_total", s.deleted_total}, {"recoveries", s.recoveries}});
+            json{{"segment_bytes", s.segment_bytes},
+                 {"max_messages", s.max_messages},
+                 {"slots_ever_used", s.slots_ever_used},
+                 {"arena_bytes", s.arena_bytes},
+                 {"arena_free_bytes", s.arena_free_bytes},
+                 {"visible", s.counts.visible},
+                 {"in_flight", s.counts.in_flight},
+                 {"delayed", s.counts.delayed},
+                 {"writing", s.counts.writing},
+                 {"sent_total", s.sent_total},
+                 {"received_total", s.received_total},
+                 {"deleted_total", s.deleted_total},
+                 {"recoveries", s.recoveries}});
     } else {
       need(1, 3);
       Queue queue = client.open_queue(args[0]);
