@@ -99,7 +99,8 @@ void ControlServer::disconnect(int fd) {
 }
 
 void ControlServer::serve(int fd) {
-  std::vector<char> buffer(detail::kMaxControlPacket);
+  buffer_.resize(detail::kMaxControlPacket);
+  std::vector<char>& buffer = buffer_;
   const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     disconnect(fd);

@@ -8,8 +8,9 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
+
 #include <string>
+#include <vector>
 
 #include "daemon_config.hpp"
 #include "queue_registry.hpp"
@@ -50,6 +51,7 @@ class ControlServer {
   std::map<int, Peer> clients_;       // fd -> peer
   std::map<pid_t, int> connections_;  // pid -> open connections
   std::map<int, pid_t> pidfds_;       // pidfd -> pid
+  std::vector<char> buffer_;          // requests
 };
 
 }  // namespace shmq::daemon

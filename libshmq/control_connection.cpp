@@ -59,16 +59,16 @@ void ControlConnection::reconnect() noexcept {
 
 bool ControlConnection::exchange(const std::string& request, std::string& reply) {
   if (fd_ < 0) return false;
-  if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
-    return false;
-  }
-  std::vector<char> buffer(kMaxControlPacket);
+  // A failed send still reads: a daemon that refuses a client replies with
+  // the reason and closes before the client's first request arrives.
+  const bool sent = ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
+  buffer_.resize(kMaxControlPacket);
   ssize_t n;
   do {
-    n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    n = ::recv(fd_, buffer_.data(), buffer_.size(), sent ? 0 : MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) return false;
-  reply.assign(buffer.data(), static_cast<std::size_t>(n));
+  reply.assign(buffer_.data(), static_cast<std::size_t>(n));
   return true;
 }
 

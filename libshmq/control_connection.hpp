@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace shmq::detail {
 
@@ -35,6 +36,7 @@ class ControlConnection {
 
   std::string ns_;
   int fd_ = -1;
+  std::vector<char> buffer_;  // replies; guarded by mutex_
   std::mutex mutex_;
 };
 
