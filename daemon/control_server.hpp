@@ -8,7 +8,6 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
