@@ -104,6 +104,7 @@ class Chaos {
     std::unordered_map<std::string, int> delivered;
     drain(delivered);
     wait_reclaimed();
+    round_trip();
     return report(ran, delivered);
   }
 
@@ -160,6 +161,22 @@ class Chaos {
       if (messages.empty() && c.visible + c.in_flight + c.delayed == 0) return;
     }
     failures_.push_back("drain did not finish within 60 s");
+  }
+
+  // After all that, the queue must still work as new.
+  void round_trip() {
+    shmq::Client client(shmq::Client::Options{ns_});
+    shmq::Queue queue = client.open_queue(kQueue);
+    shmq::SendResult sent;
+    std::vector<shmq::Message> got;
+    if (auto ec = queue.send("after the storm", sent)) {
+      failures_.push_back("send after chaos: " + ec.message());
+    } else if (auto ec2 = queue.receive(got, {.wait_time = std::chrono::seconds(5)}); ec2 || got.size() != 1 ||
+               got[0].body != "after the storm") {
+      failures_.push_back("receive after chaos did not return the message just sent");
+    } else if (auto ec3 = queue.delete_message(got[0].receipt_handle)) {
+      failures_.push_back("delete after chaos: " + ec3.message());
+    }
   }
 
   void wait_reclaimed() {
