@@ -38,7 +38,7 @@ ManagedQueue::~ManagedQueue() {
 
 void ManagedQueue::reap() {
   while (!stop_.load()) {
-    if (const std::uint32_t moved = core_.reaper_wait(~0ull)) {
+    if (const std::uint32_t moved = core_.reaper_wait(~0ull, stop_)) {
       spdlog::trace("queue {}: {} messages visible again", name_, moved);
     }
   }

@@ -533,7 +533,7 @@ void QueueCore::wake_receivers(std::uint32_t count) noexcept {
   futex_wake(&h_->ready_seq, count > INT_MAX ? INT_MAX : static_cast<int>(count));
 }
 
-std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns) noexcept {
+std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop) noexcept {
   std::uint32_t seq;
   std::uint64_t deadline;
   std::uint32_t moved;
@@ -543,11 +543,14 @@ std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns) noexcept {
     deadline = timers_.earliest();
     h_->reaper_deadline_ns = deadline;
     atom(h_->reaper_waiting).store(1, std::memory_order_relaxed);
-    seq = atom(h_->reaper_seq).load(std::memory_order_relaxed);
+    // seq_cst, and stop read after it: whoever sets stop and then calls
+    // reaper_wake() either changes seq after this read (the futex_wait below
+    // returns at once) or is seen here through stop.
+    seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
   }
   if (moved > 0) wake_receivers(moved);
   const std::uint64_t t = monotonic_ns();
-  if (deadline > t) {
+  if (deadline > t && !stop.load(std::memory_order_seq_cst)) {
     const std::uint64_t sleep = std::min(deadline - t, max_sleep_ns);
     futex_wait(&h_->reaper_seq, seq, sleep);
   }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <system_error>
@@ -128,9 +129,9 @@ class QueueCore {
   void wake_receivers(std::uint32_t count) noexcept;
 
   // For the daemon's reaper: expires due timers, then sleeps until the
-  // earliest deadline (at most max_sleep_ns) or reaper_wake(). Returns the
-  // number of messages it made visible.
-  std::uint32_t reaper_wait(std::uint64_t max_sleep_ns) noexcept;
+  // earliest deadline (at most max_sleep_ns) or reaper_wake(), unless `stop`
+  // is set. Returns the number of messages it made visible.
+  std::uint32_t reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop) noexcept;
   void reaper_wake() noexcept;
 
   // Lock-free reads.
