@@ -49,6 +49,7 @@ ControlServer::ControlServer(const DaemonConfig& config, QueueRegistry& registry
 ControlServer::~ControlServer() {
   for (auto& [fd, peer] : clients_) ::close(fd);
   for (auto& [fd, pid] : pidfds_) ::close(fd);
+  for (auto& [fd, uid] : refused_) ::close(fd);
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
@@ -71,11 +72,10 @@ void ControlServer::accept_client() {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !allowed(cred.uid, cred.gid)) {
+    // Answer the first request with the reason, then close: closing now, with
+    // the client's hello unread, would reset the connection and lose the reply.
     spdlog::warn("refused control connection from uid {} pid {}", cred.uid, cred.pid);
-    const std::string reply =
-        error_reply(Errc::permission_denied, "uid " + std::to_string(cred.uid) + " may not use this daemon").dump();
-    ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
-    ::close(fd);
+    refused_[fd] = cred.uid;
     return;
   }
   const int sndbuf = static_cast<int>(detail::kMaxControlPacket) * 2;
@@ -96,6 +96,17 @@ void ControlServer::disconnect(int fd) {
     registry_.reclaim(peer.pid);
     spdlog::debug("client pid {} gone", peer.pid);
   }
+}
+
+void ControlServer::refuse(int fd) {
+  char request[64];
+  (void)::recv(fd, request, sizeof(request), MSG_DONTWAIT);
+  const std::string reply =
+      error_reply(Errc::permission_denied, "uid " + std::to_string(refused_.at(fd)) + " may not use this daemon")
+          .dump();
+  ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+  ::close(fd);
+  refused_.erase(fd);
 }
 
 void ControlServer::serve(int fd) {
@@ -202,6 +213,7 @@ void ControlServer::run(int stop_fd) {
     fds.push_back({listen_fd_, POLLIN, 0});
     for (auto& [fd, peer] : clients_) fds.push_back({fd, POLLIN, 0});
     for (auto& [fd, pid] : pidfds_) fds.push_back({fd, POLLIN, 0});
+    for (auto& [fd, uid] : refused_) fds.push_back({fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
@@ -218,6 +230,8 @@ void ControlServer::run(int stop_fd) {
         if (!connections_.count(pid)) registry_.reclaim(pid);
       } else if (clients_.count(fd)) {
         serve(fd);
+      } else if (refused_.count(fd)) {
+        refuse(fd);
       }
     }
   }

@@ -41,6 +41,7 @@ class ControlServer {
   };
   void accept_client();
   void serve(int fd);
+  void refuse(int fd);
   void disconnect(int fd);
   bool allowed(uid_t uid, gid_t gid) const;
 
@@ -50,6 +51,7 @@ class ControlServer {
   std::map<int, Peer> clients_;       // fd -> peer
   std::map<pid_t, int> connections_;  // pid -> open connections
   std::map<int, pid_t> pidfds_;       // pidfd -> pid
+  std::map<int, uid_t> refused_;      // fd -> uid, until its first request is answered
   std::vector<char> buffer_;          // requests
 };
 

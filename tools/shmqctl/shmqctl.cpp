@@ -88,7 +88,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
   std::vector<std::string> names;
   std::string prefix;
   std::uint32_t max_messages = 1;
-  std::uint32_t wait_s = 0;
+  std::optional<std::uint32_t> wait_s;
   std::optional<std::uint32_t> visibility;
   std::optional<std::uint32_t> delay;
 
@@ -97,9 +97,9 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       "namespace,n", po::value(&ns), "the daemon's namespace (default: default)")("json", "print JSON for scripts")(
       "attribute,a", po::value(&attribute_pairs), "KEY=VALUE queue attribute")(
       "names", po::value(&names), "attribute names to get")("prefix", po::value(&prefix), "queue name prefix")(
-      "max", po::value(&max_messages), "messages to receive, 1..10")(
-      "wait", po::value(&wait_s), "seconds to wait for messages, 0..20")("visibility", po::value<std::uint32_t>(),
-                                                                         "visibility timeout in seconds")(
+      "max", po::value(&max_messages), "messages to receive, 1..10")("wait", po::value<std::uint32_t>(),
+                                                                     "seconds to wait for messages, 0..20")(
+      "visibility", po::value<std::uint32_t>(), "visibility timeout in seconds")(
       "delay", po::value<std::uint32_t>(), "delay in seconds, 0..900")("delete", "delete received messages at once")(
       "command", po::value(&command), "")("args", po::value(&args), "");
   po::positional_options_description positional;
@@ -117,39 +117,61 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
     as_json = vm.count("json") > 0;
     if (vm.count("visibility")) visibility = vm["visibility"].as<std::uint32_t>();
     if (vm.count("delay")) delay = vm["delay"].as<std::uint32_t>();
+    if (vm.count("wait")) wait_s = vm["wait"].as<std::uint32_t>();
     const bool delete_after = vm.count("delete") > 0;
 
-    auto need = [&](std::size_t min, std::size_t max) {
-      if (args.size() < min || args.size() > max) throw Usage("wrong number of arguments for " + command);
+    // Usage errors are found before the daemon is asked anything.
+    static const std::map<std::string, std::pair<std::size_t, std::size_t>> kArity{
+        {"create-queue", {1, 1}},
+        {"delete-queue", {1, 1}},
+        {"list-queues", {0, 0}},
+        {"get-attributes", {1, 1}},
+        {"set-attributes", {1, 1}},
+        {"purge", {1, 1}},
+        {"stats", {1, 1}},
+        {"send", {1, 2}},
+        {"receive", {1, 1}},
+        {"delete", {2, 2}},
+        {"change-visibility", {3, 3}},
     };
+    const auto arity = kArity.find(command);
+    if (arity == kArity.end()) throw Usage("unknown command '" + command + "'");
+    if (args.size() < arity->second.first || args.size() > arity->second.second) {
+      throw Usage("wrong number of arguments for " + command);
+    }
+    const Attributes attributes = parse_attributes(attribute_pairs);
+    if (command == "set-attributes" && attributes.empty())
+      throw Usage("set-attributes needs at least one -a KEY=VALUE");
+    std::uint32_t visibility_arg = 0;
+    if (command == "change-visibility") {
+      std::size_t used = 0;
+      try {
+        visibility_arg = static_cast<std::uint32_t>(std::stoul(args[2], &used));
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != args[2].size()) throw Usage("change-visibility: SECONDS must be a number");
+    }
     Client client(Client::Options{ns});
 
     if (command == "create-queue") {
-      need(1, 1);
-      client.create_queue(args[0], parse_attributes(attribute_pairs));
+      client.create_queue(args[0], attributes);
       print(out, as_json, json{{"created", args[0]}});
     } else if (command == "delete-queue") {
-      need(1, 1);
       client.delete_queue(args[0]);
       print(out, as_json, json{{"deleted", args[0]}});
     } else if (command == "list-queues") {
-      need(0, 0);
       const auto queues = client.list_queues(prefix);
       print(out, as_json, as_json ? json{{"queues", queues}} : json(queues));
     } else if (command == "get-attributes") {
-      need(1, 1);
       print(out, as_json,
             json(client.get_queue_attributes(args[0], names.empty() ? std::vector<std::string>{"All"} : names)));
     } else if (command == "set-attributes") {
-      need(1, 1);
-      if (attribute_pairs.empty()) throw Usage("set-attributes needs at least one -a KEY=VALUE");
-      client.set_queue_attributes(args[0], parse_attributes(attribute_pairs));
+      client.set_queue_attributes(args[0], attributes);
       print(out, as_json, json{{"updated", args[0]}});
     } else if (command == "purge") {
-      need(1, 1);
       print(out, as_json, json{{"purged", client.purge_queue(args[0])}});
     } else if (command == "stats") {
-      need(1, 1);
       const QueueStats s = client.stats(args[0]);
       print(out, as_json,
             json{{"segment_bytes", s.segment_bytes},
@@ -166,20 +188,17 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
                  {"deleted_total", s.deleted_total},
                  {"recoveries", s.recoveries}});
     } else {
-      need(1, 3);
       Queue queue = client.open_queue(args[0]);
       if (command == "send") {
-        need(1, 2);
         std::string body = args.size() == 2 ? args[1] : std::string(std::istreambuf_iterator<char>(in), {});
         SendResult sent;
         check(queue.send(body, sent, SendOptions{delay}), "send");
         print(out, as_json, json{{"MessageId", sent.message_id}});
       } else if (command == "receive") {
-        need(1, 1);
         ReceiveOptions opts;
         opts.max_messages = max_messages;
         opts.visibility_timeout = visibility;
-        opts.wait_time = std::chrono::seconds(wait_s);
+        if (wait_s) opts.wait_time = std::chrono::seconds(*wait_s);  // else the queue's ReceiveMessageWaitTimeSeconds
         std::vector<Message> messages;
         check(queue.receive(messages, opts), "receive");
         json list = json::array();
@@ -196,21 +215,11 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
           }
         }
       } else if (command == "delete") {
-        need(2, 2);
         check(queue.delete_message(args[1]), "delete");
         print(out, as_json, json{{"deleted", true}});
-      } else if (command == "change-visibility") {
-        need(3, 3);
-        std::uint32_t seconds = 0;
-        try {
-          seconds = static_cast<std::uint32_t>(std::stoul(args[2]));
-        } catch (const std::exception&) {
-          throw Usage("change-visibility: SECONDS must be a number");
-        }
-        check(queue.change_visibility(args[1], seconds), "change-visibility");
+      } else {  // change-visibility
+        check(queue.change_visibility(args[1], visibility_arg), "change-visibility");
         print(out, as_json, json{{"changed", true}});
-      } else {
-        throw Usage("unknown command '" + command + "'");
       }
     }
     return 0;
