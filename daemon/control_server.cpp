@@ -142,14 +142,15 @@ json ControlServer::handle(const json& request) {
         capacity = QueueCapacity{request.at("max_messages").get<std::uint32_t>(),
                                  request.at("arena_bytes").get<std::uint64_t>()};
       }
-      ManagedQueue& q = registry_.create(name, request.value("attributes", Attributes{}), capacity);
-      return {{"ok", true}, {"shm_name", q.shm_name()}};
+      const auto q = registry_.create(name, request.value("attributes", Attributes{}), capacity);
+      return {{"ok", true}, {"shm_name", q->shm_name()}};
     }
     if (op == "delete_queue") {
       registry_.remove(name);
       return {{"ok", true}};
     }
-    ManagedQueue& q = registry_.get(name);
+    const std::shared_ptr<ManagedQueue> queue = registry_.get(name);
+    ManagedQueue& q = *queue;
     if (op == "open_queue") return {{"ok", true}, {"shm_name", q.shm_name()}};
     if (op == "get_queue_attributes") {
       Attributes out;

@@ -32,7 +32,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "arena-mib", po::value(&arena_mib)->default_value(arena_mib),
       "payload space of a new queue in MiB (memory is used only as messages need it)")(
       "shm-mode", po::value(&shm_mode)->default_value(shm_mode), "permissions of queue segments (octal)")(
-      "allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid");
+      "allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid")(
+      "region", po::value(&config.region)->default_value(config.region), "region in queue ARNs")(
+      "account-id", po::value(&config.account_id)->default_value(config.account_id),
+      "account id in queue ARNs and URLs (12 digits)");
   po::options_description all;
   all.add(cli).add(settings);
 
@@ -73,6 +76,9 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   }
   config.shm_mode = static_cast<mode_t>(mode);
   if (allow_gid >= 0) config.allow_gid = static_cast<gid_t>(allow_gid);
+  if (config.account_id.size() != 12 || config.account_id.find_first_not_of("0123456789") != std::string::npos) {
+    throw std::runtime_error("--account-id: 12 digits");
+  }
   return config;
 }
 

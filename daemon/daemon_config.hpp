@@ -16,6 +16,8 @@ struct DaemonConfig {
   std::uint64_t arena_bytes = 256ull << 20;  // --arena-mib: default payload space per queue
   mode_t shm_mode = 0600;                    // --shm-mode: permissions of queue segments
   std::optional<gid_t> allow_gid;            // --allow-gid: a group whose members may connect
+  std::string region = "us-east-1";          // --region: in queue ARNs
+  std::string account_id = "000000000000";   // --account-id: in queue ARNs and URLs
 };
 
 // Parses argv (and --config FILE). Returns nullopt after printing --help or

@@ -2,12 +2,14 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
 #include <random>
 
 #include "clock.hpp"
+#include "message_transfer.hpp"
 #include "queue_attributes.hpp"
 #include "shmq/error.hpp"
 
@@ -19,11 +21,12 @@ bool process_gone(std::uint32_t pid) { return ::kill(static_cast<pid_t>(pid), 0)
 
 }  // namespace
 
-ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segment segment)
+ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segment segment, Redrive redrive)
     : name_(std::move(name)),
       shm_name_(std::move(shm_name)),
       segment_(std::move(segment)),
       core_(segment_.base()),
+      redrive_(std::move(redrive)),
       reaper_([this] { reap(); }) {
   // Before any reclaim scan: a sender that reserves after this sees the new
   // epoch under the lock and reconnects (see Queue's send path).
@@ -37,11 +40,90 @@ ManagedQueue::~ManagedQueue() {
 }
 
 void ManagedQueue::reap() {
+  // While messages wait for a dead-letter queue that cannot take them, retry
+  // once a second instead of spinning.
+  constexpr std::uint64_t kRetryNs = 1'000'000'000ull;
+  bool blocked = false;
   while (!stop_.load()) {
-    if (const std::uint32_t moved = core_.reaper_wait(~0ull, stop_)) {
+    if (const std::uint32_t moved = core_.reaper_wait(blocked ? kRetryNs : ~0ull, stop_, blocked)) {
       spdlog::trace("queue {}: {} messages visible again", name_, moved);
     }
+    blocked = core_.redrive_pending() && !stop_.load() && !redrive_(*this);
   }
+}
+
+std::string ManagedQueue::dead_letter_target() const {
+  std::lock_guard lock(mutex_);
+  return dead_letter_target_;
+}
+
+void ManagedQueue::set_dead_letter_target(std::string name) {
+  {
+    std::lock_guard lock(mutex_);
+    dead_letter_target_ = std::move(name);
+  }
+  core_.reaper_wake();  // messages may have been waiting for it
+}
+
+QueueRegistry::~QueueRegistry() {
+  // Stop every reaper before any queue goes: a reaper may be moving messages
+  // into another queue.
+  std::map<std::string, std::shared_ptr<ManagedQueue>> queues;
+  {
+    std::lock_guard lock(mutex_);
+    queues.swap(queues_);
+  }
+}
+
+std::shared_ptr<ManagedQueue> QueueRegistry::make_queue(const std::string& name, const std::string& shm_name,
+                                                        detail::Segment segment) {
+  return std::make_shared<ManagedQueue>(name, shm_name, std::move(segment),
+                                        [this](ManagedQueue& source) { return redrive(source); });
+}
+
+std::vector<std::shared_ptr<ManagedQueue>> QueueRegistry::all() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<ManagedQueue>> out;
+  for (const auto& [name, q] : queues_) out.push_back(q);
+  return out;
+}
+
+std::string QueueRegistry::arn(const std::string& name) const {
+  return "arn:aws:sqs:" + config_.region + ":" + config_.account_id + ":" + name;
+}
+
+std::string QueueRegistry::name_of_arn(const std::string& queue_arn) const {
+  const std::string prefix = arn("");
+  if (!queue_arn.starts_with(prefix)) return {};
+  return queue_arn.substr(prefix.size());
+}
+
+bool QueueRegistry::redrive(ManagedQueue& source) {
+  const std::string target_name = source.dead_letter_target();
+  if (target_name.empty()) return false;
+  const std::shared_ptr<ManagedQueue> target = find(target_name);
+  if (!target) {
+    spdlog::warn("queue {}: dead-letter queue {} does not exist; messages wait", source.name(), target_name);
+    return false;
+  }
+  const std::string source_arn = arn(source.name());
+  detail::Delivery d{};
+  std::uint64_t moved = 0;
+  while (source.core().next_redrive(d)) {
+    const std::error_code ec = detail::copy_message(source.core(), d, target->core(),
+                                                    static_cast<std::uint32_t>(::getpid()), source_arn, detail::now());
+    if (ec && ec != Errc::stale_receipt_handle) {
+      spdlog::warn("queue {}: cannot move a message to dead-letter queue {}: {}", source.name(), target_name,
+                   ec.message());
+      return false;
+    }
+    // In the dead-letter queue now (or purged meanwhile): remove it here.
+    // A crash between the two leaves it in both: at least once.
+    source.core().finish_redrive(d);
+    ++moved;
+  }
+  if (moved > 0) spdlog::debug("queue {}: moved {} messages to {}", source.name(), moved, target_name);
+  return true;
 }
 
 std::set<pid_t> QueueRegistry::attach_existing() {
@@ -63,7 +145,7 @@ std::set<pid_t> QueueRegistry::attach_existing() {
       spdlog::error("queue segment {} names queue '{}': not attached", shm_name, segment.header().name);
       continue;
     }
-    auto queue = std::make_unique<ManagedQueue>(name, shm_name, std::move(segment));
+    auto queue = make_queue(name, shm_name, std::move(segment));
     const std::uint32_t freed = queue->core().reclaim_writing([&](std::uint32_t pid) {
       if (process_gone(pid)) return true;
       live_writers.insert(static_cast<pid_t>(pid));
@@ -72,32 +154,39 @@ std::set<pid_t> QueueRegistry::attach_existing() {
     const auto counts = queue->header().counts;
     spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, counts.visible, counts.in_flight,
                  counts.delayed, freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
+    std::lock_guard lock(mutex_);
     queues_.emplace(name, std::move(queue));
   }
   return live_writers;
 }
 
-ManagedQueue& QueueRegistry::create(const std::string& name, const Attributes& attributes,
-                                    const std::optional<QueueCapacity>& capacity) {
+std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, const Attributes& attributes,
+                                                    const std::optional<QueueCapacity>& capacity) {
   if (!detail::valid_queue_name(name)) throw std::system_error(Errc::invalid_queue_name, name);
   detail::QueueSettings settings;
   std::string culprit;
-  if (auto ec = detail::apply_attributes(attributes, settings, culprit)) throw std::system_error(ec, culprit);
+  if (auto ec = detail::apply_attributes(attributes, settings, culprit, true)) throw std::system_error(ec, culprit);
+  if (settings.fifo != detail::is_fifo_name(name)) {
+    throw std::system_error(Errc::invalid_parameter_value,
+                            "a FIFO queue's name ends in .fifo and it is created with FifoQueue=true; no other");
+  }
 
-  if (auto it = queues_.find(name); it != queues_.end()) {
+  if (auto existing_queue = find(name)) {
     // Idempotent for the attributes given; any that differ is a conflict.
-    detail::QueueSettings existing = detail::read_settings(it->second->header());
+    detail::QueueSettings existing = detail::read_settings(existing_queue->header());
     detail::QueueSettings merged = existing;
-    (void)detail::apply_attributes(attributes, merged, culprit);
+    (void)detail::apply_attributes(attributes, merged, culprit, true);
     if (!(merged == existing)) throw std::system_error(Errc::queue_name_exists, name);
-    return *it->second;
+    return existing_queue;
   }
 
   QueueCapacity cap = capacity.value_or(QueueCapacity{config_.max_messages, config_.arena_bytes});
+  // Payload space comes in maximal blocks (2 MiB): round up.
+  cap.arena_bytes = (cap.arena_bytes + detail::kMaxBlock - 1) / detail::kMaxBlock * detail::kMaxBlock;
   if (cap.max_messages < 1 || cap.max_messages > (1u << 24) || cap.arena_bytes < detail::kMaxBlock ||
-      cap.arena_bytes % detail::kMaxBlock != 0 || cap.arena_bytes > (1ull << 40)) {
+      cap.arena_bytes > (1ull << 40)) {
     throw std::system_error(Errc::invalid_parameter_value,
-                            "capacity: 1 to 16777216 messages and a whole number of MiB of payload space");
+                            "capacity: 1 to 16777216 messages and 1 byte to 1 TiB of payload space");
   }
   detail::FormatParams params;
   params.name = name.c_str();
@@ -110,33 +199,51 @@ ManagedQueue& QueueRegistry::create(const std::string& name, const Attributes& a
   params.receive_wait_s = settings.receive_wait_s;
   params.retention_s = settings.retention_s;
   params.delay_s = settings.delay_s;
+  params.fifo = settings.fifo;
+  params.content_dedup = settings.content_dedup;
+  params.dedup_per_group = settings.dedup_per_group;
+  params.throughput_per_group = settings.throughput_per_group;
   const std::string shm_name = detail::Segment::shm_name(config_.ns, name);
   detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode);
   spdlog::info("created queue {} ({} slots, {} MiB payload space)", name, cap.max_messages, cap.arena_bytes >> 20);
-  auto queue = std::make_unique<ManagedQueue>(name, shm_name, std::move(segment));
-  return *queues_.emplace(name, std::move(queue)).first->second;
+  auto queue = make_queue(name, shm_name, std::move(segment));
+  std::lock_guard lock(mutex_);
+  queues_.emplace(name, queue);
+  return queue;
 }
 
 void QueueRegistry::remove(const std::string& name) {
-  auto it = queues_.find(name);
-  if (it == queues_.end()) throw std::system_error(Errc::queue_does_not_exist, name);
-  ManagedQueue& q = *it->second;
+  std::shared_ptr<ManagedQueue> removed;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = queues_.find(name);
+    if (it == queues_.end()) throw std::system_error(Errc::queue_does_not_exist, name);
+    removed = std::move(it->second);
+    queues_.erase(it);
+  }
+  ManagedQueue& q = *removed;
   detail::Segment::unlink(q.shm_name());
   // Release: a client that sees deleted stops using the queue.
   detail::atom(q.header().deleted).store(1, std::memory_order_release);
   detail::atom(q.header().ready_seq).fetch_add(1, std::memory_order_seq_cst);
   q.core().wake_receivers(~0u);
-  queues_.erase(it);
   spdlog::info("deleted queue {}", name);
 }
 
-ManagedQueue& QueueRegistry::get(const std::string& name) {
+std::shared_ptr<ManagedQueue> QueueRegistry::get(const std::string& name) {
+  auto q = find(name);
+  if (!q) throw std::system_error(Errc::queue_does_not_exist, name);
+  return q;
+}
+
+std::shared_ptr<ManagedQueue> QueueRegistry::find(const std::string& name) {
+  std::lock_guard lock(mutex_);
   auto it = queues_.find(name);
-  if (it == queues_.end()) throw std::system_error(Errc::queue_does_not_exist, name);
-  return *it->second;
+  return it == queues_.end() ? nullptr : it->second;
 }
 
 std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
+  std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (auto it = queues_.lower_bound(prefix); it != queues_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
     out.push_back(it->first);
@@ -146,7 +253,8 @@ std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
 
 std::uint64_t QueueRegistry::reclaim(pid_t pid) {
   std::uint64_t freed = 0;
-  for (auto& [name, queue] : queues_) {
+  for (const auto& queue : all()) {
+    const std::string& name = queue->name();
     const std::uint32_t n =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
     if (n > 0) spdlog::info("queue {}: freed {} slots that dead client {} had reserved", name, n, pid);

@@ -6,8 +6,10 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,7 +25,11 @@ namespace shmq::daemon {
 
 class ManagedQueue {
  public:
-  ManagedQueue(std::string name, std::string shm_name, detail::Segment segment);
+  // Moves the queue's messages that wait for the dead-letter queue; false if
+  // it could not (no dead-letter queue, or it is full): then retried later.
+  using Redrive = std::function<bool(ManagedQueue&)>;
+
+  ManagedQueue(std::string name, std::string shm_name, detail::Segment segment, Redrive redrive);
   ~ManagedQueue();  // stops and joins the reaper; the segment stays
   ManagedQueue(const ManagedQueue&) = delete;
   ManagedQueue& operator=(const ManagedQueue&) = delete;
@@ -33,6 +39,10 @@ class ManagedQueue {
   detail::QueueCore& core() noexcept { return core_; }
   detail::SegmentHeader& header() noexcept { return segment_.header(); }
 
+  // The dead-letter queue's name (from the RedrivePolicy), empty if none.
+  std::string dead_letter_target() const;
+  void set_dead_letter_target(std::string name);
+
  private:
   void reap();
 
@@ -40,13 +50,20 @@ class ManagedQueue {
   std::string shm_name_;
   detail::Segment segment_;
   detail::QueueCore core_;
+  Redrive redrive_;
+  mutable std::mutex mutex_;  // guards dead_letter_target_
+  std::string dead_letter_target_;
   std::atomic<bool> stop_{false};
   std::thread reaper_;
 };
 
+// The namespace's queues. Used by the control thread, and by reaper threads
+// looking up a dead-letter queue: the map is guarded by a mutex and queues
+// are shared, so a queue deleted meanwhile stays valid for whoever holds it.
 class QueueRegistry {
  public:
   explicit QueueRegistry(const DaemonConfig& config) : config_(config) {}
+  ~QueueRegistry();
 
   // Re-attaches to this namespace's segments in /dev/shm. A segment that fails
   // validation is logged and left in place. Frees slots that dead senders
@@ -56,21 +73,34 @@ class QueueRegistry {
 
   // Creates a queue, or accepts an existing one whose attributes match those
   // given. Throws std::system_error with a shmq::Errc.
-  ManagedQueue& create(const std::string& name, const Attributes& attributes,
-                       const std::optional<QueueCapacity>& capacity);
+  std::shared_ptr<ManagedQueue> create(const std::string& name, const Attributes& attributes,
+                                       const std::optional<QueueCapacity>& capacity);
   // Marks the queue deleted (clients see queue_does_not_exist), wakes its
   // sleepers and unlinks the segment. Throws queue_does_not_exist.
   void remove(const std::string& name);
   // Throws queue_does_not_exist.
-  ManagedQueue& get(const std::string& name);
+  std::shared_ptr<ManagedQueue> get(const std::string& name);
+  // nullptr if there is no such queue.
+  std::shared_ptr<ManagedQueue> find(const std::string& name);
   std::vector<std::string> names(const std::string& prefix) const;
+
+  // "arn:aws:sqs:<region>:<account>:<name>", as SQS names queues.
+  std::string arn(const std::string& name) const;
+  // The queue name an ARN of this daemon's names; empty if it names none.
+  std::string name_of_arn(const std::string& arn) const;
 
   // Frees what `pid` had reserved in every queue; returns the slot count.
   std::uint64_t reclaim(pid_t pid);
 
  private:
+  std::shared_ptr<ManagedQueue> make_queue(const std::string& name, const std::string& shm_name,
+                                           detail::Segment segment);
+  bool redrive(ManagedQueue& source);
+  std::vector<std::shared_ptr<ManagedQueue>> all() const;
+
   const DaemonConfig& config_;
-  std::map<std::string, std::unique_ptr<ManagedQueue>> queues_;
+  mutable std::mutex mutex_;  // guards queues_
+  std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
 };
 
 }  // namespace shmq::daemon

@@ -15,7 +15,15 @@ struct Entry {
 
 constexpr std::array kEntries{
     Entry{Errc::queue_full, "queue_full", "the queue has no free message slot or payload space"},
-    Entry{Errc::message_too_large, "message_too_large", "the message is larger than the queue's MaximumMessageSize"},
+    Entry{Errc::message_too_large, "message_too_large",
+          "the message body and attributes are larger than the queue's MaximumMessageSize"},
+    Entry{Errc::invalid_message_contents, "invalid_message_contents",
+          "the message contains characters outside #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF"},
+    Entry{Errc::invalid_message_attribute, "invalid_message_attribute",
+          "message attributes: at most 10, names of 1-256 letters, digits, '_', '-', '.' (not starting with "
+          "'AWS.' or 'Amazon.'), types String, Number or Binary with an optional '.suffix', and a value"},
+    Entry{Errc::missing_parameter, "missing_parameter", "a required parameter is missing"},
+    Entry{Errc::too_many_in_flight, "too_many_in_flight", "the queue has as many messages in flight as it allows"},
     Entry{Errc::invalid_receipt_handle, "invalid_receipt_handle", "the receipt handle is not valid for this queue"},
     Entry{Errc::stale_receipt_handle, "stale_receipt_handle",
           "the receipt handle has expired: the message was deleted or received again"},

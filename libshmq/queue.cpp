@@ -1,10 +1,16 @@
 #include "shmq/queue.hpp"
 
+#include <unistd.h>
+
 #include <array>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 
+#include "digest.hpp"
 #include "futex.hpp"
+#include "message_blob.hpp"
 #include "message_id.hpp"
 #include "queue_attributes.hpp"
 #include "queue_state.hpp"
@@ -28,10 +34,6 @@ bool deleted(const detail::QueueState& q) noexcept {
   return atom(q.core.header().deleted).load(std::memory_order_acquire) != 0;
 }
 
-bool valid_entry_id(std::string_view id) noexcept {
-  return detail::valid_queue_name(id);  // same alphabet and length as SQS batch ids
-}
-
 // The batch-level checks every batch action shares.
 template <class Entry>
 std::error_code check_batch(std::span<const Entry> entries) {
@@ -39,7 +41,7 @@ std::error_code check_batch(std::span<const Entry> entries) {
   if (entries.size() > detail::kMaxBatchEntries) return Errc::too_many_entries_in_batch;
   std::set<std::string_view> seen;
   for (const Entry& e : entries) {
-    if (!valid_entry_id(e.id)) return Errc::invalid_batch_entry_id;
+    if (!detail::valid_entry_id(e.id)) return Errc::invalid_batch_entry_id;
     if (!seen.insert(e.id).second) return Errc::batch_entry_ids_not_distinct;
   }
   return {};
@@ -58,30 +60,100 @@ QueueCounts Queue::counts() const noexcept {
 
 namespace {
 
+// 1 to 128 characters: letters, digits and ASCII punctuation (SQS's rule for
+// MessageGroupId, MessageDeduplicationId and ReceiveRequestAttemptId).
+bool valid_fifo_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > detail::kMaxGroupId) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string format_sequence_number(std::uint64_t seq) {
+  char text[21];
+  std::snprintf(text, sizeof(text), "%020llu", static_cast<unsigned long long>(seq));
+  return text;
+}
+
+std::string default_sender_id() {
+  static const std::string id = std::to_string(::getuid());
+  return id;
+}
+
 struct Outgoing {
   std::string_view body;
   const SendOptions* options;
+  // Filled by send_all:
   std::error_code error;
-  std::array<std::uint8_t, 16> id;
+  detail::CommitResult result;
 };
+
+// Checks one message against the queue's rules; fills what the commit needs.
+std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings& settings, const Outgoing& o,
+                        detail::CommitRequest& req, std::string& content_dedup_id) {
+  const SendOptions& opt = *o.options;
+  if (!detail::valid_message_characters(o.body)) return Errc::invalid_message_contents;
+  if (auto ec = detail::validate_attributes(opt.attributes)) return ec;
+  if (o.body.size() + detail::attributes_size(opt.attributes) > settings.maximum_message_size) {
+    return Errc::message_too_large;
+  }
+  if (!opt.group_id.empty() && !valid_fifo_id(opt.group_id)) return Errc::invalid_parameter_value;
+  if (!opt.trace_header.empty() && !detail::valid_message_characters(opt.trace_header)) {
+    return Errc::invalid_parameter_value;
+  }
+  const detail::SegmentHeader& h = q.core.header();
+  if (q.core.fifo()) {
+    if (opt.group_id.empty()) return Errc::missing_parameter;
+    if (opt.delay_seconds) return Errc::invalid_parameter_value;  // FIFO delays are per queue only
+    std::string_view dedup_id = opt.deduplication_id;
+    if (dedup_id.empty()) {
+      if (!detail::atom(const_cast<std::uint32_t&>(h.content_dedup)).load(std::memory_order_relaxed)) {
+        return Errc::missing_parameter;
+      }
+      const detail::Sha256 digest = detail::sha256({o.body});
+      content_dedup_id = detail::to_hex(digest.data(), digest.size());
+      dedup_id = content_dedup_id;
+    } else if (!valid_fifo_id(dedup_id)) {
+      return Errc::invalid_parameter_value;
+    }
+    const bool per_group =
+        detail::atom(const_cast<std::uint32_t&>(h.dedup_per_group)).load(std::memory_order_relaxed) != 0;
+    req.dedup = true;
+    req.dedup_key = detail::dedup_key(per_group, opt.group_id, dedup_id);
+    req.group_id = opt.group_id;
+    req.delay_s = settings.delay_s;
+  } else {
+    if (!opt.deduplication_id.empty()) return Errc::invalid_parameter_value;  // FIFO queues only
+    req.delay_s = opt.delay_seconds.value_or(settings.delay_s);
+    if (req.delay_s > detail::kMaxDelaySeconds) return Errc::invalid_parameter_value;
+  }
+  return {};
+}
 
 // Sends 1..10 messages with one reserve and one commit critical section.
 void send_all(detail::QueueState& q, std::span<Outgoing> out) {
   const detail::QueueSettings settings = detail::read_settings(q.core.header());
   const std::size_t n = out.size();
   std::array<std::uint32_t, detail::kMaxBatchEntries> sizes{};
-  std::array<std::uint32_t, detail::kMaxBatchEntries> delays{};
+  std::array<std::uint32_t, detail::kMaxBatchEntries> bodies{};
   std::array<std::error_code, detail::kMaxBatchEntries> errors{};
   std::array<detail::Reservation, detail::kMaxBatchEntries> slots{};
-  std::array<std::array<std::uint8_t, 16>, detail::kMaxBatchEntries> ids{};
+  std::array<detail::CommitRequest, detail::kMaxBatchEntries> requests{};
+  std::array<detail::CommitResult, detail::kMaxBatchEntries> results{};
+  std::array<std::string, detail::kMaxBatchEntries> dedup_ids;
+  std::array<detail::BlobFields, detail::kMaxBatchEntries> blobs{};
   for (std::size_t i = 0; i < n; ++i) {
-    sizes[i] = static_cast<std::uint32_t>(out[i].body.size());
-    delays[i] = out[i].options->delay_seconds.value_or(settings.delay_s);
-    if (out[i].body.size() > settings.maximum_message_size) {
-      errors[i] = Errc::message_too_large;
-    } else if (delays[i] > detail::kMaxDelaySeconds) {
-      errors[i] = Errc::invalid_parameter_value;
-    }
+    errors[i] = prepare(q, settings, out[i], requests[i], dedup_ids[i]);
+    const SendOptions& opt = *out[i].options;
+    blobs[i] = detail::BlobFields{opt.group_id,
+                                  dedup_ids[i].empty() ? std::string_view(opt.deduplication_id) : dedup_ids[i],
+                                  opt.trace_header,
+                                  opt.sender_id.empty() ? std::string_view(default_sender_id()) : opt.sender_id,
+                                  {},
+                                  &opt.attributes};
+    bodies[i] = static_cast<std::uint32_t>(out[i].body.size());
+    sizes[i] = static_cast<std::uint32_t>(out[i].body.size() + detail::blob_size(blobs[i]));
   }
   const auto original_errors = errors;
   const std::uint32_t epoch =
@@ -98,15 +170,18 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (slots[i].index == detail::kNil) continue;
-    std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());  // outside the lock
-    ids[i] = detail::new_message_id();
+    // Outside the lock: the body, then the blob of attributes.
+    std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());
+    detail::blob_write(blobs[i], slots[i].payload + out[i].body.size());
+    requests[i].message_id = detail::new_message_id();
   }
-  const std::uint32_t visible =
-      q.core.commit(std::span(slots.data(), n), std::span(delays.data(), n), std::span(ids.data(), n), detail::now());
-  if (visible > 0) q.core.wake_receivers(visible);
+  const std::uint32_t receivable =
+      q.core.commit(std::span(slots.data(), n), std::span(bodies.data(), n), std::span(requests.data(), n),
+                    std::span(results.data(), n), detail::now());
+  if (receivable > 0) q.core.wake_receivers(receivable);
   for (std::size_t i = 0; i < n; ++i) {
-    out[i].error = errors[i];
-    out[i].id = ids[i];
+    out[i].error = errors[i] ? errors[i] : results[i].error;
+    out[i].result = results[i];
   }
 }
 
@@ -123,7 +198,9 @@ std::error_code Queue::send(std::string_view body, SendResult& result, const Sen
   Outgoing one{body, &options, {}, {}};
   send_all(*state_, std::span(&one, 1));
   if (one.error) return one.error;
-  result.message_id = format_id(one.id);
+  result.message_id = format_id(one.result.message_id);
+  result.sequence_number = state_->core.fifo() ? format_sequence_number(one.result.seq) : std::string{};
+  result.duplicate = one.result.duplicate;
   return {};
 }
 
@@ -131,14 +208,21 @@ std::error_code Queue::send_batch(std::span<const SendEntry> entries, std::vecto
   if (auto ec = check_batch(entries)) return ec;
   if (deleted(*state_)) return Errc::queue_does_not_exist;
   std::uint64_t total = 0;
-  for (const SendEntry& e : entries) total += e.body.size();
+  for (const SendEntry& e : entries) total += e.body.size() + detail::attributes_size(e.options.attributes);
   if (total > detail::kMaxMessageBytes) return Errc::batch_request_too_long;
   std::array<Outgoing, detail::kMaxBatchEntries> out;
   for (std::size_t i = 0; i < entries.size(); ++i) out[i] = Outgoing{entries[i].body, &entries[i].options, {}, {}};
   send_all(*state_, std::span(out.data(), entries.size()));
   results.clear();
+  const bool fifo = state_->core.fifo();
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    results.push_back({entries[i].id, out[i].error, out[i].error ? std::string{} : format_id(out[i].id)});
+    BatchEntryResult r{entries[i].id, out[i].error, {}, {}, false};
+    if (!out[i].error) {
+      r.message_id = format_id(out[i].result.message_id);
+      if (fifo) r.sequence_number = format_sequence_number(out[i].result.seq);
+      r.duplicate = out[i].result.duplicate;
+    }
+    results.push_back(std::move(r));
   }
   return {};
 }
@@ -158,33 +242,45 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
       wait > std::chrono::seconds(detail::kMaxWaitSeconds)) {
     return Errc::invalid_parameter_value;
   }
+  std::optional<detail::DedupKey> attempt;
+  if (!options.receive_request_attempt_id.empty()) {
+    if (!valid_fifo_id(options.receive_request_attempt_id)) return Errc::invalid_parameter_value;
+    if (core.fifo()) attempt = detail::dedup_key(false, {}, options.receive_request_attempt_id);
+  }
   const std::uint64_t start = detail::monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(wait.count()) * 1'000'000ull;
   const std::uint64_t spin_until = start + static_cast<std::uint64_t>(options.spin.count()) * 1'000ull;
 
   std::array<detail::Delivery, detail::kMaxBatchEntries> taken;
+  bool retry_attempt = attempt.has_value();  // a retry must reach the lock even when nothing is available
   for (;;) {
     if (deleted(q)) return Errc::queue_does_not_exist;
     const std::uint64_t t = detail::monotonic_ns();
-    if (core.visible_count() > 0 || core.next_deadline_ns() <= t) {
-      const std::uint32_t n =
-          core.receive(std::span(taken.data(), options.max_messages), visibility, detail::Now{t, detail::wall_ms()});
+    if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
+      retry_attempt = false;
+      std::error_code limited;
+      const std::uint32_t n = core.receive(std::span(taken.data(), options.max_messages), visibility,
+                                           detail::Now{t, detail::wall_ms()}, attempt ? &*attempt : nullptr, limited);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
         Message m;
-        m.body.assign(reinterpret_cast<const char*>(core.payload(d.block_offset)), d.body_bytes);  // outside the lock
+        const auto* payload = core.payload(d.block_offset);
+        m.body.assign(reinterpret_cast<const char*>(payload), d.body_bytes);  // outside the lock
+        const bool parsed = detail::blob_read(payload + d.body_bytes, d.attr_bytes, m);
         // If the slot was freed meanwhile (possible only once the visibility
-        // timeout passed and another receiver deleted it), the copy may be torn:
-        // drop it; that receiver has the message.
-        if (!core.still_valid(d)) continue;
+        // timeout passed and another receiver deleted it), the copy may be
+        // torn: drop it; that receiver has the message.
+        if (!core.still_valid(d) || !parsed) continue;
         m.message_id = detail::format_message_id(d.message_id);
         m.receipt_handle = d.handle.to_string();
         m.receive_count = d.handle.receive_count;
         m.sent_timestamp_ms = d.sent_ms;
         m.first_receive_timestamp_ms = d.first_receive_ms;
+        if (core.fifo()) m.sequence_number = format_sequence_number(d.seq);
         messages.push_back(std::move(m));
       }
       if (!messages.empty()) return {};
+      if (limited) return limited;
     }
     const std::uint64_t t2 = detail::monotonic_ns();
     if (t2 >= deadline) return {};
@@ -196,7 +292,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     // sees this waiter, or this load sees the sender's ready_seq bump.
     atom(h.waiters).fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
-    if (core.visible_count() == 0 && !deleted(q)) {
+    if (core.available_count() == 0 && !deleted(q)) {
       const std::uint64_t until = std::min(deadline, core.next_deadline_ns());
       if (until > t2) detail::futex_wait(&h.ready_seq, seq, until - t2);
     }

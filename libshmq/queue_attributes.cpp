@@ -31,8 +31,10 @@ std::uint32_t load(const std::uint32_t& field) {
 
 }  // namespace
 
-bool valid_queue_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > kMaxQueueName) return false;
+namespace {
+
+bool plain_name(std::string_view name, std::size_t max) noexcept {
+  if (name.empty() || name.size() > max) return false;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     if (!ok) return false;
@@ -40,25 +42,74 @@ bool valid_queue_name(std::string_view name) noexcept {
   return true;
 }
 
-std::error_code apply_attributes(const Attributes& attributes, QueueSettings& settings, std::string& culprit) {
+constexpr std::string_view kFifoSuffix = ".fifo";
+
+std::error_code parse_bool(const std::string& value, bool& out) {
+  if (value == "true") {
+    out = true;
+  } else if (value == "false") {
+    out = false;
+  } else {
+    return Errc::invalid_attribute_value;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool is_fifo_name(std::string_view name) noexcept { return name.ends_with(kFifoSuffix); }
+
+bool valid_queue_name(std::string_view name) noexcept {
+  if (name.size() > kMaxQueueName) return false;
+  if (is_fifo_name(name)) name.remove_suffix(kFifoSuffix.size());
+  return plain_name(name, kMaxQueueName);
+}
+
+bool valid_entry_id(std::string_view id) noexcept { return plain_name(id, 80); }
+
+std::error_code apply_attributes(const Attributes& attributes, QueueSettings& settings, std::string& culprit,
+                                 bool creating) {
+  // FifoQueue first: the FIFO-only attributes depend on it.
+  if (auto it = attributes.find("FifoQueue"); it != attributes.end()) {
+    culprit = it->first;
+    if (!creating) return Errc::invalid_attribute_name;  // fixed at creation
+    if (auto ec = parse_bool(it->second, settings.fifo)) return ec;
+  }
   for (const auto& [name, value] : attributes) {
+    culprit = name;
+    if (name == "FifoQueue") continue;
+    if (name == "ContentBasedDeduplication" || name == "DeduplicationScope" || name == "FifoThroughputLimit") {
+      if (!settings.fifo) return Errc::invalid_attribute_name;  // FIFO queues only
+      if (name == "ContentBasedDeduplication") {
+        if (auto ec = parse_bool(value, settings.content_dedup)) return ec;
+      } else if (name == "DeduplicationScope") {
+        if (value != "messageGroup" && value != "queue") return Errc::invalid_attribute_value;
+        settings.dedup_per_group = value == "messageGroup";
+      } else {
+        if (value != "perMessageGroupId" && value != "perQueue") return Errc::invalid_attribute_value;
+        settings.throughput_per_group = value == "perMessageGroupId";
+      }
+      continue;
+    }
     const Settable* found = nullptr;
     for (const Settable& s : kSettable) {
       if (s.name == name) found = &s;
     }
-    if (!found) {
-      culprit = name;
-      return Errc::invalid_attribute_name;
-    }
+    if (!found) return Errc::invalid_attribute_name;
     std::uint32_t parsed = 0;
     const char* end = value.data() + value.size();
     auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
     if (value.empty() || ec != std::errc{} || ptr != end || parsed < found->min || parsed > found->max) {
-      culprit = name;
       return Errc::invalid_attribute_value;
     }
     settings.*(found->field) = parsed;
   }
+  // SQS: per-group throughput needs per-group deduplication.
+  if (settings.throughput_per_group && !settings.dedup_per_group) {
+    culprit = "FifoThroughputLimit";
+    return Errc::invalid_attribute_value;
+  }
+  culprit.clear();
   return {};
 }
 
@@ -69,6 +120,10 @@ QueueSettings read_settings(const SegmentHeader& h) noexcept {
   s.receive_wait_s = load(h.receive_wait_s);
   s.retention_s = load(h.retention_s);
   s.delay_s = load(h.delay_s);
+  s.fifo = h.fifo != 0;
+  s.content_dedup = load(h.content_dedup) != 0;
+  s.dedup_per_group = load(h.dedup_per_group) != 0;
+  s.throughput_per_group = load(h.throughput_per_group) != 0;
   return s;
 }
 
@@ -79,6 +134,9 @@ void write_settings(SegmentHeader& h, const QueueSettings& s, std::uint64_t now_
   atom(h.receive_wait_s).store(s.receive_wait_s, relaxed);
   atom(h.retention_s).store(s.retention_s, relaxed);
   atom(h.delay_s).store(s.delay_s, relaxed);
+  atom(h.content_dedup).store(s.content_dedup ? 1 : 0, relaxed);
+  atom(h.dedup_per_group).store(s.dedup_per_group ? 1 : 0, relaxed);
+  atom(h.throughput_per_group).store(s.throughput_per_group ? 1 : 0, relaxed);
   atom(h.last_modified_ms).store(now_ms, relaxed);
 }
 
@@ -99,6 +157,12 @@ std::error_code render_attributes(const SegmentHeader& h, const std::vector<std:
       {"ApproximateNumberOfMessagesNotVisible", std::to_string(load(counts.in_flight))},
       {"ApproximateNumberOfMessagesDelayed", std::to_string(load(counts.delayed))},
   };
+  if (s.fifo) {
+    all["FifoQueue"] = "true";
+    all["ContentBasedDeduplication"] = s.content_dedup ? "true" : "false";
+    all["DeduplicationScope"] = s.dedup_per_group ? "messageGroup" : "queue";
+    all["FifoThroughputLimit"] = s.throughput_per_group ? "perMessageGroupId" : "perQueue";
+  }
   for (const std::string& name : names) {
     if (name == "All") {
       out.insert(all.begin(), all.end());

@@ -1,6 +1,7 @@
 #include "queue_core.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -26,13 +27,29 @@ MessageState state_of(MessageDescriptor& m) noexcept {
 
 std::uint64_t seconds_ns(std::uint32_t seconds) { return std::uint64_t{seconds} * kNsPerSecond; }
 
+bool committed(MessageState s) {
+  return s == MessageState::kReady || s == MessageState::kInFlight || s == MessageState::kDelayed ||
+         s == MessageState::kRedrive;
+}
+
 }  // namespace
 
-SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t arena_bytes) noexcept {
+SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t arena_bytes, bool fifo) noexcept {
   SegmentGeometry g{};
+  const std::uint64_t n = capacity;
+  g.group_bucket_count = static_cast<std::uint32_t>(std::bit_ceil(std::max<std::uint64_t>(n, 16)));
+  // The 5-minute window outlives the messages: room for twice the slots.
+  g.dedup_capacity = fifo ? static_cast<std::uint32_t>(std::min<std::uint64_t>(2 * n, 1u << 26)) : 0;
+  g.dedup_bucket_count = fifo ? static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{g.dedup_capacity})) : 1;
   g.descriptors_offset = sizeof(SegmentHeader);
-  g.heap_offset = align_up(g.descriptors_offset + std::uint64_t{capacity} * sizeof(MessageDescriptor), 4096);
-  g.order_map_offset = align_up(g.heap_offset + std::uint64_t{capacity} * sizeof(std::uint32_t), 4096);
+  g.heap_offset = align_up(g.descriptors_offset + n * sizeof(MessageDescriptor), 4096);
+  g.groups_offset = align_up(g.heap_offset + n * sizeof(std::uint32_t), 4096);
+  g.group_buckets_offset = align_up(g.groups_offset + n * sizeof(GroupRecord), 4096);
+  g.dedup_offset = align_up(g.group_buckets_offset + std::uint64_t{g.group_bucket_count} * 4, 4096);
+  g.dedup_buckets_offset = align_up(g.dedup_offset + std::uint64_t{g.dedup_capacity} * sizeof(DedupEntry), 4096);
+  g.attempts_offset = align_up(g.dedup_buckets_offset + std::uint64_t{g.dedup_bucket_count} * 4, 4096);
+  g.metadata_offset = align_up(g.attempts_offset + kAttemptSlots * sizeof(ReceiveAttempt), 4096);
+  g.order_map_offset = align_up(g.metadata_offset + 2 * kMetadataBytes, 4096);
   g.arena_offset = align_up(g.order_map_offset + (arena_bytes >> kMinOrder), 4096);
   g.total_bytes = g.arena_offset + arena_bytes;
   return g;
@@ -63,17 +80,27 @@ class QueueCore::Lock {
   QueueCore& q_;
 };
 
+namespace {
+template <class T>
+T* at(void* base, std::uint64_t offset) {
+  return reinterpret_cast<T*>(static_cast<std::uint8_t*>(base) + offset);
+}
+}  // namespace
+
 QueueCore::QueueCore(void* base) noexcept
     : h_(static_cast<SegmentHeader*>(base)),
-      d_(reinterpret_cast<MessageDescriptor*>(static_cast<std::uint8_t*>(base) + h_->descriptors_offset)),
-      heap_slots_(reinterpret_cast<std::uint32_t*>(static_cast<std::uint8_t*>(base) + h_->heap_offset)),
-      order_map_(static_cast<std::uint8_t*>(base) + h_->order_map_offset),
-      arena_base_(static_cast<std::uint8_t*>(base) + h_->arena_offset),
+      d_(at<MessageDescriptor>(base, h_->descriptors_offset)),
+      heap_slots_(at<std::uint32_t>(base, h_->heap_offset)),
+      order_map_(at<std::uint8_t>(base, h_->order_map_offset)),
+      arena_base_(at<std::uint8_t>(base, h_->arena_offset)),
+      attempts_(at<ReceiveAttempt>(base, h_->attempts_offset)),
       arena_(h_->roots, order_map_, arena_base_, h_->arena_bytes),
-      timers_(heap_slots_, h_->roots.heap_size, d_) {}
+      timers_(heap_slots_, h_->roots.heap_size, d_),
+      groups_(*h_, d_, at<GroupRecord>(base, h_->groups_offset), at<std::uint32_t>(base, h_->group_buckets_offset)),
+      dedup_(*h_, at<DedupEntry>(base, h_->dedup_offset), at<std::uint32_t>(base, h_->dedup_buckets_offset)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
-  const SegmentGeometry g = SegmentGeometry::compute(p.capacity, p.arena_bytes);
+  const SegmentGeometry g = SegmentGeometry::compute(p.capacity, p.arena_bytes, p.fifo);
   auto* h = static_cast<SegmentHeader*>(base);  // zero-filled by ftruncate
   h->magic = kMagic;
   h->header_bytes = sizeof(SegmentHeader);
@@ -82,6 +109,15 @@ void QueueCore::format(void* base, const FormatParams& p) {
   h->capacity = p.capacity;
   h->descriptors_offset = g.descriptors_offset;
   h->heap_offset = g.heap_offset;
+  h->groups_offset = g.groups_offset;
+  h->group_buckets_offset = g.group_buckets_offset;
+  h->group_bucket_count = g.group_bucket_count;
+  h->dedup_offset = g.dedup_offset;
+  h->dedup_buckets_offset = g.dedup_buckets_offset;
+  h->dedup_capacity = g.dedup_capacity;
+  h->dedup_bucket_count = g.dedup_bucket_count;
+  h->attempts_offset = g.attempts_offset;
+  h->metadata_offset = g.metadata_offset;
   h->order_map_offset = g.order_map_offset;
   h->arena_offset = g.arena_offset;
   h->arena_bytes = p.arena_bytes;
@@ -93,6 +129,12 @@ void QueueCore::format(void* base, const FormatParams& p) {
   h->receive_wait_s = p.receive_wait_s;
   h->retention_s = p.retention_s;
   h->delay_s = p.delay_s;
+  h->fifo = p.fifo ? 1 : 0;
+  h->content_dedup = p.content_dedup ? 1 : 0;
+  h->dedup_per_group = p.dedup_per_group ? 1 : 0;
+  h->throughput_per_group = p.throughput_per_group ? 1 : 0;
+  h->max_receive_count = p.max_receive_count;
+  h->in_flight_limit = p.in_flight_limit;
 
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
@@ -103,6 +145,9 @@ void QueueCore::format(void* base, const FormatParams& p) {
 
   IndexRoots& r = h->roots;
   r.free_head = r.ready_head = r.ready_tail = kNil;
+  r.all_head = r.all_tail = r.redrive_head = kNil;
+  r.ring_head = r.ring_tail = kNil;
+  r.group_free_head = r.dedup_free_head = r.dedup_oldest = r.dedup_newest = kNil;
   r.next_seq = 1;
   r.arena_free_bytes = p.arena_bytes;
   for (auto& head : r.arena_free_head) head = kNilOffset;
@@ -124,6 +169,7 @@ void QueueCore::count(MessageState s, int delta) noexcept {
   switch (s) {
     case MessageState::kReady:
       field = &h_->counts.visible;
+      if (!fifo()) set_available(delta);
       break;
     case MessageState::kInFlight:
       field = &h_->counts.in_flight;
@@ -134,6 +180,9 @@ void QueueCore::count(MessageState s, int delta) noexcept {
     case MessageState::kWriting:
       field = &h_->counts.writing;
       break;
+    case MessageState::kRedrive:
+      field = &h_->counts.redrive;
+      break;
     case MessageState::kFree:
       return;
   }
@@ -141,8 +190,20 @@ void QueueCore::count(MessageState s, int delta) noexcept {
   atom(*field).store(*field + static_cast<std::uint32_t>(delta), std::memory_order_relaxed);
 }
 
+void QueueCore::set_available(int delta) noexcept {
+  std::uint32_t& a = h_->counts.available;
+  atom(a).store(a + static_cast<std::uint32_t>(delta), std::memory_order_relaxed);  // see count()
+}
+
+std::uint64_t QueueCore::retention_deadline() const noexcept {
+  const std::uint32_t oldest = h_->roots.all_head;
+  if (oldest == kNil) return ~0ull;
+  return d_[oldest].sent_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed));
+}
+
 void QueueCore::publish_deadline() noexcept {
-  atom(h_->counts.next_deadline_ns).store(timers_.earliest(), std::memory_order_relaxed);
+  atom(h_->counts.next_deadline_ns)
+      .store(std::min(timers_.earliest(), retention_deadline()), std::memory_order_relaxed);
 }
 
 bool QueueCore::reaper_needs_wake(std::uint64_t deadline_ns) const noexcept {
@@ -201,6 +262,53 @@ void QueueCore::ready_unlink(std::uint32_t index) noexcept {
   m.next = m.prev = kNil;
 }
 
+void QueueCore::all_push_back(std::uint32_t index) noexcept {
+  IndexRoots& r = h_->roots;
+  d_[index].all_next = kNil;
+  d_[index].all_prev = r.all_tail;
+  if (r.all_tail != kNil) {
+    d_[r.all_tail].all_next = index;
+  } else {
+    r.all_head = index;
+  }
+  r.all_tail = index;
+}
+
+void QueueCore::all_unlink(std::uint32_t index) noexcept {
+  IndexRoots& r = h_->roots;
+  MessageDescriptor& m = d_[index];
+  if (m.all_prev != kNil) {
+    d_[m.all_prev].all_next = m.all_next;
+  } else {
+    r.all_head = m.all_next;
+  }
+  if (m.all_next != kNil) {
+    d_[m.all_next].all_prev = m.all_prev;
+  } else {
+    r.all_tail = m.all_prev;
+  }
+  m.all_next = m.all_prev = kNil;
+}
+
+void QueueCore::redrive_push(std::uint32_t index) noexcept {
+  IndexRoots& r = h_->roots;
+  d_[index].prev = kNil;
+  d_[index].next = r.redrive_head;
+  if (r.redrive_head != kNil) d_[r.redrive_head].prev = index;
+  r.redrive_head = index;
+}
+
+void QueueCore::redrive_unlink(std::uint32_t index) noexcept {
+  MessageDescriptor& m = d_[index];
+  if (m.prev != kNil) {
+    d_[m.prev].next = m.next;
+  } else {
+    h_->roots.redrive_head = m.next;
+  }
+  if (m.next != kNil) d_[m.next].prev = m.prev;
+  m.next = m.prev = kNil;
+}
+
 void QueueCore::free_slot(std::uint32_t index) noexcept {
   MessageDescriptor& m = d_[index];
   arena_.release(m.block_offset, m.block_order);
@@ -210,6 +318,40 @@ void QueueCore::free_slot(std::uint32_t index) noexcept {
   set_state(index, MessageState::kFree);
   m.next = h_->roots.free_head;
   h_->roots.free_head = index;
+}
+
+// Takes a committed message out of every index its state puts it in, and
+// out of its group and the retention list; the caller frees the slot.
+void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
+  MessageDescriptor& m = d_[index];
+  const std::uint32_t group = m.group;
+  switch (state) {
+    case MessageState::kReady:
+      if (fifo()) {
+        groups_.ready_unlink(group, index);
+      } else {
+        ready_unlink(index);
+      }
+      break;
+    case MessageState::kInFlight:
+      timers_.remove(index);
+      if (fifo()) --groups_[group].in_flight;
+      break;
+    case MessageState::kDelayed:
+      timers_.remove(index);
+      break;
+    case MessageState::kRedrive:
+      redrive_unlink(index);
+      break;
+    default:
+      break;
+  }
+  count(state, -1);
+  all_unlink(index);
+  if (group != kNil) {
+    if (fifo()) set_available(groups_.update_ring(group));
+    groups_.drop_message(group);
+  }
 }
 
 std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
@@ -246,6 +388,8 @@ std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint
     m.first_receive_ms = 0;
     m.heap_pos = kNil;
     m.next = m.prev = kNil;
+    m.all_next = m.all_prev = kNil;
+    m.group = kNil;
     set_state(index, MessageState::kWriting);
     count(MessageState::kWriting, +1);
     out[i] = Reservation{index, m.generation, arena_base_ + offset};
@@ -263,112 +407,267 @@ void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
   }
 }
 
-std::uint32_t QueueCore::commit(std::span<const Reservation> slots, std::span<const std::uint32_t> delay_s,
-                                std::span<const std::array<std::uint8_t, 16>> message_ids, Now now) noexcept {
-  std::uint32_t visible = 0;
+std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
+                                std::span<const CommitRequest> requests, std::span<CommitResult> results,
+                                Now now) noexcept {
+  std::uint32_t receivable = 0;
   bool wake_reaper = false;
   {
     Lock lock(*this);
+    if (fifo()) dedup_.expire(now.mono_ns);
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const std::uint32_t index = slots[i].index;
       if (index == kNil) continue;
+      const CommitRequest& req = requests[i];
+      CommitResult& res = results[i];
       MessageDescriptor& m = d_[index];
-      std::memcpy(m.message_id, message_ids[i].data(), sizeof(m.message_id));
+      if (req.dedup) {
+        if (const DedupEntry* seen = dedup_.find(req.dedup_key)) {
+          res.duplicate = true;
+          std::memcpy(res.message_id.data(), seen->message_id, 16);
+          res.seq = seen->seq;
+          count(MessageState::kWriting, -1);
+          free_slot(index);
+          slots[i] = Reservation{};
+          continue;
+        }
+        std::uint8_t id[16];
+        std::memcpy(id, req.message_id.data(), 16);
+        if (!dedup_.insert(req.dedup_key, now.mono_ns + kDedupWindowNs, id, h_->roots.next_seq)) {
+          res.error = Errc::queue_full;  // the window is full of live ids: refuse, never forget one
+          count(MessageState::kWriting, -1);
+          free_slot(index);
+          slots[i] = Reservation{};
+          continue;
+        }
+      }
+      // At most one group per message slot, so the table is never full here.
+      const std::uint32_t group = fifo() ? groups_.find_or_create(req.group_id) : kNil;
+      std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
+      m.attr_bytes = m.body_bytes - bodies[i];
+      m.body_bytes = bodies[i];
       m.seq = h_->roots.next_seq++;
-      m.sent_ms = now.wall_ms;
+      m.sent_ms = req.sent_ms != 0 ? req.sent_ms : now.wall_ms;
+      m.sent_ns = now.mono_ns;  // retention counts from arrival in this queue
+      m.group = group;
+      res.seq = m.seq;
+      res.message_id = req.message_id;
       count(MessageState::kWriting, -1);
-      if (delay_s[i] > 0) {
-        m.deadline_ns = now.mono_ns + seconds_ns(delay_s[i]);
+      if (req.delay_s > 0) {
+        m.deadline_ns = now.mono_ns + seconds_ns(req.delay_s);
         set_state(index, MessageState::kDelayed);
         timers_.push(index);
         count(MessageState::kDelayed, +1);
         wake_reaper |= reaper_needs_wake(m.deadline_ns);
       } else {
         set_state(index, MessageState::kReady);
-        ready_push_back(index);
         count(MessageState::kReady, +1);
-        ++visible;
+        if (group != kNil) {
+          groups_.ready_insert(group, index);
+          const int added = groups_.update_ring(group);
+          set_available(added);
+          receivable += static_cast<std::uint32_t>(added);
+        } else {
+          ready_push_back(index);
+          ++receivable;
+        }
       }
+      if (group != kNil) ++groups_[group].messages;
+      all_push_back(index);
       ++h_->counts.sent_total;
     }
     // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
-    if (visible > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+    if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
     publish_deadline();
   }
   if (wake_reaper) reaper_wake();
-  return visible;
+  return receivable;
 }
 
-std::uint32_t QueueCore::expire_locked(Now now) noexcept {
+// A message becomes visible: an in-flight one whose timeout expired
+// (`returned`), or a delayed one whose delay ended.
+void QueueCore::make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept {
+  MessageDescriptor& m = d_[index];
+  set_state(index, MessageState::kReady);
+  count(MessageState::kReady, +1);
+  if (fifo()) {
+    if (returned) --groups_[m.group].in_flight;
+    groups_.ready_insert(m.group, index);  // in send order: ahead of the group's later messages
+    set_available(groups_.update_ring(m.group));
+  } else if (returned) {
+    // Returned messages go out first again, in the order they expired.
+    if (last_returned == kNil) {
+      ready_push_front(index);
+    } else {
+      ready_insert_after(last_returned, index);
+    }
+    last_returned = index;
+  } else {
+    ready_push_back(index);
+  }
+}
+
+std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) noexcept {
   std::uint32_t moved = 0;
   std::uint32_t last_returned = kNil;
+  const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
   while (!timers_.empty() && d_[timers_.top()].deadline_ns <= now.mono_ns) {
     const std::uint32_t index = timers_.top();
     timers_.remove(index);
     const MessageState was = state_of(d_[index]);
-    set_state(index, MessageState::kReady);
-    if (was == MessageState::kInFlight) {
-      // Returned messages go out first again, in the order they expired.
-      if (last_returned == kNil) {
-        ready_push_front(index);
-      } else {
-        ready_insert_after(last_returned, index);
-      }
-      last_returned = index;
-    } else {
-      ready_push_back(index);
-    }
     count(was, -1);
-    count(MessageState::kReady, +1);
+    if (was == MessageState::kInFlight && max_receives > 0 && d_[index].receive_count >= max_receives) {
+      // Received maxReceiveCount times and not deleted: to the dead-letter queue.
+      if (fifo()) {
+        --groups_[d_[index].group].in_flight;
+        set_available(groups_.update_ring(d_[index].group));
+      }
+      set_state(index, MessageState::kRedrive);
+      count(MessageState::kRedrive, +1);
+      redrive_push(index);
+      redrive = true;
+      continue;
+    }
+    make_ready(index, was == MessageState::kInFlight, last_returned);
     ++moved;
   }
-  if (moved > 0) {
-    atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
-    publish_deadline();
+  // Retention: the oldest messages go, whatever their state.
+  for (std::uint64_t deadline = retention_deadline(); deadline <= now.mono_ns; deadline = retention_deadline()) {
+    const std::uint32_t index = h_->roots.all_head;
+    detach(index, state_of(d_[index]));
+    free_slot(index);
   }
+  if (moved > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+  publish_deadline();
   return moved;
 }
 
 std::uint32_t QueueCore::expire_due(Now now) noexcept {
   std::uint32_t moved;
+  bool redrive = false;
   {
     Lock lock(*this);
-    moved = expire_locked(now);
+    moved = expire_locked(now, redrive);
   }
   if (moved > 0) wake_receivers(moved);
+  if (redrive) reaper_wake();
   return moved;
 }
 
-std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now) noexcept {
+void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept {
+  MessageDescriptor& m = d_[index];
+  const std::uint32_t receives = m.receive_count + 1;
+  atom(m.receive_count).store(receives, std::memory_order_relaxed);
+  if (m.first_receive_ms == 0) m.first_receive_ms = now.wall_ms;
+  m.deadline_ns = deadline;
+  set_state(index, MessageState::kInFlight);
+  timers_.push(index);
+  count(MessageState::kReady, -1);
+  count(MessageState::kInFlight, +1);
+  out.index = index;
+  out.handle = ReceiptHandle{h_->incarnation, index, m.generation, receives};
+  out.body_bytes = m.body_bytes;
+  out.attr_bytes = m.attr_bytes;
+  out.block_offset = m.block_offset;
+  out.sent_ms = m.sent_ms;
+  out.first_receive_ms = m.first_receive_ms;
+  out.seq = m.seq;
+  std::memcpy(out.message_id, m.message_id, sizeof(m.message_id));
+}
+
+std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delivery> out, std::uint64_t deadline,
+                                       Now now) noexcept {
+  if (a.count > out.size()) return 0;
+  for (std::uint32_t i = 0; i < a.count; ++i) {
+    const auto& e = a.messages[i];
+    MessageDescriptor& m = d_[e.index];
+    if (state_of(m) != MessageState::kInFlight || m.generation != e.generation || m.receive_count != e.receive_count) {
+      return 0;  // deleted, expired or received since: a fresh receive instead
+    }
+  }
+  for (std::uint32_t i = 0; i < a.count; ++i) {
+    const std::uint32_t index = a.messages[i].index;
+    MessageDescriptor& m = d_[index];
+    m.deadline_ns = deadline;  // a retry resets the visibility timeout
+    timers_.rekeyed(index);
+    Delivery& o = out[i];
+    o.index = index;
+    o.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
+    o.body_bytes = m.body_bytes;
+    o.attr_bytes = m.attr_bytes;
+    o.block_offset = m.block_offset;
+    o.sent_ms = m.sent_ms;
+    o.first_receive_ms = m.first_receive_ms;
+    o.seq = m.seq;
+    std::memcpy(o.message_id, m.message_id, sizeof(m.message_id));
+  }
+  (void)now;
+  return a.count;
+}
+
+void QueueCore::remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept {
+  ReceiveAttempt& a = attempts_[key.key[0] % kAttemptSlots];
+  a.key[0] = key.key[0];
+  a.key[1] = key.key[1];
+  a.expires_ns = now.mono_ns + kDedupWindowNs;
+  a.count = static_cast<std::uint32_t>(taken.size());
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    a.messages[i] = {taken[i].index, taken[i].handle.generation, taken[i].handle.receive_count, 0};
+  }
+}
+
+std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now, const DedupKey* attempt,
+                                 std::error_code& error) noexcept {
   std::uint32_t taken = 0;
   std::uint32_t moved = 0;
   bool wake_reaper = false;
+  bool redrive = false;
   {
     Lock lock(*this);
-    moved = expire_locked(now);
-    IndexRoots& r = h_->roots;
+    moved = expire_locked(now, redrive);
     const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
-    while (taken < out.size() && r.ready_head != kNil) {
-      const std::uint32_t index = r.ready_head;
-      ready_unlink(index);
-      MessageDescriptor& m = d_[index];
-      const std::uint32_t receives = m.receive_count + 1;
-      atom(m.receive_count).store(receives, std::memory_order_relaxed);
-      if (m.first_receive_ms == 0) m.first_receive_ms = now.wall_ms;
-      m.deadline_ns = deadline;
-      set_state(index, MessageState::kInFlight);
-      timers_.push(index);
-      count(MessageState::kReady, -1);
-      count(MessageState::kInFlight, +1);
-      Delivery& out_m = out[taken++];
-      out_m.index = index;
-      out_m.handle = ReceiptHandle{h_->incarnation, index, m.generation, receives};
-      out_m.body_bytes = m.body_bytes;
-      out_m.block_offset = m.block_offset;
-      out_m.sent_ms = m.sent_ms;
-      out_m.first_receive_ms = m.first_receive_ms;
-      std::memcpy(out_m.message_id, m.message_id, sizeof(m.message_id));
+    if (attempt) {
+      const ReceiveAttempt& a = attempts_[attempt->key[0] % kAttemptSlots];
+      if (a.key[0] == attempt->key[0] && a.key[1] == attempt->key[1] && a.expires_ns > now.mono_ns) {
+        taken = receive_again(a, out, deadline, now);
+      }
     }
+    const std::uint32_t limit = atom(h_->in_flight_limit).load(std::memory_order_relaxed);
+    const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
+    auto room = [&] { return taken < out.size() && h_->counts.in_flight < limit; };
+    if (taken == 0 && !fifo()) {
+      IndexRoots& r = h_->roots;
+      while (room() && r.ready_head != kNil) {
+        const std::uint32_t index = r.ready_head;
+        ready_unlink(index);
+        if (max_receives > 0 && d_[index].receive_count >= max_receives) {
+          // maxReceiveCount was lowered below this message's count.
+          count(MessageState::kReady, -1);
+          set_state(index, MessageState::kRedrive);
+          count(MessageState::kRedrive, +1);
+          redrive_push(index);
+          redrive = true;
+          continue;
+        }
+        take(index, deadline, now, out[taken++]);
+      }
+    } else if (taken == 0) {
+      IndexRoots& r = h_->roots;
+      while (room() && r.ring_head != kNil) {
+        const std::uint32_t group = r.ring_head;
+        GroupRecord& g = groups_[group];
+        // As many of one group as fit, in order; then the next group.
+        while (room() && g.ready_head != kNil) {
+          const std::uint32_t index = g.ready_head;
+          groups_.ready_unlink(group, index);
+          ++g.in_flight;
+          take(index, deadline, now, out[taken++]);
+        }
+        set_available(groups_.update_ring(group));
+      }
+      if (attempt && taken > 0) remember_attempt(*attempt, out.first(taken), now);
+    }
+    if (taken == 0 && h_->counts.in_flight >= limit && !fifo()) error = Errc::too_many_in_flight;
     if (taken > 0) {
       wake_reaper = reaper_needs_wake(deadline);
       h_->counts.received_total += taken;
@@ -376,7 +675,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
     }
   }
   if (moved > taken) wake_receivers(moved - taken);
-  if (wake_reaper) reaper_wake();
+  if (wake_reaper || redrive) reaper_wake();
   return taken;
 }
 
@@ -398,18 +697,23 @@ std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& sta
 }
 
 std::error_code QueueCore::remove(const ReceiptHandle& handle) noexcept {
-  Lock lock(*this);
-  MessageState state;
-  if (auto ec = locate(handle, state)) return ec;
-  if (state == MessageState::kInFlight) {
-    timers_.remove(handle.index);
+  std::uint32_t unlocked = 0;
+  {
+    Lock lock(*this);
+    MessageState state;
+    if (auto ec = locate(handle, state)) return ec;
+    const std::uint32_t before = h_->counts.available;
+    detach(handle.index, state);
+    free_slot(handle.index);
+    ++h_->counts.deleted_total;
+    // Deleting a FIFO group's last in-flight message may open the group.
+    if (h_->counts.available > before) {
+      unlocked = h_->counts.available - before;
+      atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+    }
     publish_deadline();
-  } else {
-    ready_unlink(handle.index);  // its visibility expired, nobody received it since
   }
-  count(state, -1);
-  free_slot(handle.index);
-  ++h_->counts.deleted_total;
+  if (unlocked > 0) wake_receivers(unlocked);
   return {};
 }
 
@@ -425,31 +729,53 @@ std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::u
     MessageDescriptor& m = d_[handle.index];
     m.deadline_ns = now.mono_ns + seconds_ns(visibility_s);
     timers_.rekeyed(handle.index);
-    moved = expire_locked(now);  // a timeout of 0 makes it visible at once
+    bool redrive = false;
+    moved = expire_locked(now, redrive);  // a timeout of 0 makes it visible at once
     publish_deadline();
-    wake_reaper = moved == 0 && reaper_needs_wake(m.deadline_ns);
+    wake_reaper = redrive || (moved == 0 && reaper_needs_wake(m.deadline_ns));
   }
   if (moved > 0) wake_receivers(moved);
   if (wake_reaper) reaper_wake();
   return {};
 }
 
+bool QueueCore::next_redrive(Delivery& out) noexcept {
+  Lock lock(*this);
+  std::uint32_t index = h_->roots.redrive_head;
+  if (index == kNil) return false;
+  while (d_[index].next != kNil) index = d_[index].next;  // the oldest waiting
+  MessageDescriptor& m = d_[index];
+  out.index = index;
+  out.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
+  out.body_bytes = m.body_bytes;
+  out.attr_bytes = m.attr_bytes;
+  out.block_offset = m.block_offset;
+  out.sent_ms = m.sent_ms;
+  out.first_receive_ms = m.first_receive_ms;
+  out.seq = m.seq;
+  std::memcpy(out.message_id, m.message_id, sizeof(m.message_id));
+  return true;
+}
+
+void QueueCore::finish_redrive(const Delivery& moved) noexcept {
+  Lock lock(*this);
+  MessageDescriptor& m = d_[moved.index];
+  if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
+  detach(moved.index, MessageState::kRedrive);
+  free_slot(moved.index);
+  publish_deadline();
+}
+
 std::uint32_t QueueCore::purge() noexcept {
   Lock lock(*this);
   std::uint32_t purged = 0;
-  for (std::uint32_t i = 0; i < h_->roots.unused_from; ++i) {
-    const MessageState s = state_of(d_[i]);
-    if (s == MessageState::kReady || s == MessageState::kInFlight || s == MessageState::kDelayed) {
-      d_[i].heap_pos = kNil;
-      free_slot(i);
-      ++purged;
-    }
+  for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
+    const std::uint32_t next = d_[index].all_next;
+    detach(index, state_of(d_[index]));
+    free_slot(index);
+    ++purged;
+    index = next;
   }
-  h_->roots.ready_head = h_->roots.ready_tail = kNil;
-  h_->roots.heap_size = 0;
-  atom(h_->counts.visible).store(0, std::memory_order_relaxed);
-  atom(h_->counts.in_flight).store(0, std::memory_order_relaxed);
-  atom(h_->counts.delayed).store(0, std::memory_order_relaxed);
   publish_deadline();
   return purged;
 }
@@ -471,25 +797,40 @@ void QueueCore::rebuild() noexcept {
   IndexRoots& r = h_->roots;
   Counts& c = h_->counts;
   r.free_head = r.ready_head = r.ready_tail = kNil;
+  r.all_head = r.all_tail = r.redrive_head = kNil;
   r.heap_size = 0;
-  std::uint32_t visible = 0, in_flight = 0, delayed = 0, writing = 0;
+  groups_.reset_for_rebuild();
+  if (fifo()) dedup_.rebuild();
+  std::uint32_t visible = 0, in_flight = 0, delayed = 0, writing = 0, redrive = 0;
   std::uint64_t max_seq = 0;
   std::vector<std::uint32_t> ready;
+  std::vector<std::uint32_t> live;
   std::vector<std::pair<std::uint64_t, unsigned>> allocated;
   // Backwards, so that the free list hands out low indexes first.
   for (std::uint32_t i = r.unused_from; i-- > 0;) {
     MessageDescriptor& m = d_[i];
     m.heap_pos = kNil;
     m.next = m.prev = kNil;
+    m.all_next = m.all_prev = kNil;
     MessageState s = state_of(m);
-    if (s != MessageState::kFree) {
-      allocated.emplace_back(m.block_offset, m.block_order);
-      max_seq = std::max(max_seq, m.seq);
+    if (s != MessageState::kFree && s != MessageState::kWriting && !committed(s)) {
+      set_state(i, MessageState::kFree);  // not a state this version writes: treat the slot as lost
+      s = MessageState::kFree;
     }
+    if (s == MessageState::kFree) {
+      m.next = r.free_head;
+      r.free_head = i;
+      continue;
+    }
+    allocated.emplace_back(m.block_offset, m.block_order);
+    if (s == MessageState::kWriting) {
+      ++writing;
+      continue;
+    }
+    max_seq = std::max(max_seq, m.seq);
+    live.push_back(i);
+    if (m.group != kNil) ++groups_[m.group].messages;
     switch (s) {
-      case MessageState::kWriting:
-        ++writing;
-        break;
       case MessageState::kReady:
         ready.push_back(i);
         ++visible;
@@ -497,30 +838,47 @@ void QueueCore::rebuild() noexcept {
       case MessageState::kInFlight:
         timers_.push(i);
         ++in_flight;
+        if (fifo()) ++groups_[m.group].in_flight;
         break;
       case MessageState::kDelayed:
         timers_.push(i);
         ++delayed;
         break;
-      case MessageState::kFree:
-        m.next = r.free_head;
-        r.free_head = i;
+      case MessageState::kRedrive:
+        redrive_push(i);
+        ++redrive;
         break;
-      default:  // not a state this version writes: treat the slot as lost
-        allocated.pop_back();
-        set_state(i, MessageState::kFree);
-        m.next = r.free_head;
-        r.free_head = i;
+      default:
+        break;
     }
   }
-  std::sort(ready.begin(), ready.end(), [&](std::uint32_t a, std::uint32_t b) { return d_[a].seq < d_[b].seq; });
-  for (std::uint32_t index : ready) ready_push_back(index);
+  auto by_seq = [&](std::uint32_t a, std::uint32_t b) { return d_[a].seq < d_[b].seq; };
+  std::sort(live.begin(), live.end(), by_seq);
+  for (std::uint32_t index : live) all_push_back(index);
+  std::sort(ready.begin(), ready.end(), by_seq);
+  std::uint32_t available = 0;
+  for (std::uint32_t index : ready) {
+    if (fifo()) {
+      groups_.ready_insert(d_[index].group, index);
+    } else {
+      ready_push_back(index);
+    }
+  }
+  if (fifo()) {
+    // Ring order: the group whose next message is oldest first.
+    for (std::uint32_t index : ready) available += groups_.update_ring(d_[index].group) > 0 ? 1 : 0;
+  } else {
+    available = visible;
+  }
+  groups_.finish_rebuild();
   r.next_seq = std::max(r.next_seq, max_seq + 1);
   arena_.rebuild(allocated);
   atom(c.visible).store(visible, std::memory_order_relaxed);
   atom(c.in_flight).store(in_flight, std::memory_order_relaxed);
   atom(c.delayed).store(delayed, std::memory_order_relaxed);
   atom(c.writing).store(writing, std::memory_order_relaxed);
+  atom(c.redrive).store(redrive, std::memory_order_relaxed);
+  atom(c.available).store(available, std::memory_order_relaxed);
   publish_deadline();
   // Someone may have been waiting for what the dead owner was doing.
   atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -533,14 +891,17 @@ void QueueCore::wake_receivers(std::uint32_t count) noexcept {
   futex_wake(&h_->ready_seq, count > INT_MAX ? INT_MAX : static_cast<int>(count));
 }
 
-std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop) noexcept {
+std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop,
+                                     bool sleep_despite_redrive) noexcept {
   std::uint32_t seq;
   std::uint64_t deadline;
   std::uint32_t moved;
+  bool redrive = false;
   {
     Lock lock(*this);
-    moved = expire_locked(now());
-    deadline = timers_.earliest();
+    moved = expire_locked(now(), redrive);
+    deadline = std::min(timers_.earliest(), retention_deadline());
+    redrive = redrive || h_->roots.redrive_head != kNil;
     h_->reaper_deadline_ns = deadline;
     atom(h_->reaper_waiting).store(1, std::memory_order_relaxed);
     // seq_cst, and stop read after it: whoever sets stop and then calls
@@ -550,7 +911,7 @@ std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atom
   }
   if (moved > 0) wake_receivers(moved);
   const std::uint64_t t = monotonic_ns();
-  if (deadline > t && !stop.load(std::memory_order_seq_cst)) {
+  if ((!redrive || sleep_despite_redrive) && deadline > t && !stop.load(std::memory_order_seq_cst)) {
     const std::uint64_t sleep = std::min(deadline - t, max_sleep_ns);
     futex_wait(&h_->reaper_seq, seq, sleep);
   }
@@ -563,8 +924,8 @@ void QueueCore::reaper_wake() noexcept {
   futex_wake(&h_->reaper_seq, 1);
 }
 
-std::uint32_t QueueCore::visible_count() const noexcept {
-  return atom(h_->counts.visible).load(std::memory_order_relaxed);
+std::uint32_t QueueCore::available_count() const noexcept {
+  return atom(h_->counts.available).load(std::memory_order_relaxed);
 }
 
 std::uint64_t QueueCore::next_deadline_ns() const noexcept {

@@ -20,10 +20,13 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <system_error>
 
 #include "arena.hpp"
 #include "clock.hpp"
+#include "dedup_table.hpp"
+#include "group_table.hpp"
 #include "receipt_handle.hpp"
 #include "segment_layout.hpp"
 #include "timer_heap.hpp"
@@ -42,17 +45,49 @@ struct FormatParams {
   std::uint32_t receive_wait_s = 0;
   std::uint32_t retention_s = 345600;
   std::uint32_t delay_s = 0;
+  bool fifo = false;
+  bool content_dedup = false;
+  bool dedup_per_group = false;
+  bool throughput_per_group = false;
+  std::uint32_t max_receive_count = 0;     // 0: no dead-letter queue
+  std::uint32_t in_flight_limit = 120000;  // SQS's limit
 };
 
 // Offsets of the tables for a given capacity and arena size.
 struct SegmentGeometry {
   std::uint64_t descriptors_offset;
   std::uint64_t heap_offset;
+  std::uint64_t groups_offset;
+  std::uint64_t group_buckets_offset;
+  std::uint32_t group_bucket_count;
+  std::uint32_t dedup_capacity;  // FIFO queues only; 0 otherwise
+  std::uint64_t dedup_offset;
+  std::uint64_t dedup_buckets_offset;
+  std::uint32_t dedup_bucket_count;
+  std::uint64_t attempts_offset;
+  std::uint64_t metadata_offset;
   std::uint64_t order_map_offset;
   std::uint64_t arena_offset;
   std::uint64_t total_bytes;
 
-  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes) noexcept;
+  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes, bool fifo) noexcept;
+};
+
+// What a commit needs beyond the filled reservation.
+struct CommitRequest {
+  std::uint32_t delay_s = 0;
+  std::array<std::uint8_t, 16> message_id{};
+  std::string_view group_id;  // FIFO: the message's group (required)
+  bool dedup = false;         // FIFO: check and record dedup_key
+  DedupKey dedup_key{};
+  std::uint64_t sent_ms = 0;  // SentTimestamp to keep (a moved message); 0: now
+};
+
+struct CommitResult {
+  std::error_code error;                      // queue_full: the dedup window is full
+  bool duplicate = false;                     // not enqueued: the id was seen in the window
+  std::array<std::uint8_t, 16> message_id{};  // the original's, when duplicate
+  std::uint64_t seq = 0;                      // sequence number (the original's, when duplicate)
 };
 
 // A slot a sender reserved and now fills outside the lock.
@@ -67,9 +102,11 @@ struct Delivery {
   std::uint32_t index;
   ReceiptHandle handle;
   std::uint32_t body_bytes;
+  std::uint32_t attr_bytes;
   std::uint64_t block_offset;
   std::uint64_t sent_ms;
   std::uint64_t first_receive_ms;
+  std::uint64_t seq;
   std::uint8_t message_id[16];
 };
 
@@ -85,8 +122,9 @@ class QueueCore {
   MessageDescriptor& descriptor(std::uint32_t index) const noexcept { return d_[index]; }
   std::uint8_t* payload(std::uint64_t block_offset) const noexcept { return arena_base_ + block_offset; }
 
-  // Reserves one slot per entry of `sizes` in one critical section. Entries
-  // that find no room get queue_full in `errors`; the others get a slot.
+  // Reserves one slot per entry of `sizes` (body and blob bytes) in one
+  // critical section. Entries that find no room get queue_full in `errors`;
+  // the others get a slot.
   // Returns the daemon epoch read under the lock (see Queue's send path).
   std::uint32_t reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                         std::span<std::error_code> errors) noexcept;
@@ -94,14 +132,21 @@ class QueueCore {
   // Frees reservations that will not be committed.
   void unreserve(std::span<Reservation> slots) noexcept;
 
-  // Publishes filled reservations (skipping those with index kNil) with the
-  // given delays. Returns how many became visible now (to wake receivers).
-  std::uint32_t commit(std::span<const Reservation> slots, std::span<const std::uint32_t> delay_s,
-                       std::span<const std::array<std::uint8_t, 16>> message_ids, Now now) noexcept;
+  // Publishes filled reservations (skipping those with index kNil). `bodies`
+  // gives each one's body length (the rest of its bytes are the blob). A
+  // FIFO duplicate is freed instead. Returns how many receives it made
+  // possible (to wake receivers).
+  std::uint32_t commit(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
+                       std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now) noexcept;
 
-  // Takes up to out.size() visible messages, making them in flight for
-  // visibility_s. Expires due timers first. Returns the number taken.
-  std::uint32_t receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now) noexcept;
+  // Takes up to out.size() messages a receive may have, making them in
+  // flight for visibility_s: in send order (standard), or from the groups at
+  // the head of the ring, each group's in order (FIFO). Expires due timers
+  // and retention first. With `attempt` (FIFO), a retry within 5 minutes
+  // gets the same messages again while they are still in flight. Returns
+  // the number taken; `error` is too_many_in_flight when the limit stops it.
+  std::uint32_t receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now, const DedupKey* attempt,
+                        std::error_code& error) noexcept;
 
   // True if the message a delivery names still holds the same payload, i.e.
   // a copy taken since receive() is intact.
@@ -110,9 +155,14 @@ class QueueCore {
   std::error_code remove(const ReceiptHandle& handle) noexcept;
   std::error_code change_visibility(const ReceiptHandle& handle, std::uint32_t visibility_s, Now now) noexcept;
 
-  // Moves due in-flight and delayed messages to the ready list; returns the
-  // number moved.
+  // Moves due in-flight and delayed messages to the ready list and removes
+  // messages past the retention period; returns the number made visible.
   std::uint32_t expire_due(Now now) noexcept;
+
+  // Dead-letter moves (the daemon): the oldest message waiting to move, if
+  // any, and, once it is safely in the dead-letter queue, its removal here.
+  bool next_redrive(Delivery& out) noexcept;
+  void finish_redrive(const Delivery& moved) noexcept;
 
   // Deletes every message that is not being written; returns the number.
   std::uint32_t purge() noexcept;
@@ -130,21 +180,38 @@ class QueueCore {
 
   // For the daemon's reaper: expires due timers, then sleeps until the
   // earliest deadline (at most max_sleep_ns) or reaper_wake(), unless `stop`
-  // is set. Returns the number of messages it made visible.
-  std::uint32_t reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop) noexcept;
+  // is set, or messages wait to move to the dead-letter queue and
+  // !sleep_despite_redrive. Returns the number of messages it made visible.
+  std::uint32_t reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop,
+                            bool sleep_despite_redrive = false) noexcept;
+
+  bool redrive_pending() const noexcept { return atom(h_->counts.redrive).load(std::memory_order_relaxed) > 0; }
   void reaper_wake() noexcept;
 
   // Lock-free reads.
-  std::uint32_t visible_count() const noexcept;
+  std::uint32_t available_count() const noexcept;
   std::uint64_t next_deadline_ns() const noexcept;
+  bool fifo() const noexcept { return h_->fifo != 0; }
 
  private:
   class Lock;
   friend class Lock;
 
-  std::uint32_t expire_locked(Now now) noexcept;
+  std::uint32_t expire_locked(Now now, bool& redrive) noexcept;
+  void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept;
+  void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept;
+  std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline,
+                              Now now) noexcept;
+  void remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept;
+  void detach(std::uint32_t index, MessageState state) noexcept;
   std::error_code locate(const ReceiptHandle& handle, MessageState& state) const noexcept;
   void free_slot(std::uint32_t index) noexcept;
+  void all_push_back(std::uint32_t index) noexcept;
+  void all_unlink(std::uint32_t index) noexcept;
+  void redrive_push(std::uint32_t index) noexcept;
+  void redrive_unlink(std::uint32_t index) noexcept;
+  void set_available(int delta) noexcept;
+  std::uint64_t retention_deadline() const noexcept;
   void ready_push_back(std::uint32_t index) noexcept;
   void ready_push_front(std::uint32_t index) noexcept;
   void ready_insert_after(std::uint32_t after, std::uint32_t index) noexcept;
@@ -160,8 +227,11 @@ class QueueCore {
   std::uint32_t* heap_slots_;
   std::uint8_t* order_map_;
   std::uint8_t* arena_base_;
+  ReceiveAttempt* attempts_;
   Arena arena_;
   TimerHeap timers_;
+  GroupTable groups_;
+  DedupTable dedup_;
 };
 
 template <class IsDead>

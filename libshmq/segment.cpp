@@ -36,10 +36,14 @@ std::error_code validate(const SegmentHeader& h, std::size_t file_bytes) {
       h.arena_bytes == 0 || h.arena_bytes % kMaxBlock != 0) {
     return Errc::segment_corrupt;
   }
-  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes);
+  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.fifo != 0);
   if (g.descriptors_offset != h.descriptors_offset || g.heap_offset != h.heap_offset ||
-      g.order_map_offset != h.order_map_offset || g.arena_offset != h.arena_offset ||
-      g.total_bytes != h.segment_bytes) {
+      g.groups_offset != h.groups_offset || g.group_buckets_offset != h.group_buckets_offset ||
+      g.group_bucket_count != h.group_bucket_count || g.dedup_offset != h.dedup_offset ||
+      g.dedup_capacity != h.dedup_capacity || g.dedup_buckets_offset != h.dedup_buckets_offset ||
+      g.dedup_bucket_count != h.dedup_bucket_count || g.attempts_offset != h.attempts_offset ||
+      g.metadata_offset != h.metadata_offset || g.order_map_offset != h.order_map_offset ||
+      g.arena_offset != h.arena_offset || g.total_bytes != h.segment_bytes) {
     return Errc::segment_corrupt;
   }
   return {};
@@ -70,7 +74,10 @@ std::string Segment::shm_name(std::string_view ns, std::string_view queue) {
 }
 
 Segment Segment::create(const std::string& name, const FormatParams& params, mode_t mode) {
-  const SegmentGeometry g = SegmentGeometry::compute(params.capacity, params.arena_bytes);
+  if (params.capacity == 0 || params.arena_bytes == 0 || params.arena_bytes % kMaxBlock != 0) {
+    throw std::system_error(Errc::invalid_parameter_value, "capacity: slots > 0, payload space in 2 MiB blocks");
+  }
+  const SegmentGeometry g = SegmentGeometry::compute(params.capacity, params.arena_bytes, params.fifo);
   Fd fd(::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) throw std::system_error(Errc::queue_name_exists, name);

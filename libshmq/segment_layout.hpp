@@ -19,11 +19,23 @@
 //  +--------------------------------------------------------------+  heap_offset
 //  | uint32_t timer_heap[capacity] min-heap of descriptor indices |
 //  |                               by deadline (delay/visibility) |
+//  +--------------------------------------------------------------+  groups_offset
+//  | GroupRecord[capacity]          message groups (FIFO, fair)   |
+//  | uint32_t group_buckets[group_bucket_count]   hash index      |
+//  +--------------------------------------------------------------+  dedup_offset
+//  | DedupEntry[dedup_capacity]     FIFO 5-minute dedup window    |
+//  | uint32_t dedup_buckets[dedup_bucket_count]   hash index      |
+//  +--------------------------------------------------------------+  attempts_offset
+//  | ReceiveAttempt[kAttemptSlots]  ReceiveRequestAttemptId cache |
+//  +--------------------------------------------------------------+  metadata_offset
+//  | char metadata[2][kMetadataBytes]  the daemon's JSON (tags,   |
+//  |                               policy, redrive), two copies   |
 //  +--------------------------------------------------------------+  order_map_offset
 //  | uint8_t order_map[arena_bytes / 64]: order+1 at the head of  |
 //  |                               each free arena block, else 0  |
 //  +--------------------------------------------------------------+  arena_offset
-//  | payload arena, arena_bytes: buddy blocks of 64 B .. 1 MiB    |
+//  | payload arena, arena_bytes: buddy blocks of 64 B .. 2 MiB;   |
+//  | a block holds the body, then the message's attribute blob    |
 //  +--------------------------------------------------------------+
 //
 // Everything is addressed by index or by offset from a base, never by
@@ -43,17 +55,21 @@ namespace shmq::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
-inline constexpr std::uint32_t kLayoutMajor = 1;
+inline constexpr std::uint32_t kLayoutMajor = 2;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
 inline constexpr std::uint64_t kNilOffset = ~0ull;
 inline constexpr std::size_t kMaxQueueName = 80;
+inline constexpr std::size_t kMaxGroupId = 128;       // MessageGroupId, SQS's limit
+inline constexpr std::uint32_t kAttemptSlots = 1024;  // receive attempts remembered
+inline constexpr std::size_t kMetadataBytes = 64 * 1024;
+inline constexpr std::uint64_t kDedupWindowNs = 300ull * 1'000'000'000ull;  // 5 minutes
 
 // Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
 // arena is a whole number of maximal blocks.
 inline constexpr unsigned kMinOrder = 6;   // 64 B
-inline constexpr unsigned kMaxOrder = 20;  // 1 MiB, SQS's largest message
+inline constexpr unsigned kMaxOrder = 21;  // 2 MiB: a 1 MiB message (SQS's largest) with its attribute blob
 inline constexpr unsigned kOrderCount = kMaxOrder - kMinOrder + 1;
 inline constexpr std::uint64_t kMaxBlock = 1ull << kMaxOrder;
 
@@ -68,6 +84,7 @@ enum class MessageState : std::uint32_t {
   kReady = 2,     // on the ready list, visible to receivers
   kInFlight = 3,  // received; in the timer heap until its visibility timeout
   kDelayed = 4,   // sent with a delay; in the timer heap until it ends
+  kRedrive = 5,   // received maxReceiveCount times: waits for the daemon to move it to the DLQ
 };
 
 // One message slot. The state word is the commit point of every transition:
@@ -91,7 +108,59 @@ struct MessageDescriptor {
   std::uint64_t sent_ms;           // epoch ms at commit (SentTimestamp)
   std::uint64_t first_receive_ms;  // epoch ms of the first receive, 0 before it
   std::uint8_t message_id[16];     // UUID v4 bytes
-  std::uint8_t reserved1[32];      // zero; room for FIFO group and dedup indexes
+  std::uint32_t group;             // GroupRecord index, kNil without a group
+  std::uint32_t all_next;          // list of all live messages in send order (retention)
+  std::uint32_t all_prev;
+  std::uint32_t reserved1;  // zero
+  std::uint64_t sent_ns;    // CLOCK_MONOTONIC at commit: retention deadline base
+  std::uint64_t reserved2;  // zero
+};
+
+// A message group. Its identity (in_use, hash, id) is written when it is
+// created and is authoritative; its lists and counts are derived from the
+// descriptors that name it and rebuilt after a crash.
+struct GroupRecord {
+  std::uint32_t in_use;       // 1 while any message names this group; written last on create
+  std::uint32_t bucket_next;  // hash chain, kNil at the end
+  std::uint64_t hash;         // of the id bytes
+  std::uint32_t ready_head;   // ready messages of the group in send order (FIFO)
+  std::uint32_t ready_tail;
+  std::uint32_t in_flight;  // messages in flight: the group is locked while > 0 (FIFO)
+  std::uint32_t messages;   // messages of any state naming this group
+  std::uint32_t ring_next;  // ring of groups a FIFO receive may take from
+  std::uint32_t ring_prev;
+  std::uint32_t in_ring;    // 1 while on the ring
+  std::uint32_t free_next;  // free list of records
+  std::uint16_t id_bytes;
+  char id[kMaxGroupId];
+  std::uint8_t reserved[14];  // zero
+};
+
+// One deduplication id seen in the last 5 minutes (FIFO queues). Entries
+// are written once and expire in insertion order.
+struct DedupEntry {
+  std::uint32_t in_use;         // 1 while in the window; written last
+  std::uint32_t bucket_next;    // hash chain
+  std::uint64_t key[2];         // first 128 bits of SHA-256(scope, group, dedup id)
+  std::uint64_t expires_ns;     // CLOCK_MONOTONIC
+  std::uint64_t seq;            // the original message's sequence number
+  std::uint8_t message_id[16];  // the original message's id
+  std::uint32_t list_next;      // insertion order (= expiry order), or free list
+  std::uint32_t reserved;       // zero
+};
+
+// What one ReceiveRequestAttemptId returned, for retries within 5 minutes.
+struct ReceiveAttempt {
+  std::uint64_t key[2];      // first 128 bits of SHA-256(attempt id); zero if unused
+  std::uint64_t expires_ns;  // CLOCK_MONOTONIC
+  std::uint32_t count;       // entries used
+  std::uint32_t reserved;    // zero
+  struct Entry {
+    std::uint32_t index;
+    std::uint32_t generation;
+    std::uint32_t receive_count;
+    std::uint32_t reserved;
+  } messages[10];
 };
 
 // Index roots: guarded by the mutex, all derived from descriptor states and
@@ -109,6 +178,18 @@ struct IndexRoots {
   std::uint64_t arena_untouched;               // arena bytes at and past this offset were never handed out
   std::uint64_t arena_free_bytes;              // free bytes, listed or untouched
   std::uint64_t arena_free_head[kOrderCount];  // arena-relative, kNilOffset if empty
+  std::uint32_t all_head;                      // oldest live message (retention list)
+  std::uint32_t all_tail;
+  std::uint32_t redrive_head;  // kRedrive messages, linked through next
+  std::uint32_t ring_head;     // FIFO: groups with ready messages and none in flight
+  std::uint32_t ring_tail;
+  std::uint32_t group_free_head;
+  std::uint32_t group_unused_from;
+  std::uint32_t dedup_free_head;
+  std::uint32_t dedup_unused_from;
+  std::uint32_t dedup_oldest;  // next to expire
+  std::uint32_t dedup_newest;
+  std::uint32_t attempt_cursor;  // next ReceiveAttempt slot to overwrite
 };
 
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
@@ -122,7 +203,12 @@ struct Counts {
   std::uint64_t sent_total;
   std::uint64_t received_total;
   std::uint64_t deleted_total;
-  std::uint64_t recoveries;  // times a locker found the previous owner dead
+  std::uint64_t recoveries;     // times a locker found the previous owner dead
+  std::uint32_t available;      // messages a receive could take now: visible (standard) or groups
+                                // on the ring (FIFO); receivers poll this lock-free
+  std::uint32_t redrive;        // messages waiting to move to the DLQ
+  std::uint32_t groups;         // group records in use
+  std::uint32_t dedup_entries;  // dedup ids in the window
 };
 
 // Aligned to a page so that the descriptor table starts page-aligned.
@@ -152,6 +238,25 @@ struct alignas(4096) SegmentHeader {
   std::uint32_t delay_s;               // DelaySeconds
   std::uint32_t deleted;               // 1 once the queue is deleted: clients get queue_does_not_exist
   std::uint32_t daemon_epoch;          // bumped by each daemon that attaches, before it scans for dead senders
+  std::uint32_t max_receive_count;     // RedrivePolicy maxReceiveCount; 0: no dead-letter queue
+  std::uint32_t in_flight_limit;       // receives fail with too_many_in_flight past this
+  std::uint32_t content_dedup;         // ContentBasedDeduplication
+  std::uint32_t dedup_per_group;       // DeduplicationScope = messageGroup
+  std::uint32_t throughput_per_group;  // FifoThroughputLimit = perMessageGroupId
+  std::uint32_t metadata_active;       // which metadata copy is current
+  std::uint32_t metadata_bytes[2];     // length of each copy's JSON
+
+  // Fixed at creation.
+  std::uint32_t fifo;                // FifoQueue
+  std::uint32_t group_bucket_count;  // power of two
+  std::uint64_t groups_offset;
+  std::uint64_t group_buckets_offset;
+  std::uint64_t dedup_offset;
+  std::uint64_t dedup_buckets_offset;
+  std::uint32_t dedup_capacity;
+  std::uint32_t dedup_bucket_count;  // power of two
+  std::uint64_t attempts_offset;
+  std::uint64_t metadata_offset;
 
   alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
   alignas(kCacheLine) IndexRoots roots;       // guarded by mutex
@@ -192,5 +297,11 @@ static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free, "a lock-based
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free, "a lock-based atomic is private to one process");
 static_assert(alignof(std::uint64_t) >= std::atomic_ref<std::uint64_t>::required_alignment);
 static_assert(sizeof(FreeBlock) <= (1u << kMinOrder));
+static_assert(std::is_standard_layout_v<GroupRecord> && std::is_trivially_copyable_v<GroupRecord>);
+static_assert(sizeof(GroupRecord) == 192, "three cache lines; layout is part of the format");
+static_assert(std::is_standard_layout_v<DedupEntry> && std::is_trivially_copyable_v<DedupEntry>);
+static_assert(sizeof(DedupEntry) == 64, "one cache line; layout is part of the format");
+static_assert(std::is_standard_layout_v<ReceiveAttempt> && std::is_trivially_copyable_v<ReceiveAttempt>);
+static_assert(offsetof(MessageDescriptor, sent_ns) % 8 == 0, "64-bit fields must not straddle: torn reads");
 
 }  // namespace shmq::detail

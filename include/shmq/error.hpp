@@ -11,8 +11,12 @@ namespace shmq {
 
 enum class Errc {
   // Sending
-  queue_full = 1,     // no free message slot or payload space (SQS OverLimit)
-  message_too_large,  // body larger than the queue's MaximumMessageSize
+  queue_full = 1,             // no free message slot or payload space (SQS OverLimit)
+  message_too_large,          // body and attributes larger than the queue's MaximumMessageSize
+  invalid_message_contents,   // a character SQS does not allow in a body
+  invalid_message_attribute,  // bad name, type or value, or more than 10
+  missing_parameter,          // e.g. MessageGroupId on a FIFO queue
+  too_many_in_flight,         // the queue's in-flight limit is reached (SQS OverLimit)
   // Receipt handles
   invalid_receipt_handle,  // not a handle this queue issued
   stale_receipt_handle,    // the message was deleted or received again since

@@ -14,14 +14,39 @@ namespace shmq {
 // SQS writes them (decimal strings).
 using Attributes = std::map<std::string, std::string>;
 
+// A message attribute as SQS has it: DataType "String", "Number" or
+// "Binary", optionally with a custom suffix ("String.json", "Number.int").
+// String and Number values are in string_value, Binary in binary_value.
+struct MessageAttributeValue {
+  std::string data_type;
+  std::string string_value;
+  std::string binary_value;
+
+  bool operator==(const MessageAttributeValue&) const = default;
+};
+
+// At most 10 per message; names, types and values count toward the
+// queue's MaximumMessageSize together with the body.
+using MessageAttributes = std::map<std::string, MessageAttributeValue>;
+
 // Per-message options of a send.
 struct SendOptions {
-  // Overrides the queue's DelaySeconds (0..900).
+  // Overrides the queue's DelaySeconds (0..900). Standard queues only.
   std::optional<std::uint32_t> delay_seconds;
+  // FIFO queues: required; order and exclusive delivery hold per group.
+  // Standard queues: accepted and returned (fair queues).
+  std::string group_id;
+  // FIFO queues: required unless the queue has ContentBasedDeduplication.
+  std::string deduplication_id;
+  MessageAttributes attributes;
+  std::string trace_header;  // the AWSTraceHeader system attribute
+  std::string sender_id;     // SenderId; default: the sending process's uid
 };
 
 struct SendResult {
-  std::string message_id;  // UUID, as SQS formats it
+  std::string message_id;       // UUID, as SQS formats it
+  std::string sequence_number;  // FIFO queues: 20 decimal digits, increasing per queue
+  bool duplicate = false;       // FIFO: deduplicated; message_id is the original's
 };
 
 // One entry of a batch send; `id` is the caller's entry id (SQS Id).
@@ -35,13 +60,18 @@ struct SendEntry {
 struct BatchEntryResult {
   std::string id;
   std::error_code error;
-  std::string message_id;  // send batches only
+  std::string message_id;       // send batches only
+  std::string sequence_number;  // FIFO send batches only
+  bool duplicate = false;       // FIFO send batches only
 };
 
 struct ReceiveOptions {
   std::uint32_t max_messages = 1;                      // 1..10
   std::optional<std::uint32_t> visibility_timeout;     // seconds; default: the queue's
   std::optional<std::chrono::milliseconds> wait_time;  // default: ReceiveMessageWaitTimeSeconds
+  // FIFO queues: a retry with the same id within 5 minutes returns the same
+  // messages and receipt handles, while they are still in flight.
+  std::string receive_request_attempt_id;
   // How long an empty receive busy-polls before it sleeps on the futex.
   std::chrono::microseconds spin{50};
 };
@@ -53,6 +83,13 @@ struct Message {
   std::uint32_t receive_count = 0;               // ApproximateReceiveCount
   std::uint64_t sent_timestamp_ms = 0;           // SentTimestamp (epoch ms)
   std::uint64_t first_receive_timestamp_ms = 0;  // ApproximateFirstReceiveTimestamp
+  std::string group_id;                          // MessageGroupId, if sent with one
+  std::string deduplication_id;                  // MessageDeduplicationId (FIFO)
+  std::string sequence_number;                   // SequenceNumber (FIFO)
+  std::string trace_header;                      // AWSTraceHeader, if sent with one
+  std::string sender_id;                         // SenderId
+  std::string dead_letter_source_arn;            // DeadLetterQueueSourceArn, if moved to a DLQ
+  MessageAttributes attributes;
 };
 
 // One entry of a batch delete or change-visibility call.
@@ -87,7 +124,7 @@ struct QueueStats {
 // Sizing of a queue's segment, fixed at creation (not an SQS attribute).
 struct QueueCapacity {
   std::uint32_t max_messages = 131072;               // message slots
-  std::uint64_t arena_bytes = 256ull * 1024 * 1024;  // payload space, multiple of 1 MiB
+  std::uint64_t arena_bytes = 256ull * 1024 * 1024;  // payload space; rounded up to 2 MiB blocks
 };
 
 }  // namespace shmq

@@ -20,7 +20,7 @@ namespace {
 
 using DeadClients = DaemonTest;
 
-constexpr QueueCapacity kSixteenSlots{16, 1ull << 20};
+constexpr QueueCapacity kSixteenSlots{16, 2ull << 20};
 
 // A pipe both of whose ends close on exec, so that daemons started later do
 // not hold them open.
@@ -100,7 +100,7 @@ TEST_F(DeadClients, ASenderKilledBeforeCommitLeavesNoReservedSlot) {
       << "the daemon did not reclaim the dead sender's slot";
   EXPECT_EQ(q.counts().visible, 0u);
   expect_all_sixteen_slots_usable(q);
-  EXPECT_EQ(client_.stats("q").arena_free_bytes, 1ull << 20) << "payload space leaked";
+  EXPECT_EQ(client_.stats("q").arena_free_bytes, 2ull << 20) << "payload space leaked";
 }
 
 TEST_F(DeadClients, ASenderFromBeforeADaemonRestartIsWatchedToo) {

@@ -11,7 +11,7 @@ namespace {
 using QueueFull = DaemonTest;
 
 TEST_F(QueueFull, NoFreeSlotRefusesTheSend) {
-  Queue q = make_queue("q", {}, QueueCapacity{16, 1ull << 20});
+  Queue q = make_queue("q", {}, QueueCapacity{16, 2ull << 20});
   for (int i = 0; i < 16; ++i) send_ok(q, "m" + std::to_string(i));
   SendResult sent;
   EXPECT_EQ(name_of(q.send("one too many", sent)), "queue_full");
@@ -47,12 +47,14 @@ TEST_F(QueueFull, NoFreeSlotRefusesTheSend) {
 }
 
 TEST_F(QueueFull, NoPayloadSpaceRefusesTheSend) {
-  Queue q = make_queue("q", {}, QueueCapacity{1024, 1ull << 20});
-  const std::string half(512 * 1024, 'h');
+  // 2 MiB of payload space (the smallest): two bodies just under 1 MiB, each
+  // with its few bytes of system attributes, take a 1 MiB block each.
+  Queue q = make_queue("q", {}, QueueCapacity{1024, 2ull << 20});
+  const std::string half(1024 * 1024 - 256, 'h');
   send_ok(q, half);
   send_ok(q, half);
   SendResult sent;
-  EXPECT_EQ(name_of(q.send("tiny", sent)), "queue_full") << "1 MiB of payload space holds two 512 KiB bodies";
+  EXPECT_EQ(name_of(q.send("tiny", sent)), "queue_full") << "2 MiB of payload space holds two bodies of almost 1 MiB";
   EXPECT_EQ(q.counts().visible, 2u);
 
   auto got = receive_now(q, 1);
@@ -74,7 +76,7 @@ TEST_F(QueueFull, NoPayloadSpaceRefusesTheSend) {
 }
 
 TEST_F(QueueFull, AFullQueueStillServesReceivers) {
-  Queue q = make_queue("q", {}, QueueCapacity{16, 1ull << 20});
+  Queue q = make_queue("q", {}, QueueCapacity{16, 2ull << 20});
   for (int i = 0; i < 16; ++i) send_ok(q, "m");
   SendResult sent;
   ASSERT_EQ(name_of(q.send("x", sent)), "queue_full");

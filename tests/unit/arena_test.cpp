@@ -48,7 +48,8 @@ TEST(ArenaOrder, SmallestBlockThatFits) {
   EXPECT_EQ(Arena::order_for(64), 6u);
   EXPECT_EQ(Arena::order_for(65), 7u);
   EXPECT_EQ(Arena::order_for(1 << 20), 20u);
-  EXPECT_GT(Arena::order_for((1 << 20) + 1), kMaxOrder);
+  EXPECT_EQ(Arena::order_for(2 << 20), 21u);
+  EXPECT_GT(Arena::order_for((2 << 20) + 1), kMaxOrder);
 }
 
 TEST_F(ArenaTest, RandomAllocFreeNeverOverlapsAndCoalescesFully) {

@@ -15,8 +15,8 @@ namespace shmq::test {
 
 class CoreHarness {
  public:
-  explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20)
-      : seg_(capacity, arena), core_(seg_.base()) {}
+  explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20, bool fifo = false)
+      : seg_(capacity, arena, 30, fifo), core_(seg_.base()) {}
 
   detail::QueueCore& core() { return core_; }
   detail::SegmentHeader& header() { return core_.header(); }
@@ -26,17 +26,29 @@ class CoreHarness {
     now_.wall_ms += ms;
   }
 
-  // Sends one message; returns the error (empty on success).
-  std::error_code send(const std::string& body, std::uint32_t delay_s = 0, std::uint32_t pid = 1) {
+  // Sends one message; returns the error (empty on success). A FIFO
+  // message needs a group; a dedup id makes the commit check the window.
+  std::error_code send(const std::string& body, std::uint32_t delay_s = 0, std::uint32_t pid = 1,
+                       const std::string& group = {}, const std::string& dedup = {},
+                       detail::CommitResult* result = nullptr) {
     const std::uint32_t size = static_cast<std::uint32_t>(body.size());
     detail::Reservation slot;
     std::error_code ec;
     core_.reserve(std::span(&size, 1), pid, std::span(&slot, 1), std::span(&ec, 1));
     if (ec) return ec;
     std::memcpy(slot.payload, body.data(), body.size());
-    const auto id = detail::new_message_id();
-    core_.commit(std::span(&slot, 1), std::span(&delay_s, 1), std::span(&id, 1), now_);
-    return {};
+    detail::CommitRequest req;
+    req.delay_s = delay_s;
+    req.message_id = detail::new_message_id();
+    req.group_id = group;
+    if (!dedup.empty()) {
+      req.dedup = true;
+      req.dedup_key = detail::dedup_key(false, group, dedup);
+    }
+    detail::CommitResult res;
+    core_.commit(std::span(&slot, 1), std::span(&size, 1), std::span(&req, 1), std::span(&res, 1), now_);
+    if (result) *result = res;
+    return res.error;
   }
 
   // Reserves without committing, as a sender killed mid-copy leaves it.
@@ -48,9 +60,12 @@ class CoreHarness {
     return slot;
   }
 
-  std::vector<detail::Delivery> receive(std::uint32_t max, std::uint32_t visibility_s = 30) {
+  std::vector<detail::Delivery> receive(std::uint32_t max, std::uint32_t visibility_s = 30,
+                                        const detail::DedupKey* attempt = nullptr, std::error_code* error = nullptr) {
     std::vector<detail::Delivery> out(max);
-    out.resize(core_.receive(std::span(out), visibility_s, now_));
+    std::error_code ec;
+    out.resize(core_.receive(std::span(out), visibility_s, now_, attempt, ec));
+    if (error) *error = ec;
     return out;
   }
 

@@ -132,8 +132,8 @@ TEST(QueueCore, FullWhenSlotsRunOut) {
 }
 
 TEST(QueueCore, FullWhenPayloadSpaceRunsOut) {
-  CoreHarness q(64, 1 << 20);
-  const std::string big(300 * 1024, 'b');  // 512 KiB blocks: two fit in 1 MiB
+  CoreHarness q(64, 2 << 20);
+  const std::string big(700 * 1024, 'b');  // 1 MiB blocks: two fit in 2 MiB
   ASSERT_FALSE(q.send(big));
   ASSERT_FALSE(q.send(big));
   EXPECT_EQ(q.send(big), Errc::queue_full);

@@ -13,10 +13,21 @@ using detail::Segment;
 using detail::SegmentGeometry;
 
 TEST(SegmentGeometry, TablesArePageAlignedAndDoNotOverlap) {
-  const auto g = SegmentGeometry::compute(1000, 8 << 20);
+  const auto g = SegmentGeometry::compute(1000, 8 << 20, true);
   EXPECT_EQ(g.descriptors_offset, 4096u);
   EXPECT_GE(g.heap_offset, g.descriptors_offset + 1000 * sizeof(detail::MessageDescriptor));
-  EXPECT_GE(g.order_map_offset, g.heap_offset + 1000 * 4);
+  EXPECT_GE(g.groups_offset, g.heap_offset + 1000 * 4);
+  EXPECT_GE(g.group_buckets_offset, g.groups_offset + 1000 * sizeof(detail::GroupRecord));
+  EXPECT_GE(g.group_bucket_count, 1000u);
+  EXPECT_EQ(g.group_bucket_count & (g.group_bucket_count - 1), 0u) << "a power of two";
+  EXPECT_GE(g.dedup_offset, g.group_buckets_offset + g.group_bucket_count * 4u);
+  EXPECT_GE(g.dedup_capacity, 1000u);
+  EXPECT_GE(g.dedup_buckets_offset, g.dedup_offset + g.dedup_capacity * sizeof(detail::DedupEntry));
+  EXPECT_GE(g.attempts_offset, g.dedup_buckets_offset + g.dedup_bucket_count * 4u);
+  EXPECT_GE(g.metadata_offset, g.attempts_offset + detail::kAttemptSlots * sizeof(detail::ReceiveAttempt));
+  EXPECT_GE(g.order_map_offset, g.metadata_offset + 2 * detail::kMetadataBytes);
+  EXPECT_EQ(SegmentGeometry::compute(1000, 8 << 20, false).dedup_capacity, 0u)
+      << "standard queues keep no dedup window";
   EXPECT_GE(g.arena_offset, g.order_map_offset + ((8u << 20) >> detail::kMinOrder));
   EXPECT_EQ(g.arena_offset % 4096, 0u);
   EXPECT_EQ(g.total_bytes, g.arena_offset + (8u << 20));
@@ -69,7 +80,7 @@ TEST(Segment, CreateRefusesExistingName) {
   test::TestSegment t;
   detail::FormatParams p;
   p.capacity = 16;
-  p.arena_bytes = 1 << 20;
+  p.arena_bytes = 2 << 20;
   try {
     Segment::create(t.name(), p, 0600);
     FAIL() << "created twice";

@@ -14,7 +14,7 @@ namespace shmq::test {
 class TestSegment {
  public:
   explicit TestSegment(std::uint32_t capacity = 64, std::uint64_t arena_bytes = 4 << 20,
-                       std::uint32_t visibility_timeout_s = 30) {
+                       std::uint32_t visibility_timeout_s = 30, bool fifo = false) {
     static std::atomic<int> counter{0};
     name_ = "/shmq.unit" + std::to_string(::getpid()) + "x" + std::to_string(counter++) + ".q";
     detail::FormatParams p;
@@ -24,6 +24,7 @@ class TestSegment {
     p.incarnation = 0x1234abcd5678ef00ull + static_cast<std::uint64_t>(counter.load());
     p.created_ms = 1;
     p.visibility_timeout_s = visibility_timeout_s;
+    p.fifo = fifo;
     segment_ = detail::Segment::create(name_, p, 0600);
   }
   ~TestSegment() { detail::Segment::unlink(name_); }

@@ -1,0 +1,107 @@
+#include "dedup_table.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "digest.hpp"
+
+namespace shmq::detail {
+
+DedupKey dedup_key(bool per_group, std::string_view group_id, std::string_view deduplication_id) noexcept {
+  // A NUL separates the parts: group ids and dedup ids cannot contain one.
+  const Sha256 digest = per_group ? sha256({"g", group_id, std::string_view("\0", 1), deduplication_id})
+                                  : sha256({"q", deduplication_id});
+  DedupKey k;
+  std::memcpy(k.key, digest.data(), sizeof(k.key));
+  return k;
+}
+
+void DedupTable::expire(std::uint64_t now_ns) noexcept {
+  IndexRoots& r = h_.roots;
+  while (r.dedup_oldest != kNil && e_[r.dedup_oldest].expires_ns <= now_ns) {
+    const std::uint32_t index = r.dedup_oldest;
+    DedupEntry& e = e_[index];
+    r.dedup_oldest = e.list_next;
+    if (r.dedup_oldest == kNil) r.dedup_newest = kNil;
+    std::uint32_t* link = &buckets_[e.key[0] & (h_.dedup_bucket_count - 1)];
+    while (*link != 0 && *link != index + 1) link = &e_[*link - 1].bucket_next;
+    if (*link == index + 1) *link = e.bucket_next;
+    atom(e.in_use).store(0, std::memory_order_relaxed);
+    e.list_next = r.dedup_free_head;
+    r.dedup_free_head = index;
+    --h_.counts.dedup_entries;
+  }
+}
+
+const DedupEntry* DedupTable::find(const DedupKey& k) const noexcept {
+  for (std::uint32_t i = bucket(k); i != 0; i = e_[i - 1].bucket_next) {
+    const DedupEntry& e = e_[i - 1];
+    if (e.key[0] == k.key[0] && e.key[1] == k.key[1]) return &e;
+  }
+  return nullptr;
+}
+
+bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16],
+                        std::uint64_t seq) noexcept {
+  IndexRoots& r = h_.roots;
+  std::uint32_t index = r.dedup_free_head;
+  if (index != kNil) {
+    r.dedup_free_head = e_[index].list_next;
+  } else if (r.dedup_unused_from < h_.dedup_capacity) {
+    index = r.dedup_unused_from++;
+  } else {
+    return false;
+  }
+  DedupEntry& e = e_[index];
+  e.key[0] = k.key[0];
+  e.key[1] = k.key[1];
+  e.expires_ns = expires_ns;
+  e.seq = seq;
+  std::memcpy(e.message_id, message_id, sizeof(e.message_id));
+  e.list_next = kNil;
+  e.bucket_next = bucket(k);
+  bucket(k) = index + 1;
+  if (r.dedup_newest != kNil) {
+    e_[r.dedup_newest].list_next = index;
+  } else {
+    r.dedup_oldest = index;
+  }
+  r.dedup_newest = index;
+  atom(e.in_use).store(1, std::memory_order_relaxed);  // written last
+  ++h_.counts.dedup_entries;
+  return true;
+}
+
+void DedupTable::rebuild() {
+  IndexRoots& r = h_.roots;
+  std::memset(buckets_, 0, sizeof(std::uint32_t) * h_.dedup_bucket_count);
+  r.dedup_free_head = r.dedup_oldest = r.dedup_newest = kNil;
+  h_.counts.dedup_entries = 0;
+  std::vector<std::uint32_t> live;
+  for (std::uint32_t i = r.dedup_unused_from; i-- > 0;) {
+    if (atom(e_[i].in_use).load(std::memory_order_relaxed)) {
+      live.push_back(i);
+    } else {
+      e_[i].list_next = r.dedup_free_head;
+      r.dedup_free_head = i;
+    }
+  }
+  std::sort(live.begin(), live.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return e_[a].expires_ns < e_[b].expires_ns; });
+  for (std::uint32_t index : live) {
+    DedupEntry& e = e_[index];
+    e.list_next = kNil;
+    e.bucket_next = buckets_[e.key[0] & (h_.dedup_bucket_count - 1)];
+    buckets_[e.key[0] & (h_.dedup_bucket_count - 1)] = index + 1;
+    if (r.dedup_newest != kNil) {
+      e_[r.dedup_newest].list_next = index;
+    } else {
+      r.dedup_oldest = index;
+    }
+    r.dedup_newest = index;
+    ++h_.counts.dedup_entries;
+  }
+}
+
+}  // namespace shmq::detail

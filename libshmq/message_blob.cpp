@@ -1,0 +1,242 @@
+#include "message_blob.hpp"
+
+#include <cctype>
+#include <cstring>
+
+#include "shmq/error.hpp"
+
+namespace shmq::detail {
+
+namespace {
+
+enum Tag : std::uint8_t {
+  kGroup = 1,
+  kDedup = 2,
+  kTrace = 3,
+  kSender = 4,
+  kDeadLetterSource = 5,
+  kAttribute = 6,
+};
+
+constexpr std::size_t kFieldHeader = 5;  // tag + u32 length
+
+std::size_t attribute_field_bytes(const std::string& name, const MessageAttributeValue& v) {
+  const std::string& value = v.data_type.starts_with("Binary") ? v.binary_value : v.string_value;
+  return 2 + name.size() + 2 + v.data_type.size() + value.size();
+}
+
+std::uint8_t* put_u32(std::uint8_t* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  return out + 4;
+}
+
+std::uint8_t* put_u16(std::uint8_t* out, std::uint16_t v) {
+  out[0] = static_cast<std::uint8_t>(v);
+  out[1] = static_cast<std::uint8_t>(v >> 8);
+  return out + 2;
+}
+
+std::uint8_t* put_bytes(std::uint8_t* out, std::string_view s) {
+  std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
+std::uint8_t* put_field(std::uint8_t* out, Tag tag, std::string_view s) {
+  if (s.empty()) return out;
+  *out++ = tag;
+  out = put_u32(out, static_cast<std::uint32_t>(s.size()));
+  return put_bytes(out, s);
+}
+
+std::uint32_t get_u32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+}
+
+std::uint16_t get_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); }
+
+bool valid_number(std::string_view s) {
+  std::size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  std::size_t digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+  }
+  if (digits == 0 || digits > 38) return false;  // SQS: up to 38 digits of precision
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == s.size();
+}
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 256 || name.front() == '.' || name.back() == '.') return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  auto starts_ci = [&](std::string_view prefix) {
+    if (name.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(name[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (starts_ci("aws.") || starts_ci("amazon.")) return false;
+  for (char c : name) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t blob_size(const BlobFields& f) noexcept {
+  std::size_t n = 0;
+  for (std::string_view s : {f.group_id, f.deduplication_id, f.trace_header, f.sender_id, f.dead_letter_source_arn}) {
+    if (!s.empty()) n += kFieldHeader + s.size();
+  }
+  if (f.attributes) {
+    for (const auto& [name, v] : *f.attributes) n += kFieldHeader + attribute_field_bytes(name, v);
+  }
+  return n;
+}
+
+void blob_write(const BlobFields& f, std::uint8_t* out) noexcept {
+  out = put_field(out, kGroup, f.group_id);
+  out = put_field(out, kDedup, f.deduplication_id);
+  out = put_field(out, kTrace, f.trace_header);
+  out = put_field(out, kSender, f.sender_id);
+  out = put_field(out, kDeadLetterSource, f.dead_letter_source_arn);
+  if (!f.attributes) return;
+  for (const auto& [name, v] : *f.attributes) {
+    const std::string& value = v.data_type.starts_with("Binary") ? v.binary_value : v.string_value;
+    *out++ = kAttribute;
+    out = put_u32(out, static_cast<std::uint32_t>(attribute_field_bytes(name, v)));
+    out = put_u16(out, static_cast<std::uint16_t>(name.size()));
+    out = put_bytes(out, name);
+    out = put_u16(out, static_cast<std::uint16_t>(v.data_type.size()));
+    out = put_bytes(out, v.data_type);
+    out = put_bytes(out, value);
+  }
+}
+
+bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& m) {
+  std::size_t pos = 0;
+  while (pos < bytes) {
+    if (bytes - pos < kFieldHeader) return false;
+    const auto tag = static_cast<Tag>(data[pos]);
+    const std::uint32_t len = get_u32(data + pos + 1);
+    pos += kFieldHeader;
+    if (len > bytes - pos) return false;
+    const char* p = reinterpret_cast<const char*>(data + pos);
+    switch (tag) {
+      case kGroup:
+        m.group_id.assign(p, len);
+        break;
+      case kDedup:
+        m.deduplication_id.assign(p, len);
+        break;
+      case kTrace:
+        m.trace_header.assign(p, len);
+        break;
+      case kSender:
+        m.sender_id.assign(p, len);
+        break;
+      case kDeadLetterSource:
+        m.dead_letter_source_arn.assign(p, len);
+        break;
+      case kAttribute: {
+        if (len < 4) return false;
+        const std::uint16_t name_len = get_u16(data + pos);
+        if (2u + name_len + 2u > len) return false;
+        const std::uint16_t type_len = get_u16(data + pos + 2 + name_len);
+        if (4u + name_len + type_len > len) return false;
+        std::string name(p + 2, name_len);
+        MessageAttributeValue v;
+        v.data_type.assign(p + 4 + name_len, type_len);
+        std::string value(p + 4 + name_len + type_len, len - 4 - name_len - type_len);
+        (v.data_type.starts_with("Binary") ? v.binary_value : v.string_value) = std::move(value);
+        m.attributes.emplace(std::move(name), std::move(v));
+        break;
+      }
+      default:
+        return false;
+    }
+    pos += len;
+  }
+  return true;
+}
+
+std::size_t attributes_size(const MessageAttributes& attributes) noexcept {
+  std::size_t n = 0;
+  for (const auto& [name, v] : attributes) {
+    n += name.size() + v.data_type.size() + v.string_value.size() + v.binary_value.size();
+  }
+  return n;
+}
+
+std::error_code validate_attributes(const MessageAttributes& attributes) noexcept {
+  if (attributes.size() > 10) return Errc::invalid_message_attribute;
+  for (const auto& [name, v] : attributes) {
+    if (!valid_name(name)) return Errc::invalid_message_attribute;
+    const std::string_view type = v.data_type;
+    std::string_view base = type.substr(0, type.find('.'));
+    if (type.size() > 256 || (base != "String" && base != "Number" && base != "Binary")) {
+      return Errc::invalid_message_attribute;
+    }
+    if (base.size() != type.size() && base.size() + 1 == type.size()) return Errc::invalid_message_attribute;
+    if (base == "Binary") {
+      if (v.binary_value.empty() || !v.string_value.empty()) return Errc::invalid_message_attribute;
+    } else {
+      if (v.string_value.empty() || !v.binary_value.empty()) return Errc::invalid_message_attribute;
+      if (!valid_message_characters(v.string_value)) return Errc::invalid_message_contents;
+      if (base == "Number" && !valid_number(v.string_value)) return Errc::invalid_message_attribute;
+    }
+  }
+  return {};
+}
+
+bool valid_message_characters(std::string_view text) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      if (c < 0x20 && c != 0x9 && c != 0xA && c != 0xD) return false;
+      ++p;
+      continue;
+    }
+    std::uint32_t cp;
+    int extra;
+    if ((c & 0xE0) == 0xC0) {
+      cp = c & 0x1F;
+      extra = 1;
+    } else if ((c & 0xF0) == 0xE0) {
+      cp = c & 0x0F;
+      extra = 2;
+    } else if ((c & 0xF8) == 0xF0) {
+      cp = c & 0x07;
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    // Overlong forms, surrogates and out-of-range code points are not UTF-8.
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+    if (cp == 0xFFFE || cp == 0xFFFF) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace shmq::detail
