@@ -311,11 +311,15 @@ void QueueCore::redrive_unlink(std::uint32_t index) noexcept {
 
 void QueueCore::free_slot(std::uint32_t index) noexcept {
   MessageDescriptor& m = d_[index];
-  arena_.release(m.block_offset, m.block_order);
   // Release: a reader validating a copy (still_valid) must not see the old
   // generation once the block can be handed to another sender.
   atom(m.generation).store(m.generation + 1, std::memory_order_release);
+  // The commit point comes before the block is released: the allocator
+  // writes its free-list links into the block it frees, and a process killed
+  // between the two must not leave a live message with those bytes in its
+  // body. Once the state says free, recovery frees the block from the states.
   set_state(index, MessageState::kFree);
+  arena_.release(m.block_offset, m.block_order);
   m.next = h_->roots.free_head;
   h_->roots.free_head = index;
 }
