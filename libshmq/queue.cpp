@@ -76,7 +76,7 @@ std::string format_sequence_number(std::uint64_t seq) {
   return text;
 }
 
-std::string default_sender_id() {
+const std::string& default_sender_id() {
   static const std::string id = std::to_string(::getuid());
   return id;
 }

@@ -30,7 +30,7 @@ class CoreHarness {
   // message needs a group; a dedup id makes the commit check the window.
   std::error_code send(const std::string& body, std::uint32_t delay_s = 0, std::uint32_t pid = 1,
                        const std::string& group = {}, const std::string& dedup = {},
-                       detail::CommitResult* result = nullptr) {
+                       detail::CommitResult* result = nullptr, bool dedup_per_group = false) {
     const std::uint32_t size = static_cast<std::uint32_t>(body.size());
     detail::Reservation slot;
     std::error_code ec;
@@ -43,7 +43,7 @@ class CoreHarness {
     req.group_id = group;
     if (!dedup.empty()) {
       req.dedup = true;
-      req.dedup_key = detail::dedup_key(false, group, dedup);
+      req.dedup_key = detail::dedup_key(dedup_per_group, group, dedup);
     }
     detail::CommitResult res;
     core_.commit(std::span(&slot, 1), std::span(&size, 1), std::span(&req, 1), std::span(&res, 1), now_);

@@ -1,0 +1,143 @@
+// Retention, the in-flight limit and dead-letter redrive in the core, with
+// a hand-driven clock.
+#include <gtest/gtest.h>
+
+#include "core_harness.hpp"
+#include "message_blob.hpp"
+#include "message_transfer.hpp"
+
+namespace shmq {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+TEST(Retention, MessagesOlderThanTheRetentionPeriodAreRemovedWhateverTheirState) {
+  test::CoreHarness q;
+  q.header().retention_s = 60;
+  ASSERT_FALSE(q.send("in flight"));
+  ASSERT_FALSE(q.send("visible"));
+  q.advance_ms(30'000);
+  ASSERT_FALSE(q.send("younger"));
+  auto held = q.receive(1, 600);
+  ASSERT_EQ(q.bodies(held), (Strings{"in flight"}));
+  q.advance_ms(30'000);  // the first two are 60 s old now
+  EXPECT_EQ(q.core().expire_due(q.now()), 0u);
+  EXPECT_EQ(q.header().counts.in_flight, 0u);
+  EXPECT_EQ(q.header().counts.visible, 1u);
+  EXPECT_EQ(q.core().remove(held[0].handle), Errc::stale_receipt_handle);
+  EXPECT_EQ(q.bodies(q.receive(10)), (Strings{"younger"}));
+}
+
+TEST(Retention, TheNextDeadlineIncludesTheOldestMessage) {
+  test::CoreHarness q;
+  q.header().retention_s = 60;
+  ASSERT_FALSE(q.send("m"));
+  EXPECT_EQ(q.core().next_deadline_ns(), q.now().mono_ns + 60'000'000'000ull) << "the reaper must wake for it";
+}
+
+TEST(InFlightLimit, ReceivesStopAtTheLimit) {
+  test::CoreHarness q;
+  q.header().in_flight_limit = 2;
+  for (int i = 0; i < 4; ++i) ASSERT_FALSE(q.send("m" + std::to_string(i)));
+  EXPECT_EQ(q.receive(10).size(), 2u);
+  std::error_code ec;
+  EXPECT_TRUE(q.receive(10, 30, nullptr, &ec).empty());
+  EXPECT_EQ(ec, Errc::too_many_in_flight);
+  EXPECT_EQ(q.header().counts.visible, 2u) << "refused messages stay visible";
+}
+
+TEST(Redrive, PastMaxReceiveCountAMessageWaitsForTheDeadLetterQueue) {
+  test::CoreHarness source;
+  test::CoreHarness dlq;
+  source.header().max_receive_count = 2;
+  ASSERT_FALSE(source.send("poison"));
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(source.receive(1, 1).size(), 1u);
+    source.advance_ms(1000);
+  }
+  EXPECT_TRUE(source.receive(10).empty()) << "received twice: not a third time";
+  EXPECT_EQ(source.header().counts.redrive, 1u);
+  EXPECT_TRUE(source.core().redrive_pending());
+
+  detail::Delivery d{};
+  ASSERT_TRUE(source.core().next_redrive(d));
+  ASSERT_FALSE(
+      detail::copy_message(source.core(), d, dlq.core(), 1, "arn:aws:sqs:us-east-1:000000000000:src", dlq.now()));
+  source.core().finish_redrive(d);
+  EXPECT_FALSE(source.core().redrive_pending());
+  EXPECT_EQ(source.header().counts.visible + source.header().counts.in_flight, 0u);
+
+  auto moved = dlq.receive(1);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(dlq.body(moved[0]), "poison");
+  EXPECT_EQ(std::memcmp(moved[0].message_id, d.message_id, 16), 0) << "the message keeps its id";
+  EXPECT_EQ(moved[0].handle.receive_count, 1u) << "the count starts again in the dead-letter queue";
+  Message m;
+  ASSERT_TRUE(
+      detail::blob_read(dlq.core().payload(moved[0].block_offset) + moved[0].body_bytes, moved[0].attr_bytes, m));
+  EXPECT_EQ(m.dead_letter_source_arn, "arn:aws:sqs:us-east-1:000000000000:src");
+}
+
+TEST(Redrive, LoweringMaxReceiveCountRedrivesAtTheNextReceive) {
+  test::CoreHarness q;
+  ASSERT_FALSE(q.send("m"));
+  ASSERT_EQ(q.receive(1, 1).size(), 1u);
+  q.advance_ms(1000);
+  q.header().max_receive_count = 1;
+  EXPECT_TRUE(q.receive(10).empty());
+  EXPECT_EQ(q.header().counts.redrive, 1u);
+}
+
+TEST(Redrive, WaitingMessagesSurviveRebuild) {
+  test::CoreHarness q;
+  q.header().max_receive_count = 1;
+  ASSERT_FALSE(q.send("m"));
+  ASSERT_EQ(q.receive(1, 1).size(), 1u);
+  q.advance_ms(1000);
+  EXPECT_EQ(q.core().expire_due(q.now()), 0u);
+  q.header().roots.redrive_head = detail::kNil;
+  q.core().rebuild();
+  detail::Delivery d{};
+  EXPECT_TRUE(q.core().next_redrive(d));
+  EXPECT_EQ(q.header().counts.redrive, 1u);
+}
+
+TEST(MessageBlob, RoundTripsEveryField) {
+  MessageAttributes attrs{{"s", {"String", "text", ""}},
+                          {"n", {"Number.int", "-12.5e3", ""}},
+                          {"b", {"Binary", "", std::string("\0\xff", 2)}}};
+  const detail::BlobFields f{"group", "dedup", "Root=1-abc", "sender", "arn:x", &attrs};
+  std::vector<std::uint8_t> buf(detail::blob_size(f));
+  detail::blob_write(f, buf.data());
+  Message m;
+  ASSERT_TRUE(detail::blob_read(buf.data(), buf.size(), m));
+  EXPECT_EQ(m.group_id, "group");
+  EXPECT_EQ(m.deduplication_id, "dedup");
+  EXPECT_EQ(m.trace_header, "Root=1-abc");
+  EXPECT_EQ(m.sender_id, "sender");
+  EXPECT_EQ(m.dead_letter_source_arn, "arn:x");
+  EXPECT_EQ(m.attributes, attrs);
+  Message torn;
+  EXPECT_FALSE(detail::blob_read(buf.data(), buf.size() - 1, torn)) << "a cut blob is detected";
+}
+
+TEST(MessageAttributes, SqsRules) {
+  using V = MessageAttributeValue;
+  EXPECT_FALSE(detail::validate_attributes({{"ok.name-1_x", V{"String.custom", "v", ""}}}));
+  MessageAttributes eleven;
+  for (int i = 0; i < 11; ++i) eleven["a" + std::to_string(i)] = V{"String", "v", ""};
+  EXPECT_EQ(detail::validate_attributes(eleven), Errc::invalid_message_attribute);
+  for (const char* bad : {"", ".a", "a.", "a..b", "AWS.x", "amazon.x", "sp ace"}) {
+    EXPECT_EQ(detail::validate_attributes({{bad, V{"String", "v", ""}}}), Errc::invalid_message_attribute) << bad;
+  }
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"Text", "v", ""}}}), Errc::invalid_message_attribute);
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"String.", "v", ""}}}), Errc::invalid_message_attribute);
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"String", "", ""}}}), Errc::invalid_message_attribute);
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"Number", "12a", ""}}}), Errc::invalid_message_attribute);
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"Binary", "", ""}}}), Errc::invalid_message_attribute);
+  EXPECT_EQ(detail::validate_attributes({{"a", V{"String", std::string("\0", 1), ""}}}),
+            Errc::invalid_message_contents);
+}
+
+}  // namespace
+}  // namespace shmq
