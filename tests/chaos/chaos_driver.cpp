@@ -43,6 +43,7 @@ struct Options {
   std::uint64_t seed = 0;
   std::string worker;
   bool keep_logs = false;
+  bool fifo = false;
 };
 
 struct Worker {
@@ -65,7 +66,9 @@ class Chaos {
     shmq::test::DaemonProcess daemon(ns_);
     {
       shmq::Client admin(shmq::Client::Options{ns_});
-      admin.create_queue(kQueue, {{"VisibilityTimeout", "1"}}, shmq::QueueCapacity{4096, 64ull << 20});
+      shmq::Attributes attributes{{"VisibilityTimeout", "1"}};
+      if (o_.fifo) attributes["FifoQueue"] = "true";
+      admin.create_queue(queue_, attributes, shmq::QueueCapacity{4096, 64ull << 20});
     }
     for (int i = 0; i < o_.senders; ++i) workers_.push_back({"send"});
     for (int i = 0; i < o_.receivers; ++i) workers_.push_back({"receive"});
@@ -109,8 +112,6 @@ class Chaos {
   }
 
  private:
-  static constexpr const char* kQueue = "chaos";
-
   void spawn(std::size_t i) {
     Worker& w = workers_[i];
     const std::string log =
@@ -118,8 +119,8 @@ class Chaos {
     const std::string seed = std::to_string(rng_());
     w.pid = ::fork();
     if (w.pid == 0) {
-      ::execl(o_.worker.c_str(), o_.worker.c_str(), w.mode.c_str(), ns_.c_str(), kQueue, log.c_str(), seed.c_str(),
-              static_cast<char*>(nullptr));
+      ::execl(o_.worker.c_str(), o_.worker.c_str(), w.mode.c_str(), ns_.c_str(), queue_.c_str(), log.c_str(),
+              seed.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
   }
@@ -139,7 +140,7 @@ class Chaos {
 
   void drain(std::unordered_map<std::string, int>& delivered) {
     shmq::Client client(shmq::Client::Options{ns_});
-    shmq::Queue queue = client.open_queue(kQueue);
+    shmq::Queue queue = client.open_queue(queue_);
     shmq::ReceiveOptions options;
     options.max_messages = 10;
     options.visibility_timeout = 60;
@@ -166,13 +167,18 @@ class Chaos {
   // After all that, the queue must still work as new.
   void round_trip() {
     shmq::Client client(shmq::Client::Options{ns_});
-    shmq::Queue queue = client.open_queue(kQueue);
+    shmq::Queue queue = client.open_queue(queue_);
     shmq::SendResult sent;
     std::vector<shmq::Message> got;
-    if (auto ec = queue.send("after the storm", sent)) {
+    shmq::SendOptions options;
+    if (o_.fifo) {
+      options.group_id = "after";
+      options.deduplication_id = "after";
+    }
+    if (auto ec = queue.send("after the storm", sent, options)) {
       failures_.push_back("send after chaos: " + ec.message());
-    } else if (auto ec2 = queue.receive(got, {.wait_time = std::chrono::seconds(5)}); ec2 || got.size() != 1 ||
-               got[0].body != "after the storm") {
+    } else if (auto ec2 = queue.receive(got, {.wait_time = std::chrono::seconds(5)});
+               ec2 || got.size() != 1 || got[0].body != "after the storm") {
       failures_.push_back("receive after chaos did not return the message just sent");
     } else if (auto ec3 = queue.delete_message(got[0].receipt_handle)) {
       failures_.push_back("delete after chaos: " + ec3.message());
@@ -183,7 +189,7 @@ class Chaos {
     shmq::Client client(shmq::Client::Options{ns_});
     const auto give_up = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < give_up) {
-      stats_ = client.stats(kQueue);
+      stats_ = client.stats(queue_);
       if (stats_.counts.writing == 0) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -234,6 +240,7 @@ class Chaos {
 
   Options o_;
   std::string ns_;
+  std::string queue_ = o_.fifo ? "chaos.fifo" : "chaos";
   std::mt19937_64 rng_;
   std::filesystem::path dir_;
   std::vector<Worker> workers_;
@@ -258,7 +265,8 @@ int main(int argc, char** argv) {
       "daemon-kills", po::value(&o.daemon_kills)->default_value(o.daemon_kills), "SIGKILLs of shmqd, evenly spread")(
       "seed", po::value(&o.seed), "random seed (default: random)")(
       "worker", po::value(&o.worker)->default_value(SHMQ_CHAOS_WORKER), "path of shmq-chaos-worker")(
-      "keep-logs", "keep the workers' logs");
+      "keep-logs", "keep the workers' logs")(
+      "fifo", "use a FIFO queue: messages in 8 groups, each with its own deduplication id");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -272,6 +280,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   o.keep_logs = vm.count("keep-logs") > 0;
+  o.fifo = vm.count("fifo") > 0;
   if (o.senders < 1 || o.receivers < 1 || o.kill_min_ms < 1 || o.kill_max_ms < o.kill_min_ms) {
     std::cerr << "shmq-chaos: need a sender, a receiver, and 1 <= kill-min-ms <= kill-max-ms\n";
     return 2;

@@ -59,6 +59,7 @@ Connected connect(const std::string& ns, const std::string& queue) {
 }
 
 int send_loop(shmq::Queue& queue, int log, std::mt19937_64& rng) {
+  const bool fifo = queue.name().ends_with(".fifo");
   const std::string prefix = "p" + std::to_string(::getpid()) + "n";
   std::uint64_t seq = 0;
   std::vector<shmq::BatchEntryResult> results;
@@ -69,7 +70,12 @@ int send_loop(shmq::Queue& queue, int log, std::mt19937_64& rng) {
       const std::string key = prefix + std::to_string(seq++);
       // Mostly small; sometimes large, so kills land inside long copies.
       const std::size_t size = rng() % 50 == 0 ? 16384 + rng() % 49152 : rng() % 512;
-      entries.push_back({std::to_string(i), key + "|" + filler(key, size), {}});
+      shmq::SendOptions options;
+      if (fifo) {
+        options.group_id = "g" + std::to_string(seq % 8);
+        options.deduplication_id = key;
+      }
+      entries.push_back({std::to_string(i), key + "|" + filler(key, size), options});
     }
     if (auto ec = queue.send_batch(entries, results)) {
       std::fprintf(stderr, "send_batch: %s\n", ec.message().c_str());
