@@ -30,8 +30,8 @@ class Daemon {
     const std::string shmqd = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "shmqd").string();
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::execl(shmqd.c_str(), shmqd.c_str(), "--namespace", ns_.c_str(), "--log-level", "warn",
-              static_cast<char*>(nullptr));
+      ::execl(shmqd.c_str(), shmqd.c_str(), "--namespace", ns_.c_str(), "--log-level", "warn", "--bridge-listen",
+              "off", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 500; ++i) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <vector>
 
 #include "control_protocol.hpp"
 #include "segment_layout.hpp"
@@ -16,6 +17,8 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   DaemonConfig config;
   std::string config_file;
   std::string shm_mode = "0600";
+  std::string bridge_listen = "127.0.0.1:9324";
+  std::vector<std::string> auth_pairs;
   std::uint64_t arena_mib = config.arena_bytes >> 20;
   long allow_gid = -1;
 
@@ -35,7 +38,16 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid")(
       "region", po::value(&config.region)->default_value(config.region), "region in queue ARNs")(
       "account-id", po::value(&config.account_id)->default_value(config.account_id),
-      "account id in queue ARNs and URLs (12 digits)");
+      "account id in queue ARNs and URLs (12 digits)")(
+      "bridge-listen", po::value(&bridge_listen)->default_value(bridge_listen),
+      "where the SQS HTTP bridge listens, HOST:PORT (port 0: any free port), or off")(
+      "bridge-threads", po::value(&config.bridge_threads)->default_value(config.bridge_threads),
+      "threads serving the bridge (long polls do not hold them)")(
+      "advertise-url", po::value(&config.advertise_url),
+      "base of the queue URLs the bridge returns, e.g. http://sqs.local:9324 (default: the Host a client used)")(
+      "bridge-port-file", po::value(&config.bridge_port_file), "write the bridge's port to this file once it listens")(
+      "auth", po::value(&auth_pairs)->composing(),
+      "ACCESS_KEY:SECRET_KEY: verify AWS Signature V4 with these credentials (repeatable; default: no checks)");
   po::options_description all;
   all.add(cli).add(settings);
 
@@ -76,6 +88,32 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   }
   config.shm_mode = static_cast<mode_t>(mode);
   if (allow_gid >= 0) config.allow_gid = static_cast<gid_t>(allow_gid);
+  if (bridge_listen == "off") {
+    config.bridge = false;
+  } else {
+    const auto colon = bridge_listen.rfind(':');
+    unsigned long port = 0;
+    std::size_t digits = 0;
+    try {
+      port = std::stoul(bridge_listen.substr(colon + 1), &digits);
+    } catch (const std::exception&) {
+      digits = 0;
+    }
+    if (colon == std::string::npos || colon == 0 || digits == 0 || digits != bridge_listen.size() - colon - 1 ||
+        port > 65535) {
+      throw std::runtime_error("--bridge-listen: HOST:PORT (e.g. 127.0.0.1:9324) or off");
+    }
+    config.bridge_host = bridge_listen.substr(0, colon);
+    config.bridge_port = static_cast<unsigned short>(port);
+  }
+  if (config.bridge_threads < 1 || config.bridge_threads > 64) throw std::runtime_error("--bridge-threads: 1 to 64");
+  for (const std::string& pair : auth_pairs) {
+    const auto colon = pair.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == pair.size()) {
+      throw std::runtime_error("--auth: ACCESS_KEY:SECRET_KEY");
+    }
+    config.auth[pair.substr(0, colon)] = pair.substr(colon + 1);
+  }
   if (config.account_id.size() != 12 || config.account_id.find_first_not_of("0123456789") != std::string::npos) {
     throw std::runtime_error("--account-id: 12 digits");
   }

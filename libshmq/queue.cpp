@@ -300,6 +300,19 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
   }
 }
 
+void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept {
+  detail::QueueState& q = *state_;
+  detail::SegmentHeader& h = q.core.header();
+  const std::uint64_t t = detail::monotonic_ns();
+  const std::uint64_t until =
+      std::min<std::uint64_t>(t + static_cast<std::uint64_t>(timeout.count()) * 1'000'000ull, q.core.next_deadline_ns());
+  // As in receive: seq_cst pairs with the sender's wake-up check.
+  atom(h.waiters).fetch_add(1, std::memory_order_seq_cst);
+  const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
+  if (q.core.available_count() == 0 && !deleted(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
+  atom(h.waiters).fetch_sub(1, std::memory_order_seq_cst);
+}
+
 std::error_code Queue::delete_message(std::string_view receipt_handle) {
   detail::QueueState& q = *state_;
   if (deleted(q)) return Errc::queue_does_not_exist;

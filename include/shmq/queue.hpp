@@ -4,6 +4,7 @@
 // Do not use a Queue (or its Client) in a child after fork(): open a new one.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
@@ -54,6 +55,11 @@ class Queue {
                                              std::vector<BatchEntryResult>& results);
   [[nodiscard]] std::error_code change_visibility_batch(std::span<const HandleEntry> entries,
                                                         std::vector<BatchEntryResult>& results);
+
+    // Blocks until a receive might find a message (or the queue is deleted),
+  // or `timeout` passes; no spinning. For event loops that serve many
+  // receivers with one thread; a receive after it may still find nothing.
+  void wait_for_messages(std::chrono::milliseconds timeout) const noexcept;
 
   // Approximate counts, read without locking.
   QueueCounts counts() const noexcept;

@@ -236,7 +236,7 @@ class LoggedDaemon {
     if (pid_ == 0) {
       const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       ::dup2(fd, 2);
-      ::execl(path.c_str(), path.c_str(), "--namespace", ns.c_str(), "--log-level", "warn",
+      ::execl(path.c_str(), path.c_str(), "--namespace", ns.c_str(), "--log-level", "warn", "--bridge-listen", "off",
               static_cast<char*>(nullptr));
       ::_exit(127);
     }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <stdexcept>
@@ -34,6 +35,10 @@ DaemonProcess::~DaemonProcess() {
 
 void DaemonProcess::start() {
   std::vector<std::string> args{shmqd_path(), "--namespace", ns_, "--log-level", "warn"};
+  // Tests run daemons side by side: no bridge on the fixed port unless asked.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--bridge-listen") == extra_args_.end()) {
+    args.insert(args.end(), {"--bridge-listen", "off"});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");

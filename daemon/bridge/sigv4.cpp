@@ -1,0 +1,187 @@
+#include "sigv4.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "sqs_errors.hpp"
+
+namespace shmq::bridge {
+
+namespace {
+
+std::string hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) {
+    s.push_back(kHex[data[i] >> 4]);
+    s.push_back(kHex[data[i] & 0xf]);
+  }
+  return s;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
+  return hex(digest, n);
+}
+
+std::string hmac(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &n);
+  return std::string(reinterpret_cast<char*>(out), n);
+}
+
+std::string trim(std::string_view s) {
+  // Trim, and fold inner runs of spaces to one, as SigV4 canonical headers do.
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string uri_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string uri_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Key=value pairs sorted by key, each part encoded as SigV4 requires.
+std::string canonical_query(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    const std::string key = uri_decode(pair.substr(0, eq));
+    if (key == "X-Amz-Signature") continue;
+    pairs.emplace_back(uri_encode(key),
+                       uri_encode(eq == std::string_view::npos ? "" : uri_decode(pair.substr(eq + 1))));
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::string out;
+  for (const auto& [k, v] : pairs) {
+    if (!out.empty()) out.push_back('&');
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+std::string field(std::string_view header, std::string_view name) {
+  const std::size_t at = header.find(name);
+  if (at == std::string_view::npos) return {};
+  std::size_t start = at + name.size();
+  std::size_t end = header.find(',', start);
+  return trim(header.substr(start, end == std::string_view::npos ? header.size() - start : end - start));
+}
+
+}  // namespace
+
+std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_clock::time_point now) const {
+  const std::string authorization(req[boost::beast::http::field::authorization]);
+  if (!authorization.starts_with("AWS4-HMAC-SHA256")) {
+    raise("MissingAuthenticationToken", "Request is missing Authentication Token (an AWS Signature Version 4).");
+  }
+  const std::string credential = field(authorization, "Credential=");
+  const std::string signed_headers = field(authorization, "SignedHeaders=");
+  const std::string signature = field(authorization, "Signature=");
+  // Credential: AKID/yyyymmdd/region/service/aws4_request
+  std::vector<std::string> scope;
+  for (std::size_t pos = 0; pos <= credential.size();) {
+    const std::size_t slash = credential.find('/', pos);
+    scope.push_back(credential.substr(pos, slash - pos));
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  if (scope.size() != 5 || signed_headers.empty() || signature.empty()) {
+    raise("MissingAuthenticationToken", "The Authorization header is not a complete AWS Signature Version 4.");
+  }
+  const auto key = credentials_.find(scope[0]);
+  if (key == credentials_.end()) {
+    raise("InvalidClientTokenId", "The security token included in the request is invalid.");
+  }
+  const std::string amz_date(req["X-Amz-Date"]);
+  std::tm tm{};
+  if (amz_date.size() != 16 || !strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm)) {
+    raise("MissingAuthenticationToken", "The request needs an X-Amz-Date header (yyyymmddThhmmssZ).");
+  }
+  const auto signed_at = std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (now - signed_at > std::chrono::minutes(15) || signed_at - now > std::chrono::minutes(15)) {
+    raise("RequestExpired", "Signature expired: " + amz_date + " is more than 15 minutes from the server's time.");
+  }
+
+  const std::string_view target = req.target();
+  const std::size_t q = target.find('?');
+  std::string canonical = std::string(req.method_string()) + "\n";
+  canonical += std::string(target.substr(0, q)) + "\n";
+  canonical += (q == std::string_view::npos ? std::string() : canonical_query(target.substr(q + 1))) + "\n";
+  for (std::size_t pos = 0; pos <= signed_headers.size();) {
+    const std::size_t semi = signed_headers.find(';', pos);
+    const std::string name = signed_headers.substr(pos, semi - pos);
+    canonical += name + ":" + trim(req[name]) + "\n";
+    if (semi == std::string::npos) break;
+    pos = semi + 1;
+  }
+  canonical += "\n" + signed_headers + "\n";
+  const std::string payload_hash(req["x-amz-content-sha256"]);
+  canonical += payload_hash.empty() ? sha256_hex(req.body()) : payload_hash;
+
+  const std::string scope_text = scope[1] + "/" + scope[2] + "/" + scope[3] + "/" + scope[4];
+  const std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope_text + "\n" + sha256_hex(canonical);
+  std::string k = hmac("AWS4" + key->second, scope[1]);
+  k = hmac(k, scope[2]);
+  k = hmac(k, scope[3]);
+  k = hmac(k, "aws4_request");
+  const std::string expected = hmac(k, to_sign);
+  const std::string expected_hex = hex(reinterpret_cast<const unsigned char*>(expected.data()), expected.size());
+  if (expected_hex.size() != signature.size() ||
+      CRYPTO_memcmp(expected_hex.data(), signature.data(), signature.size()) != 0) {
+    raise("SignatureDoesNotMatch",
+          "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+          "Access Key and signing method.");
+  }
+  return scope[0];
+}
+
+}  // namespace shmq::bridge

@@ -1,0 +1,47 @@
+// The SQS HTTP bridge: serves the Amazon SQS API (AWS JSON 1.0 and Query
+// protocols) on the public libshmq API, so unmodified SQS clients use the
+// shared-memory queues.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http_server.hpp"
+#include "long_poll.hpp"
+#include "sigv4.hpp"
+#include "sqs_service.hpp"
+
+namespace shmq::bridge {
+
+struct BridgeOptions {
+  std::string ns = "default";  // the daemon namespace to serve
+  HttpServer::Options http;
+  BridgeConfig sqs;
+  std::map<std::string, std::string> credentials;  // non-empty: verify SigV4 with these
+};
+
+class SqsBridge {
+ public:
+  // Connects to the namespace's daemon and listens. Throws std::system_error
+  // (daemon_unavailable) or std::runtime_error (cannot listen).
+  explicit SqsBridge(BridgeOptions options);
+  ~SqsBridge();
+
+  unsigned short port() const noexcept { return server_->port(); }
+  void start() { server_->start(); }
+  void stop();
+
+ private:
+  void handle(HttpRequest&& request, HttpServer::Reply reply);
+
+  BridgeOptions options_;
+  Client client_;
+  SqsService service_;
+  std::unique_ptr<LongPollHub> hub_;
+  std::optional<SigV4Verifier> verifier_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+}  // namespace shmq::bridge

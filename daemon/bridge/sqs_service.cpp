@@ -1,0 +1,548 @@
+#include "sqs_service.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include "sqs_checksums.hpp"
+#include "sqs_errors.hpp"
+#include "wire_protocol.hpp"
+
+namespace shmq::bridge {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::array kActions{
+    "AddPermission",
+    "CancelMessageMoveTask",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+    "CreateQueue",
+    "DeleteMessage",
+    "DeleteMessageBatch",
+    "DeleteQueue",
+    "GetQueueAttributes",
+    "GetQueueUrl",
+    "ListDeadLetterSourceQueues",
+    "ListMessageMoveTasks",
+    "ListQueueTags",
+    "ListQueues",
+    "PurgeQueue",
+    "ReceiveMessage",
+    "RemovePermission",
+    "SendMessage",
+    "SendMessageBatch",
+    "SetQueueAttributes",
+    "StartMessageMoveTask",
+    "TagQueue",
+    "UntagQueue",
+};
+
+const std::string& required_string(const json& p, const char* name) {
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null())
+    raise("MissingParameter", std::string("The request must contain the parameter ") + name + ".");
+  if (!it->is_string())
+    raise("InvalidParameterValue", std::string("Value for parameter ") + name + " must be a string.");
+  return it->get_ref<const std::string&>();
+}
+
+std::string optional_string(const json& p, const char* name) {
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return {};
+  if (!it->is_string())
+    raise("InvalidParameterValue", std::string("Value for parameter ") + name + " must be a string.");
+  return it->get<std::string>();
+}
+
+// An integer parameter: a JSON number (JSON protocol) or a decimal string
+// (Query protocol), within [min, max].
+std::optional<std::int64_t> optional_int(const json& p, const char* name, std::int64_t min, std::int64_t max) {
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return std::nullopt;
+  std::int64_t v = 0;
+  bool ok = false;
+  if (it->is_number_integer()) {
+    v = it->get<std::int64_t>();
+    ok = true;
+  } else if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    ok = ec == std::errc{} && ptr == s.data() + s.size() && !s.empty();
+  }
+  if (!ok || v < min || v > max) {
+    raise("InvalidParameterValue", "Value " + it->dump() + " for parameter " + name +
+                                       " is invalid. Reason: must be between " + std::to_string(min) + " and " +
+                                       std::to_string(max) + ".");
+  }
+  return v;
+}
+
+std::vector<std::string> string_list(const json& p, const char* name) {
+  std::vector<std::string> out;
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return out;
+  if (!it->is_array()) raise("InvalidParameterValue", std::string(name) + " must be a list.");
+  for (const json& v : *it) {
+    if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " must be a list of strings.");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+Attributes string_map(const json& p, const char* name) {
+  Attributes out;
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return out;
+  if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
+  for (auto& [k, v] : it->items()) {
+    if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " values must be strings.");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+MessageAttributes message_attributes(const json& p, const char* name) {
+  MessageAttributes out;
+  auto it = p.find(name);
+  if (it == p.end() || it->is_null()) return out;
+  if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
+  for (auto& [attr, v] : it->items()) {
+    if (!v.is_object()) raise("InvalidParameterValue", "The message attribute '" + attr + "' must have a value.");
+    MessageAttributeValue value;
+    value.data_type = optional_string(v, "DataType");
+    if (value.data_type.empty()) {
+      raise("InvalidParameterValue",
+            "The message attribute '" + attr + "' must contain a non-empty message attribute type.");
+    }
+    value.string_value = optional_string(v, "StringValue");
+    if (const std::string b = optional_string(v, "BinaryValue"); !b.empty()) value.binary_value = base64_decode(b);
+    if (v.contains("StringListValues") || v.contains("BinaryListValues")) {
+      raise("UnsupportedOperation", "Message attribute list values are not supported.");  // nor by SQS
+    }
+    out[attr] = std::move(value);
+  }
+  return out;
+}
+
+std::string error_code_of(const std::error_code& ec) { return to_sqs_error(ec).query_code; }
+
+// SendMessage and SendMessageBatch entries alike.
+SendOptions send_options(const json& p, bool fifo, const RequestContext& context, std::string& body) {
+  body = required_string(p, "MessageBody");
+  if (body.empty()) raise("InvalidParameterValue", "The message body must be at least one character long.");
+  SendOptions o;
+  if (auto delay = optional_int(p, "DelaySeconds", 0, 900)) {
+    if (fifo) {
+      raise("InvalidParameterValue",
+            "Value " + std::to_string(*delay) +
+                " for parameter DelaySeconds is invalid. Reason: The request include parameter "
+                "that is not valid for this queue type.");
+    }
+    o.delay_seconds = static_cast<std::uint32_t>(*delay);
+  }
+  o.group_id = optional_string(p, "MessageGroupId");
+  o.deduplication_id = optional_string(p, "MessageDeduplicationId");
+  o.attributes = message_attributes(p, "MessageAttributes");
+  const MessageAttributes system = message_attributes(p, "MessageSystemAttributes");
+  for (const auto& [name, value] : system) {
+    if (name != "AWSTraceHeader" || value.data_type != "String") {
+      raise("InvalidParameterValue",
+            "Message system attribute '" + name + "' is not supported; AWSTraceHeader (String) is.");
+    }
+    o.trace_header = value.string_value;
+  }
+  o.sender_id = context.sender_id;
+  return o;
+}
+
+void add_send_checksums(json& out, const std::string& body, const SendOptions& o) {
+  out["MD5OfMessageBody"] = md5_hex(body);
+  if (!o.attributes.empty()) out["MD5OfMessageAttributes"] = md5_of_attributes(o.attributes);
+  if (!o.trace_header.empty()) {
+    out["MD5OfMessageSystemAttributes"] = md5_of_attributes({{"AWSTraceHeader", {"String", o.trace_header, ""}}});
+  }
+}
+
+bool selected(const std::vector<std::string>& patterns, const std::string& name) {
+  for (const std::string& p : patterns) {
+    if (p == "All" || p == ".*" || p == name) return true;
+    if (p.ends_with(".*") && name.starts_with(p.substr(0, p.size() - 1))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool SqsService::known_action(const std::string& action) {
+  return std::find(kActions.begin(), kActions.end(), action) != kActions.end();
+}
+
+SqsService::SqsService(Client& client, BridgeConfig config) : client_(client), config_(std::move(config)) {}
+
+Queue SqsService::open(const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = queues_.find(name); it != queues_.end()) return it->second;
+  }
+  Queue q = client_.open_queue(name);
+  std::lock_guard lock(mutex_);
+  return queues_.insert_or_assign(name, q).first->second;
+}
+
+void SqsService::forget(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  queues_.erase(name);
+}
+
+std::string SqsService::queue_name(const json& p, const RequestContext& context) const {
+  std::string url = optional_string(p, "QueueUrl");
+  if (url.empty()) {
+    if (!context.path_queue.empty()) return context.path_queue;
+    raise("MissingParameter", "The request must contain the parameter QueueUrl.");
+  }
+  // http://host:port/<account>/<queue>, or just /<account>/<queue>: the queue is the last segment.
+  while (url.ends_with("/")) url.pop_back();
+  const std::size_t slash = url.rfind('/');
+  std::string name = slash == std::string::npos ? url : url.substr(slash + 1);
+  if (name.empty()) raise("InvalidParameterValue", "QueueUrl does not name a queue.");
+  return name;
+}
+
+std::string SqsService::queue_url(const std::string& name, const RequestContext& context) const {
+  std::string base = config_.advertise_url;
+  if (base.empty()) base = "http://" + (context.host.empty() ? std::string("127.0.0.1:9324") : context.host);
+  while (base.ends_with("/")) base.pop_back();
+  return base + "/" + config_.account_id + "/" + name;
+}
+
+std::string SqsService::queue_arn(const std::string& name) const {
+  return "arn:aws:sqs:" + config_.region + ":" + config_.account_id + ":" + name;
+}
+
+ActionOutcome SqsService::call(const std::string& action, const json& p, const RequestContext& c) {
+  try {
+    if (action == "ReceiveMessage") return receive_message(p, c);
+    ActionOutcome out;
+    json& r = out.result;
+    if (action == "CreateQueue") {
+      r = create_queue(p, c);
+    } else if (action == "GetQueueUrl") {
+      const std::string& name = required_string(p, "QueueName");
+      open(name);  // throws queue_does_not_exist
+      r["QueueUrl"] = queue_url(name, c);
+    } else if (action == "ListQueues") {
+      r = list_queues(p, c);
+    } else if (action == "DeleteQueue") {
+      const std::string name = queue_name(p, c);
+      client_.delete_queue(name);
+      forget(name);
+    } else if (action == "GetQueueAttributes") {
+      const std::string name = queue_name(p, c);
+      const std::vector<std::string> names = string_list(p, "AttributeNames");
+      if (!names.empty()) {
+        Attributes a = client_.get_queue_attributes(name, names);
+        const bool all = std::find(names.begin(), names.end(), "All") != names.end();
+        if (all || std::find(names.begin(), names.end(), "QueueArn") != names.end()) a["QueueArn"] = queue_arn(name);
+        if (!a.empty()) r["Attributes"] = a;
+      }
+    } else if (action == "SetQueueAttributes") {
+      client_.set_queue_attributes(queue_name(p, c), string_map(p, "Attributes"));
+    } else if (action == "PurgeQueue") {
+      r = purge_queue(p, c);
+    } else if (action == "SendMessage") {
+      r = send_message(p, c);
+    } else if (action == "SendMessageBatch") {
+      r = send_message_batch(p, c);
+    } else if (action == "DeleteMessage") {
+      Queue q = open(queue_name(p, c));
+      const std::error_code ec = q.delete_message(required_string(p, "ReceiptHandle"));
+      // SQS: deleting with an older handle of a message succeeds (it may not delete).
+      if (ec && ec != Errc::stale_receipt_handle) {
+        raise(ec, ec == Errc::invalid_receipt_handle ? "The input receipt handle is invalid." : std::string{});
+      }
+    } else if (action == "DeleteMessageBatch") {
+      r = delete_message_batch(p, c);
+    } else if (action == "ChangeMessageVisibility") {
+      Queue q = open(queue_name(p, c));
+      const std::string& handle = required_string(p, "ReceiptHandle");
+      const auto timeout = optional_int(p, "VisibilityTimeout", 0, 43200);
+      if (!timeout) raise("MissingParameter", "The request must contain the parameter VisibilityTimeout.");
+      const std::error_code ec = q.change_visibility(handle, static_cast<std::uint32_t>(*timeout));
+      if (ec == Errc::stale_receipt_handle) {
+        raise("InvalidParameterValue", "Value " + handle +
+                                           " for parameter ReceiptHandle is invalid. Reason: Message does not exist or "
+                                           "is not available for visibility timeout change.");
+      }
+      if (ec) raise(ec);
+    } else if (action == "ChangeMessageVisibilityBatch") {
+      r = change_visibility_batch(p, c);
+    } else {
+      raise("InvalidAction", "The action " + action + " is not valid for this endpoint.");
+    }
+    return out;
+  } catch (const std::system_error& e) {
+    if (e.code() == Errc::queue_does_not_exist) {
+      if (p.contains("QueueUrl")) forget(queue_name(p, c));
+      raise("QueueDoesNotExist", "The specified queue does not exist.");
+    }
+    std::string what = e.what();
+    const std::string suffix = ": " + e.code().message();
+    if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
+    raise(e.code(), what == e.code().message() ? std::string{} : e.code().message() + " (" + what + ")");
+  }
+}
+
+json SqsService::create_queue(const json& p, const RequestContext& c) {
+  const std::string& name = required_string(p, "QueueName");
+  client_.create_queue(name, string_map(p, "Attributes"));
+  return json{{"QueueUrl", queue_url(name, c)}};
+}
+
+json SqsService::list_queues(const json& p, const RequestContext& c) {
+  const std::string prefix = optional_string(p, "QueueNamePrefix");
+  const auto max = optional_int(p, "MaxResults", 1, 1000);
+  const std::string token = optional_string(p, "NextToken");
+  std::vector<std::string> names = client_.list_queues(prefix);  // sorted by name
+  auto first = names.begin();
+  if (!token.empty()) {
+    const std::string after = base64_decode(token);
+    first = std::upper_bound(names.begin(), names.end(), after);
+  }
+  const std::size_t limit = max ? static_cast<std::size_t>(*max) : 1000;
+  json out = json::object();
+  json urls = json::array();
+  for (auto it = first; it != names.end() && urls.size() < limit; ++it) urls.push_back(queue_url(*it, c));
+  if (!urls.empty()) out["QueueUrls"] = urls;
+  const auto shown = static_cast<std::size_t>(first - names.begin()) + urls.size();
+  if (max && shown < names.size()) out["NextToken"] = base64_encode(names[shown - 1]);
+  return out;
+}
+
+json SqsService::purge_queue(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  open(name);
+  {
+    // SQS allows one purge per queue every 60 seconds.
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    auto it = last_purge_.find(name);
+    if (it != last_purge_.end() && now - it->second < std::chrono::seconds(60)) {
+      raise("PurgeQueueInProgress", "Only one PurgeQueue operation on " + name + " is allowed every 60 seconds.");
+    }
+    last_purge_[name] = now;
+  }
+  client_.purge_queue(name);
+  return json::object();
+}
+
+json SqsService::send_message(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  Queue q = open(name);
+  std::string body;
+  const SendOptions o = send_options(p, name.ends_with(".fifo"), c, body);
+  SendResult sent;
+  if (auto ec = q.send(body, sent, o)) raise(ec);
+  json out{{"MessageId", sent.message_id}};
+  add_send_checksums(out, body, o);
+  if (!sent.sequence_number.empty()) out["SequenceNumber"] = sent.sequence_number;
+  return out;
+}
+
+json SqsService::send_message_batch(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  Queue q = open(name);
+  const json entries = p.value("Entries", json::array());
+  if (!entries.is_array() || entries.empty()) raise(Errc::empty_batch_request);
+  if (entries.size() > 10) raise(Errc::too_many_entries_in_batch);
+  std::vector<SendEntry> good;
+  json failed = json::array();
+  for (const json& e : entries) {
+    const std::string id = optional_string(e, "Id");
+    try {
+      SendEntry entry;
+      entry.id = id;
+      entry.options = send_options(e, name.ends_with(".fifo"), c, entry.body);
+      good.push_back(std::move(entry));
+    } catch (const SqsException& ex) {
+      failed.push_back({{"Id", id}, {"SenderFault", true}, {"Code", ex.error().query_code}, {"Message", ex.what()}});
+    }
+  }
+  // Batch-level rules (ids, sizes) cover every entry, good or not.
+  std::vector<SendEntry> checked = good;
+  for (const json& f : failed) checked.push_back({f["Id"].get<std::string>(), "x", {}});
+  std::vector<BatchEntryResult> results;
+  if (good.empty()) {
+    if (auto ec = q.send_batch(checked, results)) raise(ec);  // the batch-level error, if any
+    return json{{"Failed", failed}};
+  }
+  if (checked.size() != good.size()) {
+    std::set<std::string> ids;
+    for (const SendEntry& e : checked) {
+      if (!ids.insert(e.id).second) raise(Errc::batch_entry_ids_not_distinct);
+    }
+  }
+  if (auto ec = q.send_batch(good, results)) raise(ec);
+  json successful = json::array();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const BatchEntryResult& r = results[i];
+    if (r.error) {
+      failed.push_back(
+          {{"Id", r.id}, {"SenderFault", true}, {"Code", error_code_of(r.error)}, {"Message", r.error.message()}});
+      continue;
+    }
+    json s{{"Id", r.id}, {"MessageId", r.message_id}};
+    add_send_checksums(s, good[i].body, good[i].options);
+    if (!r.sequence_number.empty()) s["SequenceNumber"] = r.sequence_number;
+    successful.push_back(s);
+  }
+  json out = json::object();
+  out["Successful"] = successful;
+  out["Failed"] = failed;
+  return out;
+}
+
+ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  PendingReceive pending{name, open(name), {}, {}, {}};
+  ReceiveOptions& o = pending.options;
+  o.max_messages = static_cast<std::uint32_t>(optional_int(p, "MaxNumberOfMessages", 1, 10).value_or(1));
+  if (auto v = optional_int(p, "VisibilityTimeout", 0, 43200)) o.visibility_timeout = static_cast<std::uint32_t>(*v);
+  std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20);
+  if (!wait) {
+    const Attributes a = client_.get_queue_attributes(name, {"ReceiveMessageWaitTimeSeconds"});
+    wait = std::stoll(a.at("ReceiveMessageWaitTimeSeconds"));
+  }
+  o.wait_time = std::chrono::milliseconds(0);
+  o.spin = std::chrono::microseconds(0);
+  o.receive_request_attempt_id = optional_string(p, "ReceiveRequestAttemptId");
+  for (const std::string& n : string_list(p, "AttributeNames")) pending.selection.system_attributes.insert(n);
+  for (const std::string& n : string_list(p, "MessageSystemAttributeNames"))
+    pending.selection.system_attributes.insert(n);
+  pending.selection.message_attributes = string_list(p, "MessageAttributeNames");
+  pending.deadline = Clock::now() + std::chrono::seconds(*wait);
+  ActionOutcome out;
+  if (auto result = receive_now(pending, *wait == 0)) {
+    out.result = std::move(*result);
+  } else {
+    out.pending = std::move(pending);
+  }
+  return out;
+}
+
+std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) {
+  std::vector<Message> messages;
+  const std::error_code ec = pending.queue.receive(messages, pending.options);
+  if (ec == Errc::queue_does_not_exist) {
+    forget(pending.queue_name);
+    raise("QueueDoesNotExist", "The specified queue does not exist.");
+  }
+  if (ec) raise(ec);
+  if (messages.empty() && !last) return std::nullopt;
+  return render_messages(messages, pending.selection, pending.queue_name.ends_with(".fifo"));
+}
+
+json SqsService::render_messages(const std::vector<Message>& messages, const ReceiveSelection& selection,
+                                 bool fifo) const {
+  json out = json::object();
+  if (messages.empty()) return out;
+  const auto& want = selection.system_attributes;
+  auto wanted = [&](const char* name) { return want.count("All") > 0 || want.count(name) > 0; };
+  json list = json::array();
+  for (const Message& m : messages) {
+    json j{{"MessageId", m.message_id},
+           {"ReceiptHandle", m.receipt_handle},
+           {"MD5OfBody", md5_hex(m.body)},
+           {"Body", m.body}};
+    json a = json::object();
+    if (wanted("SenderId")) a["SenderId"] = m.sender_id.empty() ? config_.account_id : m.sender_id;
+    if (wanted("SentTimestamp")) a["SentTimestamp"] = std::to_string(m.sent_timestamp_ms);
+    if (wanted("ApproximateReceiveCount")) a["ApproximateReceiveCount"] = std::to_string(m.receive_count);
+    if (wanted("ApproximateFirstReceiveTimestamp")) {
+      a["ApproximateFirstReceiveTimestamp"] = std::to_string(m.first_receive_timestamp_ms);
+    }
+    if (fifo && wanted("SequenceNumber")) a["SequenceNumber"] = m.sequence_number;
+    if (fifo && wanted("MessageDeduplicationId")) a["MessageDeduplicationId"] = m.deduplication_id;
+    if (!m.group_id.empty() && wanted("MessageGroupId")) a["MessageGroupId"] = m.group_id;
+    if (!m.trace_header.empty() && wanted("AWSTraceHeader")) a["AWSTraceHeader"] = m.trace_header;
+    if (!m.dead_letter_source_arn.empty() && wanted("DeadLetterQueueSourceArn")) {
+      a["DeadLetterQueueSourceArn"] = m.dead_letter_source_arn;
+    }
+    if (!a.empty()) j["Attributes"] = a;
+    MessageAttributes chosen;
+    for (const auto& [name, value] : m.attributes) {
+      if (selected(selection.message_attributes, name)) chosen[name] = value;
+    }
+    if (!chosen.empty()) {
+      j["MD5OfMessageAttributes"] = md5_of_attributes(chosen);
+      json attrs = json::object();
+      for (const auto& [name, value] : chosen) {
+        json v{{"DataType", value.data_type}};
+        if (value.data_type.starts_with("Binary")) {
+          v["BinaryValue"] = base64_encode(value.binary_value);
+        } else {
+          v["StringValue"] = value.string_value;
+        }
+        attrs[name] = v;
+      }
+      j["MessageAttributes"] = attrs;
+    }
+    list.push_back(std::move(j));
+  }
+  out["Messages"] = std::move(list);
+  return out;
+}
+
+json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
+  Queue q = open(queue_name(p, c));
+  std::vector<HandleEntry> entries;
+  for (const json& e : p.value("Entries", json::array())) {
+    entries.push_back({optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0});
+  }
+  std::vector<BatchEntryResult> results;
+  if (auto ec = q.delete_batch(entries, results)) raise(ec);
+  json out{{"Successful", json::array()}, {"Failed", json::array()}};
+  for (const BatchEntryResult& r : results) {
+    if (!r.error || r.error == Errc::stale_receipt_handle) {
+      out["Successful"].push_back({{"Id", r.id}});
+    } else {
+      out["Failed"].push_back({{"Id", r.id},
+                               {"SenderFault", true},
+                               {"Code", error_code_of(r.error)},
+                               {"Message", "The input receipt handle is invalid."}});
+    }
+  }
+  return out;
+}
+
+json SqsService::change_visibility_batch(const json& p, const RequestContext& c) {
+  Queue q = open(queue_name(p, c));
+  std::vector<HandleEntry> entries;
+  json failed = json::array();
+  for (const json& e : p.value("Entries", json::array())) {
+    HandleEntry h{optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0};
+    try {
+      h.visibility_timeout = static_cast<std::uint32_t>(optional_int(e, "VisibilityTimeout", 0, 43200).value_or(0));
+    } catch (const SqsException& ex) {
+      h.visibility_timeout = 43201;  // refused per entry below
+    }
+    entries.push_back(std::move(h));
+  }
+  std::vector<BatchEntryResult> results;
+  if (auto ec = q.change_visibility_batch(entries, results)) raise(ec);
+  json out{{"Successful", json::array()}, {"Failed", failed}};
+  for (const BatchEntryResult& r : results) {
+    if (!r.error) {
+      out["Successful"].push_back({{"Id", r.id}});
+    } else {
+      const std::string code = r.error == Errc::stale_receipt_handle ? "InvalidParameterValue" : error_code_of(r.error);
+      out["Failed"].push_back({{"Id", r.id}, {"SenderFault", true}, {"Code", code}, {"Message", r.error.message()}});
+    }
+  }
+  return out;
+}
+
+}  // namespace shmq::bridge

@@ -1,0 +1,91 @@
+// The SQS actions, on the public libshmq API: the bridge is a client like
+// any other program. Parameters and results are in the JSON protocol's
+// shape (see wire_protocol.hpp); errors are thrown as SqsException.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "shmq/shmq.hpp"
+
+namespace shmq::bridge {
+
+struct BridgeConfig {
+  std::string account_id = "000000000000";
+  std::string region = "us-east-1";
+  std::string advertise_url;  // e.g. "http://sqs.local:9324"; empty: the Host the client used
+};
+
+// Where a request came from and went to, for queue URLs.
+struct RequestContext {
+  std::string host;        // the Host header
+  std::string path_queue;  // the queue of a /<account>/<queue> request path, if any
+  std::string sender_id;   // the caller's access key when signatures are checked
+};
+
+// What a ReceiveMessage returns besides messages.
+struct ReceiveSelection {
+  std::set<std::string> system_attributes;      // names, or "All"
+  std::vector<std::string> message_attributes;  // names, "All", ".*" or "prefix.*"
+};
+
+// A ReceiveMessage that found nothing and waits for messages.
+struct PendingReceive {
+  std::string queue_name;
+  Queue queue;
+  ReceiveOptions options;
+  ReceiveSelection selection;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+struct ActionOutcome {
+  nlohmann::json result = nlohmann::json::object();
+  std::optional<PendingReceive> pending;  // set: answer later, via receive_now
+};
+
+class SqsService {
+ public:
+  SqsService(Client& client, BridgeConfig config);
+
+  // Runs one action. May block briefly on the daemon's control socket, never
+  // on a long poll: a ReceiveMessage that must wait comes back pending.
+  ActionOutcome call(const std::string& action, const nlohmann::json& params, const RequestContext& context);
+
+  // Receives for a pending ReceiveMessage without waiting; nullopt if there
+  // was nothing and `last` is false. Throws SqsException.
+  std::optional<nlohmann::json> receive_now(PendingReceive& pending, bool last);
+
+  static bool known_action(const std::string& action);
+
+ private:
+  Queue open(const std::string& name);
+  void forget(const std::string& name);
+  std::string queue_name(const nlohmann::json& params, const RequestContext& context) const;
+  std::string queue_url(const std::string& name, const RequestContext& context) const;
+  std::string queue_arn(const std::string& name) const;
+
+  nlohmann::json create_queue(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json list_queues(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json send_message(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json send_message_batch(const nlohmann::json& p, const RequestContext& c);
+  ActionOutcome receive_message(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json delete_message_batch(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json change_visibility_batch(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json purge_queue(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json render_messages(const std::vector<Message>& messages, const ReceiveSelection& selection,
+                                 bool fifo) const;
+
+  Client& client_;
+  BridgeConfig config_;
+  std::mutex mutex_;                     // guards queues_ and last_purge_
+  std::map<std::string, Queue> queues_;  // opened queues, by name
+  std::map<std::string, std::chrono::steady_clock::time_point> last_purge_;
+};
+
+}  // namespace shmq::bridge
