@@ -205,6 +205,17 @@ bool valid_message_characters(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
+    // Eight bytes at a time while they are printable ASCII (0x20..0x7f):
+    // no high bit set, and no byte below 0x20.
+    constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+    constexpr std::uint64_t kSpaces = 0x2020202020202020ull;
+    while (end - p >= 8) {
+      std::uint64_t x;
+      std::memcpy(&x, p, 8);
+      if ((x & kHigh) != 0 || ((x - kSpaces) & ~x & kHigh) != 0) break;
+      p += 8;
+    }
+    if (p == end) break;
     const unsigned char c = *p;
     if (c < 0x80) {
       if (c < 0x20 && c != 0x9 && c != 0xA && c != 0xD) return false;

@@ -141,3 +141,25 @@ TEST(MessageAttributes, SqsRules) {
 
 }  // namespace
 }  // namespace shmq
+
+namespace shmq {
+namespace {
+
+// The validator takes printable ASCII eight bytes at a time: a bad byte at
+// any position, inside or after such runs, must still be found.
+TEST(BodyCharacters, ABadByteIsFoundAtEveryPosition) {
+  const std::string good(40, 'a');
+  EXPECT_TRUE(detail::valid_message_characters(good));
+  for (const char bad : {'\0', '\x01', '\x1f', '\x7f' /* allowed */, '\x80'}) {
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      std::string s = good;
+      s[i] = bad;
+      EXPECT_EQ(detail::valid_message_characters(s), bad == '\x7f') << "byte " << int(bad) << " at " << i;
+    }
+  }
+  std::string mixed = std::string(13, 'x') + "\xc3\xa9" + std::string(9, 'y') + "\t\n\r" + std::string(8, 'z');
+  EXPECT_TRUE(detail::valid_message_characters(mixed));
+}
+
+}  // namespace
+}  // namespace shmq
