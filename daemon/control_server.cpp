@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "control_protocol.hpp"
-#include "queue_attributes.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -142,8 +141,36 @@ json ControlServer::handle(const json& request) {
         capacity = QueueCapacity{request.at("max_messages").get<std::uint32_t>(),
                                  request.at("arena_bytes").get<std::uint64_t>()};
       }
-      const auto q = registry_.create(name, request.value("attributes", Attributes{}), capacity);
+      const auto q =
+          registry_.create(name, request.value("attributes", Attributes{}), capacity, request.value("tags", Tags{}));
       return {{"ok", true}, {"shm_name", q->shm_name()}};
+    }
+    if (op == "start_message_move_task") {
+      std::optional<std::uint32_t> rate;
+      if (request.contains("max_per_second")) rate = request.at("max_per_second").get<std::uint32_t>();
+      const std::string handle =
+          move_tasks_.start(request.at("source_arn").get<std::string>(), request.value("destination_arn", ""), rate);
+      return {{"ok", true}, {"task_handle", handle}};
+    }
+    if (op == "cancel_message_move_task") {
+      return {{"ok", true}, {"moved", move_tasks_.cancel(request.at("task_handle").get<std::string>())}};
+    }
+    if (op == "list_message_move_tasks") {
+      json tasks = json::array();
+      for (const MoveTaskInfo& t : move_tasks_.list(request.at("source_arn").get<std::string>(),
+                                                    request.value("max_results", std::uint32_t{1}))) {
+        json task{{"status", t.status},
+                  {"source_arn", t.source_arn},
+                  {"moved", t.moved},
+                  {"to_move", t.to_move},
+                  {"started_ms", t.started_ms}};
+        if (!t.task_handle.empty()) task["task_handle"] = t.task_handle;
+        if (!t.destination_arn.empty()) task["destination_arn"] = t.destination_arn;
+        if (t.max_per_second) task["max_per_second"] = *t.max_per_second;
+        if (!t.failure_reason.empty()) task["failure_reason"] = t.failure_reason;
+        tasks.push_back(std::move(task));
+      }
+      return {{"ok", true}, {"tasks", tasks}};
     }
     if (op == "delete_queue") {
       registry_.remove(name);
@@ -153,20 +180,34 @@ json ControlServer::handle(const json& request) {
     ManagedQueue& q = *queue;
     if (op == "open_queue") return {{"ok", true}, {"shm_name", q.shm_name()}};
     if (op == "get_queue_attributes") {
-      Attributes out;
-      std::string culprit;
       const auto names = request.value("names", std::vector<std::string>{"All"});
-      if (auto ec = detail::render_attributes(q.header(), names, out, culprit)) return error_reply(ec, culprit);
-      return {{"ok", true}, {"attributes", out}};
+      return {{"ok", true}, {"attributes", registry_.attributes(name, names)}};
     }
     if (op == "set_queue_attributes") {
-      detail::QueueSettings settings = detail::read_settings(q.header());
-      std::string culprit;
-      if (auto ec = detail::apply_attributes(request.value("attributes", Attributes{}), settings, culprit)) {
-        return error_reply(ec, culprit);
-      }
-      detail::write_settings(q.header(), settings, detail::wall_ms());
+      registry_.set_attributes(name, request.value("attributes", Attributes{}));
       return {{"ok", true}};
+    }
+    if (op == "tag_queue") {
+      registry_.tag(name, request.value("tags", Tags{}));
+      return {{"ok", true}};
+    }
+    if (op == "untag_queue") {
+      registry_.untag(name, request.value("keys", std::vector<std::string>{}));
+      return {{"ok", true}};
+    }
+    if (op == "list_queue_tags") return {{"ok", true}, {"tags", registry_.tags(name)}};
+    if (op == "add_permission") {
+      registry_.add_permission(name, request.value("label", ""),
+                               request.value("account_ids", std::vector<std::string>{}),
+                               request.value("actions", std::vector<std::string>{}));
+      return {{"ok", true}};
+    }
+    if (op == "remove_permission") {
+      registry_.remove_permission(name, request.value("label", ""));
+      return {{"ok", true}};
+    }
+    if (op == "list_dead_letter_source_queues") {
+      return {{"ok", true}, {"queues", registry_.dead_letter_sources(name)}};
     }
     if (op == "purge_queue") {
       const std::uint32_t purged = q.core().purge();
@@ -204,6 +245,12 @@ json ControlServer::handle(const json& request) {
   } catch (const json::exception& e) {
     return error_reply(Errc::invalid_parameter_value, e.what());
   }
+}
+
+void ControlServer::close_connections() noexcept {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
+  for (auto& [fd, peer] : clients_) ::shutdown(fd, SHUT_RDWR);
 }
 
 void ControlServer::run(int stop_fd) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon_config.hpp"
+#include "message_move_tasks.hpp"
 #include "queue_registry.hpp"
 
 namespace shmq::daemon {
@@ -19,7 +20,8 @@ namespace shmq::daemon {
 class ControlServer {
  public:
   // Binds the namespace's abstract socket. Throws std::runtime_error if
-  // another daemon serves this namespace.
+  // another daemon serves this namespace. Message move tasks started through
+  // it run until it is destroyed (which cancels and joins them).
   ControlServer(const DaemonConfig& config, QueueRegistry& registry);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
@@ -30,6 +32,11 @@ class ControlServer {
 
   // Serves until `stop_fd` becomes readable (a signalfd).
   void run(int stop_fd);
+
+  // After run(): refuses new connections and ends the open ones, so that a
+  // client in this process waiting for an answer (the bridge) gets an error
+  // instead of waiting forever.
+  void close_connections() noexcept;
 
   // Answers one request from a peer with these credentials (public for tests).
   nlohmann::json handle(const nlohmann::json& request);
@@ -47,6 +54,7 @@ class ControlServer {
 
   const DaemonConfig& config_;
   QueueRegistry& registry_;
+  MessageMoveTasks move_tasks_{registry_};
   int listen_fd_ = -1;
   std::map<int, Peer> clients_;       // fd -> peer
   std::map<pid_t, int> connections_;  // pid -> open connections

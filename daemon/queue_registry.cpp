@@ -9,8 +9,12 @@
 #include <random>
 
 #include "clock.hpp"
+#include "daemon_attributes.hpp"
 #include "message_transfer.hpp"
 #include "queue_attributes.hpp"
+#include "queue_permissions.hpp"
+#include "queue_tags.hpp"
+#include "redrive_policy.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::daemon {
@@ -18,6 +22,28 @@ namespace shmq::daemon {
 namespace {
 
 bool process_gone(std::uint32_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
+constexpr const char* kRedrivePolicy = "RedrivePolicy";
+constexpr const char* kRedriveAllowPolicy = "RedriveAllowPolicy";
+constexpr const char* kPolicy = "Policy";
+
+[[noreturn]] void invalid_value(const std::string& attribute, const std::string& value, const std::string& reason) {
+  // SQS's wording, so that a message reads the same from both.
+  throw std::system_error(Errc::invalid_attribute_value,
+                          "Value " + value + " for parameter " + attribute + " is invalid. Reason: " + reason + ".");
+}
+
+void touch(detail::SegmentHeader& header) {
+  // Relaxed: an independent value, as write_settings stores it.
+  detail::atom(header.last_modified_ms).store(detail::wall_ms(), std::memory_order_relaxed);
+}
+
+std::optional<RedrivePolicy> redrive_policy_of(const QueueMetadata& metadata) {
+  const auto it = metadata.attributes.find(kRedrivePolicy);
+  if (it == metadata.attributes.end()) return std::nullopt;
+  std::string reason;
+  return parse_redrive_policy(it->second, reason);
+}
 
 }  // namespace
 
@@ -31,6 +57,9 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
   // Before any reclaim scan: a sender that reserves after this sees the new
   // epoch under the lock and reconnects (see Queue's send path).
   detail::atom(segment_.header().daemon_epoch).fetch_add(1, std::memory_order_seq_cst);
+  if (!load_metadata(segment_.header(), metadata_)) {
+    spdlog::error("queue {}: its metadata (tags, policies) does not parse; the queue has none now", name_);
+  }
 }
 
 ManagedQueue::~ManagedQueue() {
@@ -63,6 +92,17 @@ void ManagedQueue::set_dead_letter_target(std::string name) {
     dead_letter_target_ = std::move(name);
   }
   core_.reaper_wake();  // messages may have been waiting for it
+}
+
+QueueMetadata ManagedQueue::metadata() const {
+  std::lock_guard lock(metadata_mutex_);
+  return metadata_;
+}
+
+void ManagedQueue::set_metadata(QueueMetadata metadata) {
+  std::lock_guard lock(metadata_mutex_);
+  store_metadata(segment_.header(), metadata);
+  metadata_ = std::move(metadata);
 }
 
 QueueRegistry::~QueueRegistry() {
@@ -100,7 +140,15 @@ std::string QueueRegistry::name_of_arn(const std::string& queue_arn) const {
 
 bool QueueRegistry::redrive(ManagedQueue& source) {
   const std::string target_name = source.dead_letter_target();
-  if (target_name.empty()) return false;
+  if (target_name.empty()) {
+    // The RedrivePolicy was removed while messages waited for its queue:
+    // they stay in this queue, as they would have without one.
+    if (detail::atom(source.header().max_receive_count).load(std::memory_order_relaxed) != 0) return false;
+    if (const std::uint32_t n = source.core().return_redrives()) {
+      spdlog::info("queue {}: {} messages no longer wait for a dead-letter queue", source.name(), n);
+    }
+    return true;
+  }
   const std::shared_ptr<ManagedQueue> target = find(target_name);
   if (!target) {
     spdlog::warn("queue {}: dead-letter queue {} does not exist; messages wait", source.name(), target_name);
@@ -146,6 +194,8 @@ std::set<pid_t> QueueRegistry::attach_existing() {
       continue;
     }
     auto queue = make_queue(name, shm_name, std::move(segment));
+    // A RedrivePolicy set before the restart is in force again.
+    wire_redrive(*queue);
     const std::uint32_t freed = queue->core().reclaim_writing([&](std::uint32_t pid) {
       if (process_gone(pid)) return true;
       live_writers.insert(static_cast<pid_t>(pid));
@@ -161,22 +211,40 @@ std::set<pid_t> QueueRegistry::attach_existing() {
 }
 
 std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, const Attributes& attributes,
-                                                    const std::optional<QueueCapacity>& capacity) {
+                                                    const std::optional<QueueCapacity>& capacity, const Tags& tags) {
+  std::lock_guard admin(admin_mutex_);
   if (!detail::valid_queue_name(name)) throw std::system_error(Errc::invalid_queue_name, name);
+  Attributes header_attributes;
+  Attributes daemon_attributes;
+  split_attributes(attributes, header_attributes, daemon_attributes);
   detail::QueueSettings settings;
   std::string culprit;
-  if (auto ec = detail::apply_attributes(attributes, settings, culprit, true)) throw std::system_error(ec, culprit);
+  if (auto ec = detail::apply_attributes(header_attributes, settings, culprit, true)) {
+    throw std::system_error(ec, culprit);
+  }
   if (settings.fifo != detail::is_fifo_name(name)) {
     throw std::system_error(Errc::invalid_parameter_value,
                             "a FIFO queue's name ends in .fifo and it is created with FifoQueue=true; no other");
+  }
+  QueueMetadata metadata;
+  apply_daemon_attributes(name, settings.fifo, daemon_attributes, metadata);
+  if (!tags.empty()) add_tags(metadata.tags, tags);
+  if (!metadata_fits(metadata)) {
+    // Checked before the segment exists: a refused create leaves nothing.
+    throw std::system_error(Errc::invalid_parameter_value, "the queue's tags and policies exceed 64 KiB as JSON");
   }
 
   if (auto existing_queue = find(name)) {
     // Idempotent for the attributes given; any that differ is a conflict.
     detail::QueueSettings existing = detail::read_settings(existing_queue->header());
     detail::QueueSettings merged = existing;
-    (void)detail::apply_attributes(attributes, merged, culprit, true);
-    if (!(merged == existing)) throw std::system_error(Errc::queue_name_exists, name);
+    (void)detail::apply_attributes(header_attributes, merged, culprit, true);
+    const QueueMetadata existing_metadata = existing_queue->metadata();
+    QueueMetadata merged_metadata = existing_metadata;
+    apply_daemon_attributes(name, settings.fifo, daemon_attributes, merged_metadata);
+    if (!(merged == existing) || merged_metadata.attributes != existing_metadata.attributes) {
+      throw std::system_error(Errc::queue_name_exists, name);
+    }
     return existing_queue;
   }
 
@@ -207,9 +275,154 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode);
   spdlog::info("created queue {} ({} slots, {} MiB payload space)", name, cap.max_messages, cap.arena_bytes >> 20);
   auto queue = make_queue(name, shm_name, std::move(segment));
+  // Before the queue is listed: a client that finds it finds it complete.
+  queue->set_metadata(std::move(metadata));
+  wire_redrive(*queue);
   std::lock_guard lock(mutex_);
   queues_.emplace(name, queue);
   return queue;
+}
+
+void QueueRegistry::apply_daemon_attributes(const std::string& name, bool fifo, const Attributes& given,
+                                            QueueMetadata& metadata) {
+  std::string culprit;
+  std::string reason;
+  if (daemon::apply_daemon_attributes(given, metadata.attributes, culprit, reason)) {
+    invalid_value(culprit, given.at(culprit), reason);
+  }
+  if (!given.empty() && !metadata_fits(metadata)) {
+    throw std::system_error(Errc::invalid_attribute_value,
+                            "the queue's policies and tags together would exceed 64 KiB as JSON");
+  }
+  const auto it = given.find(kRedrivePolicy);
+  if (it == given.end() || it->second.empty()) return;
+  const std::optional<RedrivePolicy> policy = redrive_policy_of(metadata);
+  const std::string target_name = name_of_arn(policy->dead_letter_target_arn);
+  const std::shared_ptr<ManagedQueue> target = target_name.empty() ? nullptr : find(target_name);
+  if (!target) invalid_value(kRedrivePolicy, it->second, "Dead letter target does not exist");
+  if (target->core().fifo() != fifo) {
+    invalid_value(kRedrivePolicy, it->second,
+                  "Dead-letter queue must be same type of queue as the source (FIFO or standard)");
+  }
+  // The target queue's metadata is read as is: admin_mutex_ keeps it still.
+  const QueueMetadata target_metadata = target_name == name ? metadata : target->metadata();
+  const auto allow = target_metadata.attributes.find(kRedriveAllowPolicy);
+  if (allow != target_metadata.attributes.end()) {
+    std::string ignored;
+    const std::optional<RedriveAllowPolicy> allow_policy = parse_redrive_allow_policy(allow->second, ignored);
+    if (allow_policy && !allow_policy->allows(arn(name))) {
+      invalid_value(kRedrivePolicy, it->second,
+                    "Queue " + arn(name) + " is not allowed to use " + policy->dead_letter_target_arn +
+                        " as its dead-letter queue (its RedriveAllowPolicy)");
+    }
+  }
+}
+
+void QueueRegistry::wire_redrive(ManagedQueue& queue) const {
+  const std::optional<RedrivePolicy> policy = redrive_policy_of(queue.metadata());
+  std::string target;
+  if (policy) {
+    target = name_of_arn(policy->dead_letter_target_arn);
+    if (target.empty()) {
+      spdlog::error(
+          "queue {}: RedrivePolicy names {}, not a queue of this daemon's region and account; "
+          "messages past maxReceiveCount wait",
+          queue.name(), policy->dead_letter_target_arn);
+    }
+  }
+  const std::uint32_t max_receive_count = policy ? policy->max_receive_count : 0;
+  // Relaxed: clients read it relaxed too (an independent attribute). The
+  // target is named before receive counts start to count, and forgotten
+  // after they stop, so that no message waits for a target never set.
+  if (max_receive_count > 0) queue.set_dead_letter_target(target);
+  detail::atom(queue.header().max_receive_count).store(max_receive_count, std::memory_order_relaxed);
+  if (max_receive_count == 0) queue.set_dead_letter_target({});
+}
+
+void QueueRegistry::set_attributes(const std::string& name, const Attributes& attributes) {
+  std::lock_guard admin(admin_mutex_);
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  Attributes header_attributes;
+  Attributes daemon_attributes;
+  split_attributes(attributes, header_attributes, daemon_attributes);
+  detail::QueueSettings settings = detail::read_settings(queue->header());
+  std::string culprit;
+  if (auto ec = detail::apply_attributes(header_attributes, settings, culprit)) throw std::system_error(ec, culprit);
+  QueueMetadata metadata = queue->metadata();
+  apply_daemon_attributes(name, settings.fifo, daemon_attributes, metadata);
+  // Everything is valid: now change. The metadata first, as it alone can
+  // still fail (too large), and then nothing has changed.
+  if (!daemon_attributes.empty()) queue->set_metadata(std::move(metadata));
+  detail::write_settings(queue->header(), settings, detail::wall_ms());
+  if (daemon_attributes.count(kRedrivePolicy)) wire_redrive(*queue);
+}
+
+Attributes QueueRegistry::attributes(const std::string& name, const std::vector<std::string>& names) {
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  std::vector<std::string> header_names;
+  std::vector<std::string> daemon_names;
+  split_names(names, header_names, daemon_names);
+  Attributes out;
+  std::string culprit;
+  if (auto ec = detail::render_attributes(queue->header(), header_names, out, culprit)) {
+    throw std::system_error(ec, culprit);
+  }
+  render_daemon_attributes(queue->metadata().attributes, arn(name), daemon_names, out);
+  return out;
+}
+
+void QueueRegistry::tag(const std::string& name, const Tags& tags) {
+  std::lock_guard admin(admin_mutex_);
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  QueueMetadata metadata = queue->metadata();
+  add_tags(metadata.tags, tags);
+  queue->set_metadata(std::move(metadata));
+}
+
+void QueueRegistry::untag(const std::string& name, const std::vector<std::string>& keys) {
+  std::lock_guard admin(admin_mutex_);
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  QueueMetadata metadata = queue->metadata();
+  remove_tags(metadata.tags, keys);
+  queue->set_metadata(std::move(metadata));
+}
+
+Tags QueueRegistry::tags(const std::string& name) { return get(name)->metadata().tags; }
+
+void QueueRegistry::add_permission(const std::string& name, const std::string& label,
+                                   const std::vector<std::string>& account_ids,
+                                   const std::vector<std::string>& actions) {
+  std::lock_guard admin(admin_mutex_);
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  QueueMetadata metadata = queue->metadata();
+  std::string& policy = metadata.attributes[kPolicy];
+  policy = daemon::add_permission(policy, arn(name), label, account_ids, actions);
+  queue->set_metadata(std::move(metadata));
+  touch(queue->header());
+}
+
+void QueueRegistry::remove_permission(const std::string& name, const std::string& label) {
+  std::lock_guard admin(admin_mutex_);
+  const std::shared_ptr<ManagedQueue> queue = get(name);
+  QueueMetadata metadata = queue->metadata();
+  const auto it = metadata.attributes.find(kPolicy);
+  const std::string policy = daemon::remove_permission(it == metadata.attributes.end() ? "" : it->second, label);
+  if (policy.empty()) {
+    metadata.attributes.erase(kPolicy);
+  } else {
+    metadata.attributes[kPolicy] = policy;
+  }
+  queue->set_metadata(std::move(metadata));
+  touch(queue->header());
+}
+
+std::vector<std::string> QueueRegistry::dead_letter_sources(const std::string& name) {
+  (void)get(name);
+  std::vector<std::string> sources;
+  for (const auto& queue : all()) {
+    if (queue->dead_letter_target() == name) sources.push_back(queue->name());
+  }
+  return sources;
 }
 
 void QueueRegistry::remove(const std::string& name) {

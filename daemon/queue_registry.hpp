@@ -18,6 +18,7 @@
 
 #include "daemon_config.hpp"
 #include "queue_core.hpp"
+#include "queue_metadata.hpp"
 #include "segment.hpp"
 #include "shmq/types.hpp"
 
@@ -43,6 +44,13 @@ class ManagedQueue {
   std::string dead_letter_target() const;
   void set_dead_letter_target(std::string name);
 
+  // The queue's metadata document (tags, daemon-held attributes) as last
+  // stored; read from the segment when the queue is attached.
+  QueueMetadata metadata() const;
+  // Stores it in the segment, crash-safe (see store_metadata), and keeps it.
+  // Throws invalid_parameter_value if it exceeds 64 KiB; nothing changes then.
+  void set_metadata(QueueMetadata metadata);
+
  private:
   void reap();
 
@@ -53,6 +61,8 @@ class ManagedQueue {
   Redrive redrive_;
   mutable std::mutex mutex_;  // guards dead_letter_target_
   std::string dead_letter_target_;
+  mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
+  QueueMetadata metadata_;
   std::atomic<bool> stop_{false};
   std::thread reaper_;
 };
@@ -71,10 +81,35 @@ class QueueRegistry {
   // some, for the caller to watch.
   std::set<pid_t> attach_existing();
 
-  // Creates a queue, or accepts an existing one whose attributes match those
-  // given. Throws std::system_error with a shmq::Errc.
+  // Creates a queue with these attributes (the header's and the daemon's,
+  // see daemon_attributes.hpp) and tags, or accepts an existing one whose
+  // attributes match those given (its tags are left as they are). Throws
+  // std::system_error with a shmq::Errc.
   std::shared_ptr<ManagedQueue> create(const std::string& name, const Attributes& attributes,
-                                       const std::optional<QueueCapacity>& capacity);
+                                       const std::optional<QueueCapacity>& capacity, const Tags& tags = {});
+  // SetQueueAttributes: all of them or, on any error, none. A RedrivePolicy
+  // must name an existing queue of the same type (FIFO or standard) whose
+  // RedriveAllowPolicy admits this one: else invalid_attribute_value, as for
+  // any other bad value.
+  void set_attributes(const std::string& name, const Attributes& attributes);
+  // GetQueueAttributes: `names` as SQS takes them ("All" or names). Throws
+  // invalid_attribute_name for an unknown name.
+  Attributes attributes(const std::string& name, const std::vector<std::string>& names);
+
+  // TagQueue, UntagQueue, ListQueueTags (limits in queue_tags.hpp).
+  void tag(const std::string& name, const Tags& tags);
+  void untag(const std::string& name, const std::vector<std::string>& keys);
+  Tags tags(const std::string& name);
+
+  // AddPermission and RemovePermission: edit the Policy attribute (see
+  // queue_permissions.hpp).
+  void add_permission(const std::string& name, const std::string& label, const std::vector<std::string>& account_ids,
+                      const std::vector<std::string>& actions);
+  void remove_permission(const std::string& name, const std::string& label);
+
+  // ListDeadLetterSourceQueues: the queues whose RedrivePolicy names this
+  // one, sorted. Throws queue_does_not_exist.
+  std::vector<std::string> dead_letter_sources(const std::string& name);
   // Marks the queue deleted (clients see queue_does_not_exist), wakes its
   // sleepers and unlinks the segment. Throws queue_does_not_exist.
   void remove(const std::string& name);
@@ -97,8 +132,17 @@ class QueueRegistry {
                                            detail::Segment segment);
   bool redrive(ManagedQueue& source);
   std::vector<std::shared_ptr<ManagedQueue>> all() const;
+  // Validates the daemon-held attributes `given` for queue `name` and merges
+  // them into `metadata`. Throws invalid_attribute_value.
+  void apply_daemon_attributes(const std::string& name, bool fifo, const Attributes& given, QueueMetadata& metadata);
+  // Points the queue's dead-letter moves where its metadata's RedrivePolicy
+  // says (the header's max_receive_count and the target's name).
+  void wire_redrive(ManagedQueue& queue) const;
 
   const DaemonConfig& config_;
+  // Serializes changes of queues' metadata: each reads, validates (perhaps
+  // against another queue's metadata) and writes. Taken before mutex_.
+  std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
 };

@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "control_server.hpp"
-#include "sqs_bridge.hpp"
 #include "queue_registry.hpp"
+#include "sqs_bridge.hpp"
 
 namespace shmq::daemon {
 
@@ -65,6 +65,7 @@ int Supervisor::run() {
     });
   }
   server.run(stop_fd);
+  server.close_connections();  // a bridge request waiting on the control socket fails now
   if (bridge_starter.joinable()) bridge_starter.join();
   if (sqs) sqs->stop();
   sqs.reset();

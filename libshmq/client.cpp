@@ -19,8 +19,9 @@ Client& Client::operator=(Client&&) noexcept = default;
 const std::string& Client::ns() const noexcept { return connection_->ns(); }
 
 void Client::create_queue(std::string_view name, const Attributes& attributes,
-                          const std::optional<QueueCapacity>& capacity) {
+                          const std::optional<QueueCapacity>& capacity, const Tags& tags) {
   json request{{"op", "create_queue"}, {"name", name}, {"attributes", attributes}};
+  if (!tags.empty()) request["tags"] = tags;
   if (capacity) {
     request["max_messages"] = capacity->max_messages;
     request["arena_bytes"] = capacity->arena_bytes;
@@ -46,6 +47,68 @@ void Client::set_queue_attributes(std::string_view name, const Attributes& attri
 
 std::uint64_t Client::purge_queue(std::string_view name) {
   return connection_->call({{"op", "purge_queue"}, {"name", name}}).at("purged").get<std::uint64_t>();
+}
+
+void Client::tag_queue(std::string_view name, const Tags& tags) {
+  connection_->call({{"op", "tag_queue"}, {"name", name}, {"tags", tags}});
+}
+
+void Client::untag_queue(std::string_view name, const std::vector<std::string>& keys) {
+  connection_->call({{"op", "untag_queue"}, {"name", name}, {"keys", keys}});
+}
+
+Tags Client::list_queue_tags(std::string_view name) {
+  return connection_->call({{"op", "list_queue_tags"}, {"name", name}}).at("tags").get<Tags>();
+}
+
+void Client::add_permission(std::string_view name, std::string_view label, const std::vector<std::string>& account_ids,
+                            const std::vector<std::string>& actions) {
+  connection_->call(
+      {{"op", "add_permission"}, {"name", name}, {"label", label}, {"account_ids", account_ids}, {"actions", actions}});
+}
+
+void Client::remove_permission(std::string_view name, std::string_view label) {
+  connection_->call({{"op", "remove_permission"}, {"name", name}, {"label", label}});
+}
+
+std::vector<std::string> Client::list_dead_letter_source_queues(std::string_view name) {
+  return connection_->call({{"op", "list_dead_letter_source_queues"}, {"name", name}})
+      .at("queues")
+      .get<std::vector<std::string>>();
+}
+
+std::string Client::start_message_move_task(std::string_view source_arn, std::string_view destination_arn,
+                                            std::optional<std::uint32_t> max_messages_per_second) {
+  json request{{"op", "start_message_move_task"}, {"source_arn", source_arn}};
+  if (!destination_arn.empty()) request["destination_arn"] = destination_arn;
+  if (max_messages_per_second) request["max_per_second"] = *max_messages_per_second;
+  return connection_->call(request).at("task_handle").get<std::string>();
+}
+
+std::uint64_t Client::cancel_message_move_task(std::string_view task_handle) {
+  return connection_->call({{"op", "cancel_message_move_task"}, {"task_handle", task_handle}})
+      .at("moved")
+      .get<std::uint64_t>();
+}
+
+std::vector<MessageMoveTask> Client::list_message_move_tasks(std::string_view source_arn, std::uint32_t max_results) {
+  const json reply =
+      connection_->call({{"op", "list_message_move_tasks"}, {"source_arn", source_arn}, {"max_results", max_results}});
+  std::vector<MessageMoveTask> out;
+  for (const json& t : reply.at("tasks")) {
+    MessageMoveTask task;
+    task.status = t.at("status");
+    task.task_handle = t.value("task_handle", "");
+    task.source_arn = t.at("source_arn");
+    task.destination_arn = t.value("destination_arn", "");
+    if (t.contains("max_per_second")) task.max_messages_per_second = t.at("max_per_second").get<std::uint32_t>();
+    task.messages_moved = t.at("moved");
+    task.messages_to_move = t.at("to_move");
+    task.failure_reason = t.value("failure_reason", "");
+    task.started_timestamp_ms = t.at("started_ms");
+    out.push_back(std::move(task));
+  }
+  return out;
 }
 
 QueueStats Client::stats(std::string_view name) {

@@ -7,7 +7,10 @@
 //             {"ok": false, "error": "<errc_name>", "message": "<text>"}
 //
 // Operations: hello, create_queue, delete_queue, list_queues,
-// get_queue_attributes, set_queue_attributes, purge_queue, open_queue, stats.
+// get_queue_attributes, set_queue_attributes, purge_queue, open_queue, stats,
+// tag_queue, untag_queue, list_queue_tags, add_permission, remove_permission,
+// list_dead_letter_source_queues, start_message_move_task,
+// cancel_message_move_task, list_message_move_tasks.
 #pragma once
 
 #include <sys/socket.h>

@@ -46,6 +46,9 @@ constexpr std::array kEntries{
     Entry{Errc::permission_denied, "permission_denied", "shmqd refused this user"},
     Entry{Errc::incompatible_layout, "incompatible_layout", "the queue segment has another layout version"},
     Entry{Errc::segment_corrupt, "segment_corrupt", "the queue segment failed validation"},
+    Entry{Errc::resource_not_found, "resource_not_found", "the message move task or its queue does not exist"},
+    Entry{Errc::unsupported_operation, "unsupported_operation", "the operation is not supported in this state"},
+    Entry{Errc::over_limit, "over_limit", "the request exceeds a limit"},
     Entry{Errc::internal, "internal", "internal error"},
 };
 

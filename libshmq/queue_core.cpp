@@ -770,6 +770,30 @@ void QueueCore::finish_redrive(const Delivery& moved) noexcept {
   publish_deadline();
 }
 
+std::uint32_t QueueCore::return_redrives() noexcept {
+  std::uint32_t returned = 0;
+  {
+    Lock lock(*this);
+    while (h_->roots.redrive_head != kNil) {
+      const std::uint32_t index = h_->roots.redrive_head;
+      redrive_unlink(index);
+      count(MessageState::kRedrive, -1);
+      set_state(index, MessageState::kReady);
+      count(MessageState::kReady, +1);
+      if (fifo()) {
+        groups_.ready_insert(d_[index].group, index);  // its group no longer counts it in flight
+        set_available(groups_.update_ring(d_[index].group));
+      } else {
+        ready_push_front(index);
+      }
+      ++returned;
+    }
+    if (returned > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+  }
+  if (returned > 0) wake_receivers(returned);
+  return returned;
+}
+
 std::uint32_t QueueCore::purge() noexcept {
   Lock lock(*this);
   std::uint32_t purged = 0;

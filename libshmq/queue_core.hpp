@@ -163,6 +163,9 @@ class QueueCore {
   // any, and, once it is safely in the dead-letter queue, its removal here.
   bool next_redrive(Delivery& out) noexcept;
   void finish_redrive(const Delivery& moved) noexcept;
+  // The queue has no dead-letter queue any more: messages waiting to move
+  // become visible again. Returns how many.
+  std::uint32_t return_redrives() noexcept;
 
   // Deletes every message that is not being written; returns the number.
   std::uint32_t purge() noexcept;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,23 @@ namespace detail {
 class ControlConnection;
 }
 
+// Queue tags, key to value. SQS's limits: at most 50 per queue, keys of 1 to
+// 128 characters, values of 0 to 256.
+using Tags = std::map<std::string, std::string>;
+
+// One message move task as ListMessageMoveTasks reports it.
+struct MessageMoveTask {
+  std::string status;       // RUNNING, COMPLETED, CANCELLING, CANCELLED or FAILED
+  std::string task_handle;  // only while RUNNING
+  std::string source_arn;
+  std::string destination_arn;  // empty: each message went back to its DeadLetterQueueSourceArn
+  std::optional<std::uint32_t> max_messages_per_second;  // empty: as fast as it can
+  std::uint64_t messages_moved = 0;                      // ApproximateNumberOfMessagesMoved
+  std::uint64_t messages_to_move = 0;                    // ApproximateNumberOfMessagesToMove (visible at start)
+  std::string failure_reason;                            // FAILED tasks only
+  std::uint64_t started_timestamp_ms = 0;                // StartedTimestamp, epoch ms
+};
+
 class Client {
  public:
   struct Options {
@@ -33,10 +51,14 @@ class Client {
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  // Creates a queue, or does nothing if one exists with the same attributes
-  // (queue_name_exists if they differ). `capacity` defaults to the daemon's.
+  // Creates a queue with these attributes and tags, or does nothing if one
+  // exists with the same attributes (queue_name_exists if they differ; its
+  // tags stay as they are). `capacity` defaults to the daemon's. Besides the
+  // header's attributes the daemon takes Policy, RedrivePolicy,
+  // RedriveAllowPolicy, SqsManagedSseEnabled, KmsMasterKeyId and
+  // KmsDataKeyReusePeriodSeconds; a bad value throws invalid_attribute_value.
   void create_queue(std::string_view name, const Attributes& attributes = {},
-                    const std::optional<QueueCapacity>& capacity = std::nullopt);
+                    const std::optional<QueueCapacity>& capacity = std::nullopt, const Tags& tags = {});
   void delete_queue(std::string_view name);
   std::vector<std::string> list_queues(std::string_view prefix = {});
   // `names` as SQS takes them: {"All"} or attribute names.
@@ -44,6 +66,41 @@ class Client {
   void set_queue_attributes(std::string_view name, const Attributes& attributes);
   // Deletes every message; returns how many.
   std::uint64_t purge_queue(std::string_view name);
+
+  // Adds or replaces tags. Blocks on the daemon. Throws invalid_parameter_value
+  // (a key or value too long, more than 50 tags), missing_parameter (none given).
+  void tag_queue(std::string_view name, const Tags& tags);
+  // Removes the tags with these keys; absent keys are ignored. Throws missing_parameter if none.
+  void untag_queue(std::string_view name, const std::vector<std::string>& keys);
+  // The queue's tags. Throws queue_does_not_exist.
+  Tags list_queue_tags(std::string_view name);
+
+  // Adds a statement `label` to the queue's Policy allowing these 12-digit
+  // accounts these actions (SendMessage, ReceiveMessage, ... or "*"); stored,
+  // not enforced. Throws invalid_parameter_value (bad or duplicate label,
+  // account or action), missing_parameter, over_limit (more than 7 actions).
+  void add_permission(std::string_view name, std::string_view label, const std::vector<std::string>& account_ids,
+                      const std::vector<std::string>& actions);
+  // Removes the Policy statement `label`. Throws invalid_parameter_value if there is none.
+  void remove_permission(std::string_view name, std::string_view label);
+
+  // The names of the queues whose RedrivePolicy names this queue. Throws queue_does_not_exist.
+  std::vector<std::string> list_dead_letter_source_queues(std::string_view name);
+
+  // Starts moving the messages of a dead-letter queue (by ARN, see the
+  // QueueArn attribute) to `destination_arn`, or, if empty, back to the queue
+  // each came from; at most `max_messages_per_second` (1..500) if given.
+  // Returns the task handle at once; the daemon moves on its own thread.
+  // Throws resource_not_found, invalid_parameter_value (not a dead-letter
+  // queue, bad rate), unsupported_operation (a task of this source runs).
+  std::string start_message_move_task(std::string_view source_arn, std::string_view destination_arn = {},
+                                      std::optional<std::uint32_t> max_messages_per_second = std::nullopt);
+  // Stops a running task; returns the messages it moved so far. Throws
+  // resource_not_found (unknown handle), unsupported_operation (not running).
+  std::uint64_t cancel_message_move_task(std::string_view task_handle);
+  // The source queue's most recent tasks, newest first, at most `max_results`
+  // (1..10). Tasks live in the daemon's memory: a restart forgets them.
+  std::vector<MessageMoveTask> list_message_move_tasks(std::string_view source_arn, std::uint32_t max_results = 1);
 
   QueueStats stats(std::string_view name);
 

@@ -39,6 +39,10 @@ enum class Errc {
   permission_denied,    // the daemon refused this user
   incompatible_layout,  // the segment was written by another major layout version
   segment_corrupt,      // the segment failed validation or could not be recovered
+  // Administration
+  resource_not_found,     // no such message move task, or its queue is gone (SQS ResourceNotFoundException)
+  unsupported_operation,  // e.g. a second move task for one queue (SQS UnsupportedOperation)
+  over_limit,             // a request above a limit, e.g. 8 actions in one permission (SQS OverLimit)
   internal,
 };
 

@@ -62,7 +62,11 @@ TEST_F(Shmqctl, UsageListsTheCommandsTheseTestsCover) {
   // If this fails, a command was added or renamed: cover it in this file.
   EXPECT_EQ(usage_commands(help.out),
             (std::set<std::string>{"create-queue", "delete-queue", "list-queues", "get-attributes", "set-attributes",
-                                   "purge", "send", "receive", "delete", "change-visibility", "stats"}));
+                                   "purge", "send", "receive", "delete", "change-visibility", "stats",
+                                   // covered in shmqctl_issue3_test.cpp
+                                   "tag-queue", "untag-queue", "list-tags", "add-permission", "remove-permission",
+                                   "list-dead-letter-source-queues", "start-move-task", "cancel-move-task",
+                                   "list-move-tasks"}));
 }
 
 TEST_F(Shmqctl, QueueAdministration) {

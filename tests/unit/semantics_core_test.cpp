@@ -163,3 +163,25 @@ TEST(BodyCharacters, ABadByteIsFoundAtEveryPosition) {
 
 }  // namespace
 }  // namespace shmq
+
+namespace shmq {
+namespace {
+
+TEST(Redrive, WithoutADeadLetterQueueWaitingMessagesComeBack) {
+  test::CoreHarness q;
+  q.header().max_receive_count = 1;
+  ASSERT_FALSE(q.send("m"));
+  ASSERT_EQ(q.receive(1, 1).size(), 1u);
+  q.advance_ms(1000);
+  EXPECT_TRUE(q.receive(1).empty());
+  EXPECT_EQ(q.header().counts.redrive, 1u);
+  q.header().max_receive_count = 0;  // the RedrivePolicy was removed
+  EXPECT_EQ(q.core().return_redrives(), 1u);
+  auto got = q.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(q.body(got[0]), "m");
+  EXPECT_EQ(got[0].handle.receive_count, 2u);
+}
+
+}  // namespace
+}  // namespace shmq

@@ -1,5 +1,7 @@
 #include "shmqctl.hpp"
 
+#include <openssl/evp.h>
+
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <iterator>
@@ -20,18 +22,34 @@ namespace {
 constexpr const char* kUsage = R"(usage: shmqctl [--namespace NS] [--json] COMMAND [ARGS]
 
 commands:
-  create-queue NAME [-a KEY=VALUE]...      create a queue (attributes as SQS names them)
+  create-queue NAME [-a KEY=VALUE]... [-t KEY=VALUE]...
+                                           create a queue (attributes as SQS names them; tags)
   delete-queue NAME                        delete a queue and its messages
   list-queues [--prefix P]                 list queues
   get-attributes NAME [--names N]...       show queue attributes (default: All)
   set-attributes NAME -a KEY=VALUE...      change queue attributes
   purge NAME                               delete every message of a queue
-  send NAME [BODY] [--delay S]             send BODY (or standard input)
-  receive NAME [--max N] [--wait S] [--visibility S] [--delete]
+  send NAME [BODY] [--delay S] [--group G] [--dedup-id D] [--trace-header T]
+       [--message-attribute NAME=TYPE:VALUE]...
+                                           send BODY (or standard input); TYPE String, Number
+                                           or Binary (VALUE in base64), with an optional .suffix
+  receive NAME [--max N] [--wait S] [--visibility S] [--attempt-id ID] [--delete]
                                            receive up to N messages
   delete NAME RECEIPT_HANDLE               delete a received message
   change-visibility NAME RECEIPT_HANDLE S  make a message visible again after S seconds
   stats NAME                               slots, memory, counters of a queue
+  tag-queue NAME -t KEY=VALUE...           add or replace tags
+  untag-queue NAME -k KEY...               remove tags
+  list-tags NAME                           show a queue's tags
+  add-permission NAME LABEL --account ID... --action ACTION...
+                                           add a statement to the queue's Policy
+  remove-permission NAME LABEL             remove a statement from the queue's Policy
+  list-dead-letter-source-queues NAME      queues whose RedrivePolicy names NAME
+  start-move-task SOURCE [--destination NAME] [--rate N]
+                                           move a dead-letter queue's messages back to their
+                                           source queues (or to NAME), at most N per second
+  cancel-move-task HANDLE                  stop a move task
+  list-move-tasks SOURCE [--max N]         the N most recent move tasks of a queue (default 1)
 )";
 
 struct Usage : std::runtime_error {
@@ -42,12 +60,61 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-Attributes parse_attributes(const std::vector<std::string>& pairs) {
-  Attributes out;
+std::map<std::string, std::string> parse_pairs(const std::vector<std::string>& pairs, const char* what) {
+  std::map<std::string, std::string> out;
   for (const std::string& pair : pairs) {
     const auto eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) throw Usage("attribute '" + pair + "': write KEY=VALUE");
+    if (eq == std::string::npos || eq == 0) throw Usage(std::string(what) + " '" + pair + "': write KEY=VALUE");
     out[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string base64_encode(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int length =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(length));
+  return out;
+}
+
+// Strict base64: a multiple of 4 characters of the alphabet, '=' padding only at the end.
+std::optional<std::string> base64_decode(const std::string& text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  const std::size_t padding = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
+  const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (text.find_first_not_of(alphabet) < text.size() - padding) return std::nullopt;
+  std::string out(text.size() / 4 * 3, '\0');
+  const int length =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                      static_cast<int>(text.size()));
+  if (length < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(length) - padding);  // EVP_DecodeBlock counts the padding as zero bytes
+  return out;
+}
+
+// NAME=TYPE:VALUE, where TYPE is String, Number or Binary with an optional
+// ".suffix"; Binary values in base64. The daemon side checks the rest.
+MessageAttributes parse_message_attributes(const std::vector<std::string>& specs) {
+  MessageAttributes out;
+  for (const std::string& spec : specs) {
+    const auto eq = spec.find('=');
+    const auto colon = eq == std::string::npos ? std::string::npos : spec.find(':', eq);
+    if (eq == 0 || colon == std::string::npos || colon == eq + 1) {
+      throw Usage("message attribute '" + spec + "': write NAME=TYPE:VALUE");
+    }
+    MessageAttributeValue value;
+    value.data_type = spec.substr(eq + 1, colon - eq - 1);
+    const std::string text = spec.substr(colon + 1);
+    if (value.data_type == "Binary" || value.data_type.starts_with("Binary.")) {
+      const auto bytes = base64_decode(text);
+      if (!bytes) throw Usage("message attribute '" + spec + "': a Binary value is written in base64");
+      value.binary_value = *bytes;
+    } else {
+      value.string_value = text;
+    }
+    out[spec.substr(0, eq)] = std::move(value);
   }
   return out;
 }
@@ -57,13 +124,40 @@ void check(const std::error_code& ec, const std::string& what) {
 }
 
 json message_json(const Message& m) {
-  return {{"MessageId", m.message_id},
-          {"ReceiptHandle", m.receipt_handle},
-          {"Body", m.body},
-          {"ApproximateReceiveCount", m.receive_count},
-          {"SentTimestamp", m.sent_timestamp_ms},
-          {"ApproximateFirstReceiveTimestamp", m.first_receive_timestamp_ms}};
+  json out{{"MessageId", m.message_id},
+           {"ReceiptHandle", m.receipt_handle},
+           {"Body", m.body},
+           {"ApproximateReceiveCount", m.receive_count},
+           {"SentTimestamp", m.sent_timestamp_ms},
+           {"ApproximateFirstReceiveTimestamp", m.first_receive_timestamp_ms}};
+  // The optional system attributes appear only when the message has them.
+  const std::pair<const char*, const std::string*> optional[]{
+      {"MessageGroupId", &m.group_id},
+      {"MessageDeduplicationId", &m.deduplication_id},
+      {"SequenceNumber", &m.sequence_number},
+      {"AWSTraceHeader", &m.trace_header},
+      {"DeadLetterQueueSourceArn", &m.dead_letter_source_arn},
+  };
+  for (const auto& [key, value] : optional) {
+    if (!value->empty()) out[key] = *value;
+  }
+  if (!m.attributes.empty()) {
+    json attributes = json::object();
+    for (const auto& [name, value] : m.attributes) {
+      json& a = attributes[name];
+      a["DataType"] = value.data_type;
+      if (value.data_type.starts_with("Binary")) {
+        a["BinaryValue"] = base64_encode(value.binary_value);
+      } else {
+        a["StringValue"] = value.string_value;
+      }
+    }
+    out["MessageAttributes"] = std::move(attributes);
+  }
+  return out;
 }
+
+std::string text_of(const json& item) { return item.is_string() ? item.get<std::string>() : item.dump(); }
 
 void print(std::ostream& out, bool as_json, const json& value) {
   if (as_json) {
@@ -71,11 +165,45 @@ void print(std::ostream& out, bool as_json, const json& value) {
     return;
   }
   if (value.is_object()) {
-    for (auto& [key, item] : value.items())
-      out << key << ": " << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+    for (auto& [key, item] : value.items()) out << key << ": " << text_of(item) << "\n";
   } else if (value.is_array()) {
-    for (auto& item : value) out << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+    for (auto& item : value) out << text_of(item) << "\n";
   }
+}
+
+// Objects one after another, each followed by a blank line; message
+// attributes one per line, as they are given to send: NAME: TYPE:VALUE.
+void print_records(std::ostream& out, const json& records) {
+  for (const json& record : records) {
+    for (auto& [key, item] : record.items()) {
+      if (key != "MessageAttributes") {
+        out << key << ": " << text_of(item) << "\n";
+        continue;
+      }
+      for (auto& [name, a] : item.items()) {
+        out << "MessageAttribute." << name << ": " << a.at("DataType").get<std::string>() << ":"
+            << text_of(a.contains("BinaryValue") ? a.at("BinaryValue") : a.at("StringValue")) << "\n";
+      }
+    }
+    out << "\n";
+  }
+}
+
+json move_task_json(const MessageMoveTask& t) {
+  json out{{"Status", t.status},
+           {"SourceArn", t.source_arn},
+           {"ApproximateNumberOfMessagesMoved", t.messages_moved},
+           {"ApproximateNumberOfMessagesToMove", t.messages_to_move},
+           {"StartedTimestamp", t.started_timestamp_ms}};
+  if (!t.task_handle.empty()) out["TaskHandle"] = t.task_handle;
+  if (!t.destination_arn.empty()) out["DestinationArn"] = t.destination_arn;
+  if (t.max_messages_per_second) out["MaxNumberOfMessagesPerSecond"] = *t.max_messages_per_second;
+  if (!t.failure_reason.empty()) out["FailureReason"] = t.failure_reason;
+  return out;
+}
+
+std::string queue_arn(Client& client, const std::string& name) {
+  return client.get_queue_attributes(name, {"QueueArn"}).at("QueueArn");
 }
 
 }  // namespace
@@ -85,22 +213,42 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
   std::string command;
   std::vector<std::string> args;
   std::vector<std::string> attribute_pairs;
+  std::vector<std::string> tag_pairs;
+  std::vector<std::string> tag_keys;
   std::vector<std::string> names;
+  std::vector<std::string> accounts;
+  std::vector<std::string> actions;
+  std::vector<std::string> message_attribute_specs;
   std::string prefix;
-  std::uint32_t max_messages = 1;
+  std::string group;
+  std::string dedup_id;
+  std::string trace_header;
+  std::string attempt_id;
+  std::string destination;
+  std::uint32_t max_results = 1;
   std::optional<std::uint32_t> wait_s;
   std::optional<std::uint32_t> visibility;
   std::optional<std::uint32_t> delay;
+  std::optional<std::uint32_t> rate;
 
   po::options_description options("options");
   options.add_options()("help,h", "print this help")(
       "namespace,n", po::value(&ns), "the daemon's namespace (default: default)")("json", "print JSON for scripts")(
       "attribute,a", po::value(&attribute_pairs), "KEY=VALUE queue attribute")(
+      "tag,t", po::value(&tag_pairs), "KEY=VALUE tag")("key,k", po::value(&tag_keys), "tag key to remove")(
       "names", po::value(&names), "attribute names to get")("prefix", po::value(&prefix), "queue name prefix")(
-      "max", po::value(&max_messages), "messages to receive, 1..10")("wait", po::value<std::uint32_t>(),
-                                                                     "seconds to wait for messages, 0..20")(
+      "max", po::value(&max_results), "messages to receive (1..10) or move tasks to list (1..10)")(
+      "wait", po::value<std::uint32_t>(), "seconds to wait for messages, 0..20")(
       "visibility", po::value<std::uint32_t>(), "visibility timeout in seconds")(
       "delay", po::value<std::uint32_t>(), "delay in seconds, 0..900")("delete", "delete received messages at once")(
+      "group", po::value(&group), "MessageGroupId")("dedup-id", po::value(&dedup_id), "MessageDeduplicationId")(
+      "trace-header", po::value(&trace_header), "AWSTraceHeader")(
+      "message-attribute", po::value(&message_attribute_specs), "NAME=TYPE:VALUE message attribute")(
+      "attempt-id", po::value(&attempt_id), "ReceiveRequestAttemptId (FIFO)")("account", po::value(&accounts),
+                                                                              "account id a permission is for")(
+      "action", po::value(&actions), "action a permission allows")("destination", po::value(&destination),
+                                                                   "queue a move task moves to")(
+      "rate", po::value<std::uint32_t>(), "messages a move task moves per second, 1..500")(
       "command", po::value(&command), "")("args", po::value(&args), "");
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -118,6 +266,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
     if (vm.count("visibility")) visibility = vm["visibility"].as<std::uint32_t>();
     if (vm.count("delay")) delay = vm["delay"].as<std::uint32_t>();
     if (vm.count("wait")) wait_s = vm["wait"].as<std::uint32_t>();
+    if (vm.count("rate")) rate = vm["rate"].as<std::uint32_t>();
     const bool delete_after = vm.count("delete") > 0;
 
     // Usage errors are found before the daemon is asked anything.
@@ -133,15 +282,31 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         {"receive", {1, 1}},
         {"delete", {2, 2}},
         {"change-visibility", {3, 3}},
+        {"tag-queue", {1, 1}},
+        {"untag-queue", {1, 1}},
+        {"list-tags", {1, 1}},
+        {"add-permission", {2, 2}},
+        {"remove-permission", {2, 2}},
+        {"list-dead-letter-source-queues", {1, 1}},
+        {"start-move-task", {1, 1}},
+        {"cancel-move-task", {1, 1}},
+        {"list-move-tasks", {1, 1}},
     };
     const auto arity = kArity.find(command);
     if (arity == kArity.end()) throw Usage("unknown command '" + command + "'");
     if (args.size() < arity->second.first || args.size() > arity->second.second) {
       throw Usage("wrong number of arguments for " + command);
     }
-    const Attributes attributes = parse_attributes(attribute_pairs);
+    const Attributes attributes = parse_pairs(attribute_pairs, "attribute");
+    const Tags tags = parse_pairs(tag_pairs, "tag");
+    const MessageAttributes message_attributes = parse_message_attributes(message_attribute_specs);
     if (command == "set-attributes" && attributes.empty())
       throw Usage("set-attributes needs at least one -a KEY=VALUE");
+    if (command == "tag-queue" && tags.empty()) throw Usage("tag-queue needs at least one -t KEY=VALUE");
+    if (command == "untag-queue" && tag_keys.empty()) throw Usage("untag-queue needs at least one -k KEY");
+    if (command == "add-permission" && (accounts.empty() || actions.empty())) {
+      throw Usage("add-permission needs at least one --account and one --action");
+    }
     std::uint32_t visibility_arg = 0;
     if (command == "change-visibility") {
       std::size_t used = 0;
@@ -155,7 +320,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
     Client client(Client::Options{ns});
 
     if (command == "create-queue") {
-      client.create_queue(args[0], attributes);
+      client.create_queue(args[0], attributes, std::nullopt, tags);
       print(out, as_json, json{{"created", args[0]}});
     } else if (command == "delete-queue") {
       client.delete_queue(args[0]);
@@ -187,17 +352,60 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
                  {"received_total", s.received_total},
                  {"deleted_total", s.deleted_total},
                  {"recoveries", s.recoveries}});
+    } else if (command == "tag-queue") {
+      client.tag_queue(args[0], tags);
+      print(out, as_json, json{{"tagged", args[0]}});
+    } else if (command == "untag-queue") {
+      client.untag_queue(args[0], tag_keys);
+      print(out, as_json, json{{"untagged", args[0]}});
+    } else if (command == "list-tags") {
+      const Tags got = client.list_queue_tags(args[0]);
+      print(out, as_json, as_json ? json{{"Tags", got}} : json(got));
+    } else if (command == "add-permission") {
+      client.add_permission(args[0], args[1], accounts, actions);
+      print(out, as_json, json{{"added", args[1]}});
+    } else if (command == "remove-permission") {
+      client.remove_permission(args[0], args[1]);
+      print(out, as_json, json{{"removed", args[1]}});
+    } else if (command == "list-dead-letter-source-queues") {
+      const auto queues = client.list_dead_letter_source_queues(args[0]);
+      print(out, as_json, as_json ? json{{"queues", queues}} : json(queues));
+    } else if (command == "start-move-task") {
+      const std::string handle = client.start_message_move_task(
+          queue_arn(client, args[0]), destination.empty() ? std::string{} : queue_arn(client, destination), rate);
+      print(out, as_json, json{{"TaskHandle", handle}});
+    } else if (command == "cancel-move-task") {
+      print(out, as_json, json{{"ApproximateNumberOfMessagesMoved", client.cancel_message_move_task(args[0])}});
+    } else if (command == "list-move-tasks") {
+      json results = json::array();
+      for (const MessageMoveTask& t : client.list_message_move_tasks(queue_arn(client, args[0]), max_results)) {
+        results.push_back(move_task_json(t));
+      }
+      if (as_json) {
+        out << json{{"Results", results}}.dump() << "\n";
+      } else {
+        print_records(out, results);
+      }
     } else {
       Queue queue = client.open_queue(args[0]);
       if (command == "send") {
         std::string body = args.size() == 2 ? args[1] : std::string(std::istreambuf_iterator<char>(in), {});
+        SendOptions send_options;
+        send_options.delay_seconds = delay;
+        send_options.group_id = group;
+        send_options.deduplication_id = dedup_id;
+        send_options.attributes = message_attributes;
+        send_options.trace_header = trace_header;
         SendResult sent;
-        check(queue.send(body, sent, SendOptions{delay}), "send");
-        print(out, as_json, json{{"MessageId", sent.message_id}});
+        check(queue.send(body, sent, send_options), "send");
+        json result{{"MessageId", sent.message_id}};
+        if (!sent.sequence_number.empty()) result["SequenceNumber"] = sent.sequence_number;
+        print(out, as_json, result);
       } else if (command == "receive") {
         ReceiveOptions opts;
-        opts.max_messages = max_messages;
+        opts.max_messages = max_results;
         opts.visibility_timeout = visibility;
+        opts.receive_request_attempt_id = attempt_id;
         if (wait_s) opts.wait_time = std::chrono::seconds(*wait_s);  // else the queue's ReceiveMessageWaitTimeSeconds
         std::vector<Message> messages;
         check(queue.receive(messages, opts), "receive");
@@ -209,10 +417,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         if (as_json) {
           out << json{{"Messages", list}}.dump() << "\n";
         } else {
-          for (auto& m : list) {
-            print(out, false, m);
-            out << "\n";
-          }
+          print_records(out, list);
         }
       } else if (command == "delete") {
         check(queue.delete_message(args[1]), "delete");
