@@ -109,7 +109,7 @@ std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings
     std::string_view dedup_id = opt.deduplication_id;
     if (dedup_id.empty()) {
       if (!detail::atom(const_cast<std::uint32_t&>(h.content_dedup)).load(std::memory_order_relaxed)) {
-        return Errc::missing_parameter;
+        return Errc::invalid_parameter_value;  // as SQS answers: dedup id or ContentBasedDeduplication
       }
       const detail::Sha256 digest = detail::sha256({o.body});
       content_dedup_id = detail::to_hex(digest.data(), digest.size());
@@ -304,8 +304,8 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
   detail::QueueState& q = *state_;
   detail::SegmentHeader& h = q.core.header();
   const std::uint64_t t = detail::monotonic_ns();
-  const std::uint64_t until =
-      std::min<std::uint64_t>(t + static_cast<std::uint64_t>(timeout.count()) * 1'000'000ull, q.core.next_deadline_ns());
+  const std::uint64_t until = std::min<std::uint64_t>(t + static_cast<std::uint64_t>(timeout.count()) * 1'000'000ull,
+                                                      q.core.next_deadline_ns());
   // As in receive: seq_cst pairs with the sender's wake-up check.
   atom(h.waiters).fetch_add(1, std::memory_order_seq_cst);
   const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);

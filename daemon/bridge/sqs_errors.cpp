@@ -103,6 +103,7 @@ std::string_view shape_for(const std::error_code& ec) {
   const std::string name = errc_name(ec);
   if (name == "resource_not_found") return "ResourceNotFoundException";
   if (name == "unsupported_operation") return "UnsupportedOperation";
+  if (name == "over_limit") return "OverLimit";
   return "InternalError";
 }
 

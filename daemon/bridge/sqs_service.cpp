@@ -167,6 +167,14 @@ void add_send_checksums(json& out, const std::string& body, const SendOptions& o
   }
 }
 
+// SQS batch entry ids: 1 to 80 letters, digits, '-' and '_'.
+bool valid_entry_id(const std::string& id) {
+  if (id.empty() || id.size() > 80) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+  });
+}
+
 bool selected(const std::vector<std::string>& patterns, const std::string& name) {
   for (const std::string& p : patterns) {
     if (p == "All" || p == ".*" || p == name) return true;
@@ -280,6 +288,44 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       if (ec) raise(ec);
     } else if (action == "ChangeMessageVisibilityBatch") {
       r = change_visibility_batch(p, c);
+    } else if (action == "TagQueue") {
+      client_.tag_queue(queue_name(p, c), string_map(p, "Tags"));
+    } else if (action == "UntagQueue") {
+      client_.untag_queue(queue_name(p, c), string_list(p, "TagKeys"));
+    } else if (action == "ListQueueTags") {
+      const Tags tags = client_.list_queue_tags(queue_name(p, c));
+      if (!tags.empty()) r["Tags"] = tags;
+    } else if (action == "AddPermission") {
+      client_.add_permission(queue_name(p, c), required_string(p, "Label"), string_list(p, "AWSAccountIds"),
+                             string_list(p, "Actions"));
+    } else if (action == "RemovePermission") {
+      client_.remove_permission(queue_name(p, c), required_string(p, "Label"));
+    } else if (action == "ListDeadLetterSourceQueues") {
+      r = list_dead_letter_sources(p, c);
+    } else if (action == "StartMessageMoveTask") {
+      const auto rate = optional_int(p, "MaxNumberOfMessagesPerSecond", 1, 500);
+      r["TaskHandle"] = client_.start_message_move_task(
+          required_string(p, "SourceArn"), optional_string(p, "DestinationArn"),
+          rate ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*rate)) : std::nullopt);
+    } else if (action == "CancelMessageMoveTask") {
+      r["ApproximateNumberOfMessagesMoved"] = client_.cancel_message_move_task(required_string(p, "TaskHandle"));
+    } else if (action == "ListMessageMoveTasks") {
+      const auto max = optional_int(p, "MaxResults", 1, 10).value_or(1);
+      json results = json::array();
+      for (const MessageMoveTask& t :
+           client_.list_message_move_tasks(required_string(p, "SourceArn"), static_cast<std::uint32_t>(max))) {
+        json j{{"Status", t.status},
+               {"SourceArn", t.source_arn},
+               {"ApproximateNumberOfMessagesMoved", t.messages_moved},
+               {"ApproximateNumberOfMessagesToMove", t.messages_to_move},
+               {"StartedTimestamp", t.started_timestamp_ms}};
+        if (!t.task_handle.empty()) j["TaskHandle"] = t.task_handle;
+        if (!t.destination_arn.empty()) j["DestinationArn"] = t.destination_arn;
+        if (t.max_messages_per_second) j["MaxNumberOfMessagesPerSecond"] = *t.max_messages_per_second;
+        if (!t.failure_reason.empty()) j["FailureReason"] = t.failure_reason;
+        results.push_back(std::move(j));
+      }
+      r["Results"] = results;
     } else {
       raise("InvalidAction", "The action " + action + " is not valid for this endpoint.");
     }
@@ -298,7 +344,9 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
 
 json SqsService::create_queue(const json& p, const RequestContext& c) {
   const std::string& name = required_string(p, "QueueName");
-  client_.create_queue(name, string_map(p, "Attributes"));
+  // The JSON protocol names CreateQueue's tags "tags"; the Query protocol, Tag.N.
+  client_.create_queue(name, string_map(p, "Attributes"), std::nullopt,
+                       p.contains("tags") ? string_map(p, "tags") : string_map(p, "Tags"));
   return json{{"QueueUrl", queue_url(name, c)}};
 }
 
@@ -317,6 +365,23 @@ json SqsService::list_queues(const json& p, const RequestContext& c) {
   json urls = json::array();
   for (auto it = first; it != names.end() && urls.size() < limit; ++it) urls.push_back(queue_url(*it, c));
   if (!urls.empty()) out["QueueUrls"] = urls;
+  const auto shown = static_cast<std::size_t>(first - names.begin()) + urls.size();
+  if (max && shown < names.size()) out["NextToken"] = base64_encode(names[shown - 1]);
+  return out;
+}
+
+json SqsService::list_dead_letter_sources(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  const auto max = optional_int(p, "MaxResults", 1, 1000);
+  const std::string token = optional_string(p, "NextToken");
+  std::vector<std::string> names = client_.list_dead_letter_source_queues(name);
+  std::sort(names.begin(), names.end());
+  auto first = names.begin();
+  if (!token.empty()) first = std::upper_bound(names.begin(), names.end(), base64_decode(token));
+  const std::size_t limit = max ? static_cast<std::size_t>(*max) : 1000;
+  json urls = json::array();
+  for (auto it = first; it != names.end() && urls.size() < limit; ++it) urls.push_back(queue_url(*it, c));
+  json out{{"queueUrls", urls}};  // lower case in SQS's model
   const auto shown = static_cast<std::size_t>(first - names.begin()) + urls.size();
   if (max && shown < names.size()) out["NextToken"] = base64_encode(names[shown - 1]);
   return out;
@@ -371,20 +436,19 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
       failed.push_back({{"Id", id}, {"SenderFault", true}, {"Code", ex.error().query_code}, {"Message", ex.what()}});
     }
   }
-  // Batch-level rules (ids, sizes) cover every entry, good or not.
-  std::vector<SendEntry> checked = good;
-  for (const json& f : failed) checked.push_back({f["Id"].get<std::string>(), "x", {}});
+  // Batch-level rules cover every entry, good or not, and fail the whole
+  // request before anything is sent.
+  std::set<std::string> ids;
+  std::size_t total = 0;
+  for (const json& e : entries) {
+    const std::string id = optional_string(e, "Id");
+    if (!valid_entry_id(id)) raise(Errc::invalid_batch_entry_id);
+    if (!ids.insert(id).second) raise(Errc::batch_entry_ids_not_distinct);
+  }
+  for (const SendEntry& e : good) total += e.body.size();
+  if (total > 1048576) raise(Errc::batch_request_too_long);
   std::vector<BatchEntryResult> results;
-  if (good.empty()) {
-    if (auto ec = q.send_batch(checked, results)) raise(ec);  // the batch-level error, if any
-    return json{{"Failed", failed}};
-  }
-  if (checked.size() != good.size()) {
-    std::set<std::string> ids;
-    for (const SendEntry& e : checked) {
-      if (!ids.insert(e.id).second) raise(Errc::batch_entry_ids_not_distinct);
-    }
-  }
+  if (good.empty()) return json{{"Successful", json::array()}, {"Failed", failed}};
   if (auto ec = q.send_batch(good, results)) raise(ec);
   json successful = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {

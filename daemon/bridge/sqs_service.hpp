@@ -78,6 +78,7 @@ class SqsService {
   nlohmann::json delete_message_batch(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json change_visibility_batch(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json purge_queue(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json list_dead_letter_sources(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json render_messages(const std::vector<Message>& messages, const ReceiveSelection& selection,
                                  bool fifo) const;
 

@@ -85,8 +85,25 @@ void to_json_shape(json& p) {
       {"AWSAccountId", "AWSAccountIds"},
       {"ActionName", "Actions"},
   };
+  // botocore writes an empty list as the bare member name: "AttributeNames=".
+  static const std::set<std::string> kListMembers{"AttributeNames",
+                                                  "MessageAttributeNames",
+                                                  "MessageSystemAttributeNames",
+                                                  "TagKeys",
+                                                  "AWSAccountIds",
+                                                  "Actions",
+                                                  "Entries",
+                                                  "Attributes",
+                                                  "Tags",
+                                                  "MessageAttributes"};
   json out = json::object();
   for (auto& [key, value] : p.items()) {
+    if (value.is_string() && value.get_ref<const std::string&>().empty() &&
+        (kListMembers.count(key) || kLists.count(key))) {
+      const bool map = key == "Attributes" || key == "Tags" || key == "MessageAttributes";
+      out[kLists.count(key) ? kLists.at(key) : key] = map ? json::object() : json::array();
+      continue;
+    }
     if (auto it = kLists.find(key); it != kLists.end()) {
       out[it->second] = value.is_array() ? value : json::array({value});
     } else if (key == "Attribute") {

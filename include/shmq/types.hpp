@@ -36,7 +36,8 @@ struct SendOptions {
   // FIFO queues: required; order and exclusive delivery hold per group.
   // Standard queues: accepted and returned (fair queues).
   std::string group_id;
-  // FIFO queues: required unless the queue has ContentBasedDeduplication.
+  // FIFO queues: required unless the queue has ContentBasedDeduplication
+  // (else invalid_parameter_value, as SQS answers).
   std::string deduplication_id;
   MessageAttributes attributes;
   std::string trace_header;  // the AWSTraceHeader system attribute

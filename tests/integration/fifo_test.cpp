@@ -65,8 +65,8 @@ TEST_F(Fifo, SendNeedsAGroupAndADeduplicationId) {
   Queue q = make_queue("q.fifo", {{"FifoQueue", "true"}});
   SendResult sent;
   EXPECT_EQ(name_of(q.send("m", sent, in_group("", "d"))), "missing_parameter");
-  EXPECT_EQ(name_of(q.send("m", sent, in_group("g"))), "missing_parameter")
-      << "no dedup id and no ContentBasedDeduplication";
+  EXPECT_EQ(name_of(q.send("m", sent, in_group("g"))), "invalid_parameter_value")
+      << "no dedup id and no ContentBasedDeduplication: SQS answers InvalidParameterValue";
   SendOptions delayed = in_group("g", "d");
   delayed.delay_seconds = 5;
   EXPECT_EQ(name_of(q.send("m", sent, delayed)), "invalid_parameter_value") << "no per-message delay on FIFO";
