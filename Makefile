@@ -22,6 +22,7 @@ run: build
 	$(BUILD_DIR)/bin/shmqd $(SHMQD_FLAGS)
 
 test: build
+	@bash tools/install-test-deps.sh
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 clean:

@@ -18,16 +18,16 @@ struct DaemonConfig {
   mode_t shm_mode = 0600;                    // --shm-mode: permissions of queue segments
   std::optional<gid_t> allow_gid;            // --allow-gid: a group whose members may connect
   std::string region = "us-east-1";          // --region: in queue ARNs
-    std::string account_id = "000000000000";  // --account-id: in queue ARNs and URLs
+  std::string account_id = "000000000000";   // --account-id: in queue ARNs and URLs
 
   // The SQS HTTP bridge.
-  bool bridge = true;                        // --bridge-listen off: no bridge
-  std::string bridge_host = "127.0.0.1";     // --bridge-listen HOST:PORT
-  unsigned short bridge_port = 9324;         //   (port 0: any free port)
-  int bridge_threads = 2;                    // --bridge-threads
-  std::string advertise_url;                 // --advertise-url: base of queue URLs
-  std::string bridge_port_file;              // --bridge-port-file: where to write the port bound
-  std::map<std::string, std::string> auth;   // --auth KEY:SECRET: verify SigV4 with these
+  bool bridge = true;                       // --bridge-listen off: no bridge
+  std::string bridge_host = "127.0.0.1";    // --bridge-listen HOST:PORT
+  unsigned short bridge_port = 9324;        //   (port 0: any free port)
+  int bridge_threads = 2;                   // --bridge-threads
+  std::string advertise_url;                // --advertise-url: base of queue URLs
+  std::string bridge_port_file;             // --bridge-port-file: where to write the port bound
+  std::map<std::string, std::string> auth;  // --auth KEY:SECRET: verify SigV4 with these
 };
 
 // Parses argv (and --config FILE). Returns nullopt after printing --help or

@@ -9,7 +9,11 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  awscli python3-boto3 python3-pytest
 )
+# Node.js runs the JavaScript SDK's client tests; any node already on PATH
+# (e.g. a newer one from elsewhere) will do, else Debian's.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -56,7 +56,7 @@ class Queue {
   [[nodiscard]] std::error_code change_visibility_batch(std::span<const HandleEntry> entries,
                                                         std::vector<BatchEntryResult>& results);
 
-    // Blocks until a receive might find a message (or the queue is deleted),
+  // Blocks until a receive might find a message (or the queue is deleted),
   // or `timeout` passes; no spinning. For event loops that serve many
   // receivers with one thread; a receive after it may still find nothing.
   void wait_for_messages(std::chrono::milliseconds timeout) const noexcept;

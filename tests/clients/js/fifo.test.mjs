@@ -1,0 +1,108 @@
+// FIFO queues through @aws-sdk/client-sqs (JSON protocol).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { Daemon, unique } from './lib/daemon.mjs';
+import { plainError, rejectsWith } from './lib/assertions.mjs';
+
+describe('FIFO queues', () => {
+  let daemon;
+  let sqs;
+  before(async () => {
+    daemon = await Daemon.start();
+    sqs = daemon.client();
+  });
+  after(async () => {
+    sqs?.destroy();
+    await daemon?.stop();
+  });
+  const newFifo = async (extra = {}) => (await sqs.send(new CreateQueueCommand({
+    QueueName: `${unique('f')}.fifo`, Attributes: { FifoQueue: 'true', ...extra },
+  }))).QueueUrl;
+  const send = (QueueUrl, MessageBody, MessageGroupId, MessageDeduplicationId) =>
+    sqs.send(new SendMessageCommand({ QueueUrl, MessageBody, MessageGroupId, MessageDeduplicationId }));
+  const receive = async (QueueUrl, options = {}) =>
+    (await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, ...options }))).Messages ?? [];
+
+  test('CreateQueue with FifoQueue; the name must end with .fifo', async () => {
+    const url = await newFifo();
+    const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes;
+    assert.equal(a.FifoQueue, 'true');
+    assert.equal(a.ContentBasedDeduplication, 'false');
+    await rejectsWith(sqs.send(new CreateQueueCommand({ QueueName: unique('nosuffix'), Attributes: { FifoQueue: 'true' } })),
+      plainError('InvalidParameterValue'));
+  });
+
+  test('MessageGroupId is required: MissingParameter', async () => {
+    const url = await newFifo();
+    await rejectsWith(send(url, 'x', undefined, 'd'), plainError('MissingParameter'));
+  });
+
+  test('without content-based deduplication a MessageDeduplicationId is required: InvalidParameterValue', async () => {
+    const url = await newFifo();
+    await rejectsWith(send(url, 'x', 'g', undefined), plainError('InvalidParameterValue'));
+  });
+
+  test('deduplication by MessageDeduplicationId', async () => {
+    const url = await newFifo();
+    const first = await send(url, 'a', 'g', 'd1');
+    const again = await send(url, 'b', 'g', 'd1');
+    assert.equal(again.MessageId, first.MessageId);
+    await send(url, 'a', 'g', 'd2');
+    const got = await receive(url, { MessageSystemAttributeNames: ['MessageDeduplicationId'] });
+    assert.deepEqual(got.map((m) => [m.Body, m.Attributes.MessageDeduplicationId]), [['a', 'd1'], ['a', 'd2']]);
+  });
+
+  test('ContentBasedDeduplication', async () => {
+    const url = await newFifo({ ContentBasedDeduplication: 'true' });
+    const first = await send(url, 'same', 'g');
+    const again = await send(url, 'same', 'g');
+    assert.equal(again.MessageId, first.MessageId);
+    await send(url, 'different', 'g');
+    assert.deepEqual((await receive(url)).map((m) => m.Body), ['same', 'different']);
+  });
+
+  test('SequenceNumber on send and receive; order within a group; a group waits while in flight', async () => {
+    const url = await newFifo();
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(await send(url, `a${i}`, 'A', `a${i}`));
+    await send(url, 'b0', 'B', 'b0');
+    const numbers = sent.map((s) => s.SequenceNumber);
+    assert.ok(numbers.every((n) => /^\d+$/.test(n)));
+    assert.deepEqual(numbers.map(BigInt), [...numbers.map(BigInt)].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+    const [a0] = await receive(url, { MaxNumberOfMessages: 1, AttributeNames: ['All'] });
+    assert.equal(a0.Body, 'a0');
+    assert.equal(a0.Attributes.SequenceNumber, numbers[0]);
+    assert.equal(a0.Attributes.MessageGroupId, 'A');
+    assert.deepEqual((await receive(url)).map((m) => m.Body), ['b0']);
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: a0.ReceiptHandle }));
+    const rest = await receive(url, { AttributeNames: ['SequenceNumber'] });
+    assert.deepEqual(rest.map((m) => m.Body), ['a1', 'a2']);
+    assert.deepEqual(rest.map((m) => m.Attributes.SequenceNumber), numbers.slice(1));
+  });
+
+  test('SendMessageBatch to a FIFO queue', async () => {
+    const url = await newFifo();
+    const r = await sqs.send(new SendMessageBatchCommand({
+      QueueUrl: url,
+      Entries: [
+        ...[0, 1, 2].map((i) => ({ Id: `e${i}`, MessageBody: `m${i}`, MessageGroupId: 'g', MessageDeduplicationId: `d${i}` })),
+        { Id: 'nogroup', MessageBody: 'x', MessageDeduplicationId: 'dx' },
+      ],
+    }));
+    assert.deepEqual(r.Successful.map((s) => s.Id), ['e0', 'e1', 'e2']);
+    assert.ok(r.Successful.every((s) => /^\d+$/.test(s.SequenceNumber)));
+    assert.deepEqual(r.Failed.map((f) => [f.Id, f.Code]), [['nogroup', 'MissingParameter']]);
+    assert.deepEqual((await receive(url)).map((m) => m.Body), ['m0', 'm1', 'm2']);
+  });
+
+  test('DelaySeconds per message is refused', async () => {
+    const url = await newFifo();
+    await rejectsWith(sqs.send(new SendMessageCommand({
+      QueueUrl: url, MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'd', DelaySeconds: 1,
+    })), plainError('InvalidParameterValue'));
+  });
+});

@@ -1,0 +1,118 @@
+"""FIFO queues through boto3: message groups, order, deduplication,
+sequence numbers."""
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sqs_md5 import md5_of_body
+from shmq_clients import error_code
+
+
+def receive(sqs, queue, **kwargs):
+    return sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, **kwargs).get("Messages", [])
+
+
+def test_create_fifo_queue(sqs, unique):
+    name = unique("orders") + ".fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    assert url.endswith("/" + name)
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert a["FifoQueue"] == "true"
+    assert a["ContentBasedDeduplication"] == "false"
+
+
+def test_fifo_queue_name_must_end_with_fifo(sqs, unique):
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("nosuffix"), Attributes={"FifoQueue": "true"})
+    assert error_code(e) == "InvalidParameterValue"
+
+
+def test_message_group_id_is_required(fifo_queue, sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody="x", MessageDeduplicationId="d")
+    assert error_code(e) == "MissingParameter"
+
+
+def test_deduplication_id_or_content_based_deduplication_is_required(fifo_queue, sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody="x", MessageGroupId="g")
+    assert error_code(e) == "InvalidParameterValue"
+
+
+def test_per_message_delay_is_refused(fifo_queue, sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d",
+                         DelaySeconds=1)
+    assert error_code(e) == "InvalidParameterValue"
+
+
+def test_deduplication_by_message_deduplication_id(fifo_queue, sqs):
+    first = sqs.send_message(QueueUrl=fifo_queue, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="d1")
+    again = sqs.send_message(QueueUrl=fifo_queue, MessageBody="b", MessageGroupId="g", MessageDeduplicationId="d1")
+    assert again["MessageId"] == first["MessageId"]
+    other = sqs.send_message(QueueUrl=fifo_queue, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="d2")
+    assert other["MessageId"] != first["MessageId"]
+    got = receive(sqs, fifo_queue, AttributeNames=["MessageDeduplicationId"])
+    assert [(m["Body"], m["Attributes"]["MessageDeduplicationId"]) for m in got] == [("a", "d1"), ("a", "d2")]
+
+
+def test_content_based_deduplication(sqs, unique):
+    url = sqs.create_queue(
+        QueueName=unique("cbd") + ".fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    first = sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    again = sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    assert again["MessageId"] == first["MessageId"]
+    sqs.send_message(QueueUrl=url, MessageBody="different", MessageGroupId="g")
+    assert [m["Body"] for m in receive(sqs, url)] == ["same", "different"]
+
+
+def test_sequence_numbers(fifo_queue, sqs):
+    sent = [
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
+        for i in range(3)
+    ]
+    numbers = [s["SequenceNumber"] for s in sent]
+    assert all(n.isdigit() for n in numbers)
+    assert [int(n) for n in numbers] == sorted(int(n) for n in numbers)
+    assert len(set(numbers)) == 3
+    got = receive(sqs, fifo_queue, AttributeNames=["All"])
+    assert [m["Attributes"]["SequenceNumber"] for m in got] == numbers
+    assert {m["Attributes"]["MessageGroupId"] for m in got} == {"g"}
+    assert [m["MD5OfBody"] for m in got] == [md5_of_body(f"m{i}") for i in range(3)]
+
+
+def test_order_within_a_group_and_groups_blocked_while_in_flight(fifo_queue, sqs):
+    for i in range(3):
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"a{i}", MessageGroupId="A", MessageDeduplicationId=f"a{i}")
+    sqs.send_message(QueueUrl=fifo_queue, MessageBody="b0", MessageGroupId="B", MessageDeduplicationId="b0")
+    first = sqs.receive_message(QueueUrl=fifo_queue, MaxNumberOfMessages=1)["Messages"]
+    assert [m["Body"] for m in first] == ["a0"]
+    # a1 and a2 wait while a0 is in flight; group B is free.
+    assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["b0"]
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["a1", "a2"]
+
+
+def test_send_message_batch_to_a_fifo_queue(fifo_queue, sqs):
+    r = sqs.send_message_batch(
+        QueueUrl=fifo_queue,
+        Entries=[
+            {"Id": f"e{i}", "MessageBody": f"m{i}", "MessageGroupId": "g", "MessageDeduplicationId": f"d{i}"}
+            for i in range(4)
+        ]
+        + [{"Id": "nogroup", "MessageBody": "x", "MessageDeduplicationId": "dx"}],
+    )
+    assert [s["Id"] for s in r["Successful"]] == ["e0", "e1", "e2", "e3"]
+    assert all(s["SequenceNumber"].isdigit() for s in r["Successful"])
+    assert [(f["Id"], f["Code"]) for f in r["Failed"]] == [("nogroup", "MissingParameter")]
+    assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["m0", "m1", "m2", "m3"]
+
+
+def test_receive_request_attempt_id_returns_the_same_messages(fifo_queue, sqs):
+    for i in range(2):
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
+    first = receive(sqs, fifo_queue, ReceiveRequestAttemptId="attempt-1")
+    retry = receive(sqs, fifo_queue, ReceiveRequestAttemptId="attempt-1")
+    assert [m["MessageId"] for m in retry] == [m["MessageId"] for m in first]
+    assert [m["Body"] for m in first] == ["m0", "m1"]
