@@ -22,4 +22,13 @@ int main() {
     std::cout << m.message_id << ": " << m.body << "\n";
     if (auto ec = jobs.delete_message(m.receipt_handle)) std::cerr << "delete: " << ec.message() << "\n";
   }
+
+  // FIFO: strict order per group, deduplication over 5 minutes.
+  client.create_queue("orders.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  shmq::Queue orders = client.open_queue("orders.fifo");
+  if (auto ec = orders.send("order 17 paid", sent, {.group_id = "customer-9"})) {
+    std::cerr << "send: " << ec.message() << "\n";
+    return 1;
+  }
+  std::cout << "order sent as number " << sent.sequence_number << "\n";
 }
