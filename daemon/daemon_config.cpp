@@ -46,6 +46,8 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "advertise-url", po::value(&config.advertise_url),
       "base of the queue URLs the bridge returns, e.g. http://sqs.local:9324 (default: the Host a client used)")(
       "bridge-port-file", po::value(&config.bridge_port_file), "write the bridge's port to this file once it listens")(
+      "bridge-idle-timeout", po::value(&config.bridge_idle_timeout_s)->default_value(config.bridge_idle_timeout_s),
+      "seconds a connection may stay silent, between requests or inside one, before the bridge closes it")(
       "auth", po::value(&auth_pairs)->composing(),
       "ACCESS_KEY:SECRET_KEY: verify AWS Signature V4 with these credentials (repeatable; default: no checks)");
   po::options_description all;
@@ -107,6 +109,9 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     config.bridge_port = static_cast<unsigned short>(port);
   }
   if (config.bridge_threads < 1 || config.bridge_threads > 64) throw std::runtime_error("--bridge-threads: 1 to 64");
+  if (config.bridge_idle_timeout_s < 1 || config.bridge_idle_timeout_s > 3600) {
+    throw std::runtime_error("--bridge-idle-timeout: 1 to 3600 seconds");
+  }
   for (const std::string& pair : auth_pairs) {
     const auto colon = pair.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == pair.size()) {

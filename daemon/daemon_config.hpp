@@ -25,6 +25,7 @@ struct DaemonConfig {
   std::string bridge_host = "127.0.0.1";    // --bridge-listen HOST:PORT
   unsigned short bridge_port = 9324;        //   (port 0: any free port)
   int bridge_threads = 2;                   // --bridge-threads
+  int bridge_idle_timeout_s = 60;           // --bridge-idle-timeout: silent connections are closed after it
   std::string advertise_url;                // --advertise-url: base of queue URLs
   std::string bridge_port_file;             // --bridge-port-file: where to write the port bound
   std::map<std::string, std::string> auth;  // --auth KEY:SECRET: verify SigV4 with these

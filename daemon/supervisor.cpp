@@ -48,6 +48,8 @@ int Supervisor::run() {
         options.http.host = config_.bridge_host;
         options.http.port = config_.bridge_port;
         options.http.threads = config_.bridge_threads;
+        options.http.idle_timeout = std::chrono::seconds(config_.bridge_idle_timeout_s);
+        options.http.read_timeout = std::chrono::seconds(std::min(config_.bridge_idle_timeout_s, 30));
         options.sqs.account_id = config_.account_id;
         options.sqs.region = config_.region;
         options.sqs.advertise_url = config_.advertise_url;

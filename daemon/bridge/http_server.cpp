@@ -1,5 +1,6 @@
 #include "http_server.hpp"
 
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -32,20 +33,26 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(beast::error_code ec) {
-    if (ec) return close(ec);
+    if (ec) return refuse(ec);
     stream_.expires_after(server_.options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
   }
 
-  void on_read(beast::error_code ec) {
+  // A request over a limit gets a status that says so; anything else that
+  // went wrong reading ends the connection.
+  void refuse(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       return write(plain(http::status::payload_too_large, "request body too large\n"), false);
     }
     if (ec == http::error::header_limit) {
       return write(plain(http::status::request_header_fields_too_large, "request headers too large\n"), false);
     }
-    if (ec) return close(ec);
+    close(ec);
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return refuse(ec);
     stream_.expires_never();  // the answer may take a long poll
     HttpRequest request = parser_->release();
     keep_alive_ = request.keep_alive();
@@ -70,8 +77,26 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     response_.prepare_payload();
     stream_.expires_after(server_.options_.read_timeout);
     http::async_write(stream_, response_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-      if (ec || !keep_alive) return self->close(ec);
+      if (ec) return self->close(ec);
+      if (!keep_alive) return self->linger();
       self->read();
+    });
+  }
+
+  // Closing with the client's unread request in our receive buffer would
+  // send a reset, which can destroy the answer (a 413) before the client
+  // reads it: stop sending, drain the rest for a while, then close.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->stream_.close();
+      self->drain();
     });
   }
 
@@ -87,6 +112,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpResponse response_;
   bool keep_alive_ = true;
+  std::array<char, 16384> discard_;
 };
 
 HttpServer::HttpServer(Options options, Handler handler)
