@@ -34,13 +34,22 @@ bool committed(MessageState s) {
 
 }  // namespace
 
-SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t arena_bytes, bool fifo) noexcept {
+std::uint32_t SegmentGeometry::default_dedup_capacity(std::uint32_t capacity, bool fifo) noexcept {
+  // The 5-minute window outlives the messages: a queue sending distinct ids
+  // at R per second needs 300 R entries. Eight per slot (64 B each, touched
+  // only as used) is 1,048,576 for the default 131,072 slots: 3,500 sends a
+  // second sustained, above SQS's FIFO limit without high throughput.
+  return fifo ? static_cast<std::uint32_t>(std::min<std::uint64_t>(8ull * capacity, 1u << 26)) : 0;
+}
+
+SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t arena_bytes,
+                                         std::uint32_t dedup_capacity) noexcept {
   SegmentGeometry g{};
   const std::uint64_t n = capacity;
   g.group_bucket_count = static_cast<std::uint32_t>(std::bit_ceil(std::max<std::uint64_t>(n, 16)));
-  // The 5-minute window outlives the messages: room for twice the slots.
-  g.dedup_capacity = fifo ? static_cast<std::uint32_t>(std::min<std::uint64_t>(2 * n, 1u << 26)) : 0;
-  g.dedup_bucket_count = fifo ? static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{g.dedup_capacity})) : 1;
+  g.dedup_capacity = dedup_capacity;
+  g.dedup_bucket_count =
+      dedup_capacity > 0 ? static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{dedup_capacity})) : 1;
   g.descriptors_offset = sizeof(SegmentHeader);
   g.heap_offset = align_up(g.descriptors_offset + n * sizeof(MessageDescriptor), 4096);
   g.groups_offset = align_up(g.heap_offset + n * sizeof(std::uint32_t), 4096);
@@ -100,7 +109,8 @@ QueueCore::QueueCore(void* base) noexcept
       dedup_(*h_, at<DedupEntry>(base, h_->dedup_offset), at<std::uint32_t>(base, h_->dedup_buckets_offset)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
-  const SegmentGeometry g = SegmentGeometry::compute(p.capacity, p.arena_bytes, p.fifo);
+  const SegmentGeometry g =
+      SegmentGeometry::compute(p.capacity, p.arena_bytes, SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo));
   auto* h = static_cast<SegmentHeader*>(base);  // zero-filled by ftruncate
   h->magic = kMagic;
   h->header_bytes = sizeof(SegmentHeader);

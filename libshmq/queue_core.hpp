@@ -70,7 +70,10 @@ struct SegmentGeometry {
   std::uint64_t arena_offset;
   std::uint64_t total_bytes;
 
-  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes, bool fifo) noexcept;
+  // The FIFO deduplication window a new queue of `capacity` slots gets.
+  static std::uint32_t default_dedup_capacity(std::uint32_t capacity, bool fifo) noexcept;
+  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes,
+                                 std::uint32_t dedup_capacity) noexcept;
 };
 
 // What a commit needs beyond the filled reservation.

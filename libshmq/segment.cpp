@@ -36,7 +36,7 @@ std::error_code validate(const SegmentHeader& h, std::size_t file_bytes) {
       h.arena_bytes == 0 || h.arena_bytes % kMaxBlock != 0) {
     return Errc::segment_corrupt;
   }
-  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.fifo != 0);
+  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.dedup_capacity);
   if (g.descriptors_offset != h.descriptors_offset || g.heap_offset != h.heap_offset ||
       g.groups_offset != h.groups_offset || g.group_buckets_offset != h.group_buckets_offset ||
       g.group_bucket_count != h.group_bucket_count || g.dedup_offset != h.dedup_offset ||
@@ -77,7 +77,8 @@ Segment Segment::create(const std::string& name, const FormatParams& params, mod
   if (params.capacity == 0 || params.arena_bytes == 0 || params.arena_bytes % kMaxBlock != 0) {
     throw std::system_error(Errc::invalid_parameter_value, "capacity: slots > 0, payload space in 2 MiB blocks");
   }
-  const SegmentGeometry g = SegmentGeometry::compute(params.capacity, params.arena_bytes, params.fifo);
+  const SegmentGeometry g = SegmentGeometry::compute(
+      params.capacity, params.arena_bytes, SegmentGeometry::default_dedup_capacity(params.capacity, params.fifo));
   Fd fd(::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) throw std::system_error(Errc::queue_name_exists, name);

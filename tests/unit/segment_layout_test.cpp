@@ -13,7 +13,7 @@ using detail::Segment;
 using detail::SegmentGeometry;
 
 TEST(SegmentGeometry, TablesArePageAlignedAndDoNotOverlap) {
-  const auto g = SegmentGeometry::compute(1000, 8 << 20, true);
+  const auto g = SegmentGeometry::compute(1000, 8 << 20, SegmentGeometry::default_dedup_capacity(1000, true));
   EXPECT_EQ(g.descriptors_offset, 4096u);
   EXPECT_GE(g.heap_offset, g.descriptors_offset + 1000 * sizeof(detail::MessageDescriptor));
   EXPECT_GE(g.groups_offset, g.heap_offset + 1000 * 4);
@@ -26,8 +26,7 @@ TEST(SegmentGeometry, TablesArePageAlignedAndDoNotOverlap) {
   EXPECT_GE(g.attempts_offset, g.dedup_buckets_offset + g.dedup_bucket_count * 4u);
   EXPECT_GE(g.metadata_offset, g.attempts_offset + detail::kAttemptSlots * sizeof(detail::ReceiveAttempt));
   EXPECT_GE(g.order_map_offset, g.metadata_offset + 2 * detail::kMetadataBytes);
-  EXPECT_EQ(SegmentGeometry::compute(1000, 8 << 20, false).dedup_capacity, 0u)
-      << "standard queues keep no dedup window";
+  EXPECT_EQ(SegmentGeometry::default_dedup_capacity(1000, false), 0u) << "standard queues keep no dedup window";
   EXPECT_GE(g.arena_offset, g.order_map_offset + ((8u << 20) >> detail::kMinOrder));
   EXPECT_EQ(g.arena_offset % 4096, 0u);
   EXPECT_EQ(g.total_bytes, g.arena_offset + (8u << 20));
