@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "descriptor_list.hpp"
+
 namespace shmq::detail {
 
 std::uint64_t group_hash(std::string_view id) noexcept {
@@ -74,39 +76,15 @@ void GroupTable::drop_message(std::uint32_t group) noexcept {
 
 void GroupTable::ready_insert(std::uint32_t group, std::uint32_t index) noexcept {
   GroupRecord& g = g_[group];
-  MessageDescriptor& m = d_[index];
   // Walk back from the tail: new sends append at once; returned messages are
   // older than all but a few in-flight ones.
   std::uint32_t after = g.ready_tail;
-  while (after != kNil && d_[after].seq > m.seq) after = d_[after].prev;
-  m.prev = after;
-  m.next = after == kNil ? g.ready_head : d_[after].next;
-  if (m.next != kNil) {
-    d_[m.next].prev = index;
-  } else {
-    g.ready_tail = index;
-  }
-  if (after != kNil) {
-    d_[after].next = index;
-  } else {
-    g.ready_head = index;
-  }
+  while (after != kNil && d_[after].seq > d_[index].seq) after = d_[after].prev;
+  ReadyList(d_, g.ready_head, g.ready_tail).insert_after(after, index);
 }
 
 void GroupTable::ready_unlink(std::uint32_t group, std::uint32_t index) noexcept {
-  GroupRecord& g = g_[group];
-  MessageDescriptor& m = d_[index];
-  if (m.prev != kNil) {
-    d_[m.prev].next = m.next;
-  } else {
-    g.ready_head = m.next;
-  }
-  if (m.next != kNil) {
-    d_[m.next].prev = m.prev;
-  } else {
-    g.ready_tail = m.prev;
-  }
-  m.next = m.prev = kNil;
+  ReadyList(d_, g_[group].ready_head, g_[group].ready_tail).unlink(index);
 }
 
 int GroupTable::update_ring(std::uint32_t group) noexcept {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "descriptor_list.hpp"
 #include "futex.hpp"
 #include "shmq/error.hpp"
 
@@ -221,83 +222,27 @@ bool QueueCore::reaper_needs_wake(std::uint64_t deadline_ns) const noexcept {
 }
 
 void QueueCore::ready_push_back(std::uint32_t index) noexcept {
-  IndexRoots& r = h_->roots;
-  d_[index].next = kNil;
-  d_[index].prev = r.ready_tail;
-  if (r.ready_tail != kNil) {
-    d_[r.ready_tail].next = index;
-  } else {
-    r.ready_head = index;
-  }
-  r.ready_tail = index;
+  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).push_back(index);
 }
 
 void QueueCore::ready_push_front(std::uint32_t index) noexcept {
-  IndexRoots& r = h_->roots;
-  d_[index].prev = kNil;
-  d_[index].next = r.ready_head;
-  if (r.ready_head != kNil) {
-    d_[r.ready_head].prev = index;
-  } else {
-    r.ready_tail = index;
-  }
-  r.ready_head = index;
+  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).push_front(index);
 }
 
 void QueueCore::ready_insert_after(std::uint32_t after, std::uint32_t index) noexcept {
-  MessageDescriptor& m = d_[index];
-  m.prev = after;
-  m.next = d_[after].next;
-  if (m.next != kNil) {
-    d_[m.next].prev = index;
-  } else {
-    h_->roots.ready_tail = index;
-  }
-  d_[after].next = index;
+  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).insert_after(after, index);
 }
 
 void QueueCore::ready_unlink(std::uint32_t index) noexcept {
-  IndexRoots& r = h_->roots;
-  MessageDescriptor& m = d_[index];
-  if (m.prev != kNil) {
-    d_[m.prev].next = m.next;
-  } else {
-    r.ready_head = m.next;
-  }
-  if (m.next != kNil) {
-    d_[m.next].prev = m.prev;
-  } else {
-    r.ready_tail = m.prev;
-  }
-  m.next = m.prev = kNil;
+  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).unlink(index);
 }
 
 void QueueCore::all_push_back(std::uint32_t index) noexcept {
-  IndexRoots& r = h_->roots;
-  d_[index].all_next = kNil;
-  d_[index].all_prev = r.all_tail;
-  if (r.all_tail != kNil) {
-    d_[r.all_tail].all_next = index;
-  } else {
-    r.all_head = index;
-  }
-  r.all_tail = index;
+  RetentionList(d_, h_->roots.all_head, h_->roots.all_tail).push_back(index);
 }
 
 void QueueCore::all_unlink(std::uint32_t index) noexcept {
-  IndexRoots& r = h_->roots;
-  MessageDescriptor& m = d_[index];
-  if (m.all_prev != kNil) {
-    d_[m.all_prev].all_next = m.all_next;
-  } else {
-    r.all_head = m.all_next;
-  }
-  if (m.all_next != kNil) {
-    d_[m.all_next].all_prev = m.all_prev;
-  } else {
-    r.all_tail = m.all_prev;
-  }
-  m.all_next = m.all_prev = kNil;
+  RetentionList(d_, h_->roots.all_head, h_->roots.all_tail).unlink(index);
 }
 
 void QueueCore::redrive_push(std::uint32_t index) noexcept {
@@ -578,8 +523,13 @@ void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Deliv
   timers_.push(index);
   count(MessageState::kReady, -1);
   count(MessageState::kInFlight, +1);
+  describe(index, out);
+}
+
+void QueueCore::describe(std::uint32_t index, Delivery& out) const noexcept {
+  const MessageDescriptor& m = d_[index];
   out.index = index;
-  out.handle = ReceiptHandle{h_->incarnation, index, m.generation, receives};
+  out.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
   out.body_bytes = m.body_bytes;
   out.attr_bytes = m.attr_bytes;
   out.block_offset = m.block_offset;
@@ -604,16 +554,7 @@ std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delive
     MessageDescriptor& m = d_[index];
     m.deadline_ns = deadline;  // a retry resets the visibility timeout
     timers_.rekeyed(index);
-    Delivery& o = out[i];
-    o.index = index;
-    o.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
-    o.body_bytes = m.body_bytes;
-    o.attr_bytes = m.attr_bytes;
-    o.block_offset = m.block_offset;
-    o.sent_ms = m.sent_ms;
-    o.first_receive_ms = m.first_receive_ms;
-    o.seq = m.seq;
-    std::memcpy(o.message_id, m.message_id, sizeof(m.message_id));
+    describe(index, out[i]);
   }
   (void)now;
   return a.count;
@@ -758,16 +699,7 @@ bool QueueCore::next_redrive(Delivery& out) noexcept {
   std::uint32_t index = h_->roots.redrive_head;
   if (index == kNil) return false;
   while (d_[index].next != kNil) index = d_[index].next;  // the oldest waiting
-  MessageDescriptor& m = d_[index];
-  out.index = index;
-  out.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
-  out.body_bytes = m.body_bytes;
-  out.attr_bytes = m.attr_bytes;
-  out.block_offset = m.block_offset;
-  out.sent_ms = m.sent_ms;
-  out.first_receive_ms = m.first_receive_ms;
-  out.seq = m.seq;
-  std::memcpy(out.message_id, m.message_id, sizeof(m.message_id));
+  describe(index, out);
   return true;
 }
 

@@ -206,6 +206,7 @@ class QueueCore {
   std::uint32_t expire_locked(Now now, bool& redrive) noexcept;
   void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept;
   void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept;
+  void describe(std::uint32_t index, Delivery& out) const noexcept;
   std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline,
                               Now now) noexcept;
   void remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept;
