@@ -14,31 +14,8 @@ using nlohmann::json;
 
 const std::string kArn = "arn:aws:sqs:us-east-1:000000000000:";
 
-class ShmqctlAdmin : public DaemonTest {
+class ShmqctlAdmin : public ShmqctlTest {
  protected:
-  std::string ok(std::vector<std::string> args, const std::string& input = {}) {
-    const ProcessResult r = shmqctl(ns(), args, input);
-    EXPECT_EQ(r.exit_code, 0) << join(args) << "\nstderr: " << r.err;
-    return r.out;
-  }
-  json ok_json(std::vector<std::string> args, const std::string& input = {}) {
-    args.insert(args.begin(), "--json");
-    const std::string out = ok(args, input);
-    json parsed = json::parse(out, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << join(args) << " printed no JSON: " << out;
-    return parsed;
-  }
-  // Expects exit code 1 with `error` named on stderr.
-  void fails(const std::vector<std::string>& args, const std::string& error) {
-    const ProcessResult r = shmqctl(ns(), args);
-    EXPECT_EQ(r.exit_code, 1) << join(args) << "\nstderr: " << r.err;
-    EXPECT_NE(r.err.find(error), std::string::npos) << join(args) << "\nstderr: " << r.err;
-  }
-  static std::string join(const std::vector<std::string>& args) {
-    std::string text = "shmqctl";
-    for (const std::string& a : args) text += " " + a;
-    return text;
-  }
   void make_dead_letter_pair() {
     make_queue("dlq");
     make_queue("src", {{"RedrivePolicy", json{{"deadLetterTargetArn", kArn + "dlq"}, {"maxReceiveCount", 3}}.dump()}});

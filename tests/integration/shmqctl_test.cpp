@@ -12,28 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-class Shmqctl : public DaemonTest {
- protected:
-  // Runs shmqctl against this test's daemon and expects success.
-  std::string ok(std::vector<std::string> args, const std::string& input = {}) {
-    const ProcessResult r = shmqctl(ns(), args, input);
-    EXPECT_EQ(r.exit_code, 0) << join(args) << "\nstderr: " << r.err;
-    return r.out;
-  }
-  // Runs shmqctl --json against this test's daemon and parses what it printed.
-  json ok_json(std::vector<std::string> args, const std::string& input = {}) {
-    args.insert(args.begin(), "--json");
-    const std::string out = ok(args, input);
-    json parsed = json::parse(out, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << join(args) << " printed no JSON: " << out;
-    return parsed;
-  }
-  static std::string join(const std::vector<std::string>& args) {
-    std::string text = "shmqctl";
-    for (const std::string& a : args) text += " " + a;
-    return text;
-  }
-};
+using Shmqctl = ShmqctlTest;
 
 std::set<std::string> keys_of(const json& object) {
   std::set<std::string> keys;

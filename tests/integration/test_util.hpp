@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "daemon_process.hpp"
 #include "shmq/shmq.hpp"
 
@@ -143,6 +145,36 @@ class DaemonTest : public ::testing::Test {
 
   DaemonProcess daemon_{unique_namespace()};
   Client client_{Client::Options{daemon_.ns()}};
+};
+
+// A test that drives shmqctl against its own daemon.
+class ShmqctlTest : public DaemonTest {
+ protected:
+  // Runs shmqctl against this test's daemon and expects success.
+  std::string ok(std::vector<std::string> args, const std::string& input = {}) {
+    const ProcessResult r = shmqctl(ns(), args, input);
+    EXPECT_EQ(r.exit_code, 0) << join(args) << "\nstderr: " << r.err;
+    return r.out;
+  }
+  // Runs shmqctl --json against this test's daemon and parses what it printed.
+  nlohmann::json ok_json(std::vector<std::string> args, const std::string& input = {}) {
+    args.insert(args.begin(), "--json");
+    const std::string out = ok(args, input);
+    nlohmann::json parsed = nlohmann::json::parse(out, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << join(args) << " printed no JSON: " << out;
+    return parsed;
+  }
+  // Expects exit code 1 with `error` named on stderr.
+  void fails(const std::vector<std::string>& args, const std::string& error) {
+    const ProcessResult r = shmqctl(ns(), args);
+    EXPECT_EQ(r.exit_code, 1) << join(args) << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(error), std::string::npos) << join(args) << "\nstderr: " << r.err;
+  }
+  static std::string join(const std::vector<std::string>& args) {
+    std::string text = "shmqctl";
+    for (const std::string& a : args) text += " " + a;
+    return text;
+  }
 };
 
 }  // namespace shmq::test
