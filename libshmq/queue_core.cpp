@@ -539,8 +539,8 @@ void QueueCore::describe(std::uint32_t index, Delivery& out) const noexcept {
   std::memcpy(out.message_id, m.message_id, sizeof(m.message_id));
 }
 
-std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delivery> out, std::uint64_t deadline,
-                                       Now now) noexcept {
+std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delivery> out,
+                                       std::uint64_t deadline) noexcept {
   if (a.count > out.size()) return 0;
   for (std::uint32_t i = 0; i < a.count; ++i) {
     const auto& e = a.messages[i];
@@ -556,7 +556,6 @@ std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delive
     timers_.rekeyed(index);
     describe(index, out[i]);
   }
-  (void)now;
   return a.count;
 }
 
@@ -584,7 +583,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
     if (attempt) {
       const ReceiveAttempt& a = attempts_[attempt->key[0] % kAttemptSlots];
       if (a.key[0] == attempt->key[0] && a.key[1] == attempt->key[1] && a.expires_ns > now.mono_ns) {
-        taken = receive_again(a, out, deadline, now);
+        taken = receive_again(a, out, deadline);
       }
     }
     const std::uint32_t limit = atom(h_->in_flight_limit).load(std::memory_order_relaxed);

@@ -207,8 +207,7 @@ class QueueCore {
   void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept;
   void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept;
   void describe(std::uint32_t index, Delivery& out) const noexcept;
-  std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline,
-                              Now now) noexcept;
+  std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline) noexcept;
   void remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept;
   void detach(std::uint32_t index, MessageState state) noexcept;
   std::error_code locate(const ReceiptHandle& handle, MessageState& state) const noexcept;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 
 #include "sqs_checksums.hpp"
 #include "sqs_errors.hpp"
@@ -585,19 +586,20 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
 json SqsService::change_visibility_batch(const json& p, const RequestContext& c) {
   Queue q = open(queue_name(p, c));
   std::vector<HandleEntry> entries;
-  json failed = json::array();
   for (const json& e : p.value("Entries", json::array())) {
     HandleEntry h{optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0};
     try {
       h.visibility_timeout = static_cast<std::uint32_t>(optional_int(e, "VisibilityTimeout", 0, 43200).value_or(0));
-    } catch (const SqsException& ex) {
-      h.visibility_timeout = 43201;  // refused per entry below
+    } catch (const SqsException&) {
+      // Passed on out of range: the library refuses this entry
+      // (invalid_parameter_value) and still checks the batch's rules over all.
+      h.visibility_timeout = std::numeric_limits<std::uint32_t>::max();
     }
     entries.push_back(std::move(h));
   }
   std::vector<BatchEntryResult> results;
   if (auto ec = q.change_visibility_batch(entries, results)) raise(ec);
-  json out{{"Successful", json::array()}, {"Failed", failed}};
+  json out{{"Successful", json::array()}, {"Failed", json::array()}};
   for (const BatchEntryResult& r : results) {
     if (!r.error) {
       out["Successful"].push_back({{"Id", r.id}});

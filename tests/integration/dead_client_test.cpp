@@ -84,13 +84,22 @@ void expect_all_sixteen_slots_usable(Queue& q) {
   EXPECT_EQ(received, 16u);
 }
 
+// Forks a child that reserves a slot in "q" and dies when `go` says so;
+// returns its pid once the slot is reserved, or -1 if it failed before.
+pid_t start_reserving_child(const std::string& ns, Pipe& ready, Pipe& go) {
+  const pid_t child = fork_child([&] { return reserve_then_die(ns, "q", ready, go); });
+  ready.close_write();
+  go.close_read();
+  if (ready.wait()) return child;
+  wait_child(child);
+  return -1;
+}
+
 TEST_F(DeadClients, ASenderKilledBeforeCommitLeavesNoReservedSlot) {
   Queue q = make_queue("q", {}, kSixteenSlots);
   Pipe ready, go;
-  const pid_t child = fork_child([&] { return reserve_then_die(ns(), "q", ready, go); });
-  ready.close_write();
-  go.close_read();
-  ASSERT_TRUE(ready.wait()) << "the child failed before reserving (exit " << wait_child(child) << ")";
+  const pid_t child = start_reserving_child(ns(), ready, go);
+  ASSERT_GT(child, 0) << "the child failed before reserving";
   EXPECT_EQ(client_.stats("q").counts.writing, 1u);
   EXPECT_EQ(q.counts().visible, 0u) << "an uncommitted message is visible";
 
@@ -106,10 +115,8 @@ TEST_F(DeadClients, ASenderKilledBeforeCommitLeavesNoReservedSlot) {
 TEST_F(DeadClients, ASenderFromBeforeADaemonRestartIsWatchedToo) {
   Queue q = make_queue("q", {}, kSixteenSlots);
   Pipe ready, go;
-  const pid_t child = fork_child([&] { return reserve_then_die(ns(), "q", ready, go); });
-  ready.close_write();
-  go.close_read();
-  ASSERT_TRUE(ready.wait()) << "the child failed before reserving (exit " << wait_child(child) << ")";
+  const pid_t child = start_reserving_child(ns(), ready, go);
+  ASSERT_GT(child, 0) << "the child failed before reserving";
   EXPECT_EQ(client_.stats("q").counts.writing, 1u);
 
   // The daemon that knew the child's connection dies; a new one starts.
