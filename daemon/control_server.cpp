@@ -233,7 +233,8 @@ json ControlServer::handle(const json& request) {
                 {"sent_total", c.sent_total},
                 {"received_total", c.received_total},
                 {"deleted_total", c.deleted_total},
-                {"recoveries", c.recoveries}}}};
+                {"recoveries", c.recoveries},
+                {"sleeping_receivers", q.core().sleeping_receivers()}}}};
     }
     return error_reply(Errc::invalid_parameter_value, "unknown op '" + op + "'");
   } catch (const std::system_error& e) {

@@ -201,6 +201,9 @@ std::set<pid_t> QueueRegistry::attach_existing() {
       live_writers.insert(static_cast<pid_t>(pid));
       return false;
     });
+    for (const std::uint32_t pid : queue->core().waiter_pids()) {
+      if (process_gone(pid)) queue->core().forget_waiters(pid);
+    }
     const auto counts = queue->header().counts;
     spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, counts.visible, counts.in_flight,
                  counts.delayed, freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
@@ -354,6 +357,9 @@ void QueueRegistry::set_attributes(const std::string& name, const Attributes& at
   // still fail (too large), and then nothing has changed.
   if (!daemon_attributes.empty()) queue->set_metadata(std::move(metadata));
   detail::write_settings(queue->header(), settings, detail::wall_ms());
+  // A shorter MessageRetentionPeriod (or maxReceiveCount) may make the
+  // reaper's next deadline earlier than the one it sleeps until.
+  queue->core().reaper_wake();
   if (daemon_attributes.count(kRedrivePolicy)) wire_redrive(*queue);
 }
 
@@ -470,6 +476,7 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
     const std::string& name = queue->name();
     const std::uint32_t n =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
+    queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
     if (n > 0) spdlog::info("queue {}: freed {} slots that dead client {} had reserved", name, n, pid);
     freed += n;
   }

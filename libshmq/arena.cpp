@@ -1,7 +1,9 @@
 #include "arena.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace shmq::detail {
@@ -25,7 +27,7 @@ void Arena::push(std::uint64_t offset, unsigned order) noexcept {
   b.prev = kNilOffset;
   if (head != kNilOffset) block(head).prev = offset;
   head = offset;
-  order_map_[slot_of(offset)] = static_cast<std::uint8_t>(order + 1);
+  if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = static_cast<std::uint8_t>(order + 1);
   roots_.arena_free_bytes += size_of(order);
 }
 
@@ -37,12 +39,18 @@ void Arena::unlink(std::uint64_t offset, unsigned order) noexcept {
     roots_.arena_free_head[order - kMinOrder] = b.next;
   }
   if (b.next != kNilOffset) block(b.next).prev = b.prev;
-  order_map_[slot_of(offset)] = 0;
+  if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = 0;
   roots_.arena_free_bytes -= size_of(order);
 }
 
 std::uint64_t Arena::allocate(unsigned order) noexcept {
   if (order < kMinOrder || order > kMaxOrder) return kNilOffset;
+  std::uint64_t offset = take(order);
+  if (offset == kNilOffset && coalesce()) offset = take(order);
+  return offset;
+}
+
+std::uint64_t Arena::take(unsigned order) noexcept {
   unsigned found = order;
   while (found <= kMaxOrder && roots_.arena_free_head[found - kMinOrder] == kNilOffset) ++found;
   std::uint64_t offset;
@@ -66,6 +74,16 @@ std::uint64_t Arena::allocate(unsigned order) noexcept {
 }
 
 void Arena::release(std::uint64_t offset, unsigned order) noexcept {
+  // Small blocks go back to their list as they are, for the next send of
+  // that size; coalesce() merges them when a larger block is wanted.
+  if (order < kEagerMergeOrder) {
+    push(offset, order);
+    return;
+  }
+  merge_up(offset, order);
+}
+
+void Arena::merge_up(std::uint64_t offset, unsigned order) noexcept {
   while (order < kMaxOrder) {
     const std::uint64_t buddy = offset ^ size_of(order);
     if (order_map_[slot_of(buddy)] != order + 1) break;
@@ -74,6 +92,40 @@ void Arena::release(std::uint64_t offset, unsigned order) noexcept {
     ++order;
   }
   push(offset, order);
+}
+
+bool Arena::coalesce() noexcept try {
+  // Small free blocks are not marked in order_map (see push): mark one
+  // order's blocks, merge the pairs, and unmark those left, before the next
+  // order, so that outside this function a mark always means "free".
+  bool merged = false;
+  std::vector<std::uint64_t> listed;  // a merge overwrites the links a walk would follow
+  for (unsigned order = kMinOrder; order < kEagerMergeOrder; ++order) {
+    const auto list = [&] {
+      listed.clear();
+      for (std::uint64_t at = roots_.arena_free_head[order - kMinOrder]; at != kNilOffset; at = block(at).next) {
+        listed.push_back(at);
+      }
+    };
+    const auto mark = static_cast<std::uint8_t>(order + 1);
+    list();
+    for (const std::uint64_t offset : listed) order_map_[slot_of(offset)] = mark;
+    for (const std::uint64_t offset : listed) {
+      const std::uint64_t buddy = offset ^ size_of(order);
+      // Skip a block already merged as the buddy of an earlier one.
+      if (order_map_[slot_of(offset)] != mark || order_map_[slot_of(buddy)] != mark) continue;
+      order_map_[slot_of(offset)] = order_map_[slot_of(buddy)] = 0;
+      unlink(offset, order);
+      unlink(buddy, order);
+      merge_up(std::min(offset, buddy), order + 1);  // on up while it can, from the eager orders
+      merged = true;
+    }
+    list();
+    for (const std::uint64_t offset : listed) order_map_[slot_of(offset)] = 0;
+  }
+  return merged;
+} catch (const std::bad_alloc&) {
+  return false;  // the allocation fails as if the arena were full
 }
 
 void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {

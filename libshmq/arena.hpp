@@ -1,8 +1,11 @@
 // Buddy allocator for the payload arena. Blocks are 2^kMinOrder..2^kMaxOrder
 // bytes; free blocks sit on one doubly-linked list per order, linked through
-// their own first bytes, and order_map marks the head of each free block so
-// that a buddy's state is known without trusting payload bytes. Allocation and
-// release are O(kOrderCount). Not thread-safe: callers hold the queue mutex.
+// their own first bytes, and order_map marks the head of each free block of
+// kEagerMergeOrder or more so that a buddy's state is known without trusting
+// payload bytes (smaller ones are marked only while coalesce() runs, so that
+// a send and a delete of a small message write one line fewer). Allocation and
+// release are O(kOrderCount), but for the occasional merge of small free
+// blocks (see kEagerMergeOrder). Not thread-safe: callers hold the queue mutex.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +24,15 @@ class Arena {
   // The smallest order whose block holds `bytes`; > kMaxOrder if none does.
   static unsigned order_for(std::uint64_t bytes) noexcept;
 
+  // Blocks below this order are not merged with their buddies when freed:
+  // a queue that sends and deletes small messages would otherwise split a
+  // 2 MiB block down on every send and merge it up on every delete, writing
+  // a free-list link into a dozen blocks each time. They are merged when an
+  // allocation finds nothing free.
+  static constexpr unsigned kEagerMergeOrder = 16;  // 64 KiB
+
   // Returns the arena-relative offset of a block of 2^order bytes, or
-  // kNilOffset when no block is free.
+  // kNilOffset when no block is free even after merging free small blocks.
   std::uint64_t allocate(unsigned order) noexcept;
   void release(std::uint64_t offset, unsigned order) noexcept;
 
@@ -37,6 +47,9 @@ class Arena {
   FreeBlock& block(std::uint64_t offset) const noexcept;
   void push(std::uint64_t offset, unsigned order) noexcept;
   void unlink(std::uint64_t offset, unsigned order) noexcept;
+  std::uint64_t take(unsigned order) noexcept;                   // from the lists or the untouched tail
+  void merge_up(std::uint64_t offset, unsigned order) noexcept;  // frees, merging with free buddies
+  bool coalesce() noexcept;                                      // merges free small blocks; true if any
 
   IndexRoots& roots_;
   std::uint8_t* order_map_;

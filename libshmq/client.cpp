@@ -124,6 +124,7 @@ QueueStats Client::stats(std::string_view name) {
   out.received_total = s.at("received_total");
   out.deleted_total = s.at("deleted_total");
   out.recoveries = s.at("recoveries");
+  out.sleeping_receivers = s.at("sleeping_receivers");
   return out;
 }
 

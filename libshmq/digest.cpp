@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include "hex.hpp"
+
 namespace shmq::detail {
 
 Sha256 sha256(std::initializer_list<std::string_view> parts) noexcept {
@@ -16,12 +18,8 @@ Sha256 sha256(std::initializer_list<std::string_view> parts) noexcept {
 }
 
 std::string to_hex(const std::uint8_t* bytes, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string s(2 * n, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    s[2 * i] = kHex[bytes[i] >> 4];
-    s[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
+  put_hex_bytes(s.data(), bytes, n);
   return s;
 }
 

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <random>
 
+#include "hex.hpp"
+
 namespace shmq::detail {
 
 std::array<std::uint8_t, 16> new_message_id() noexcept {
@@ -18,15 +20,22 @@ std::array<std::uint8_t, 16> new_message_id() noexcept {
 }
 
 std::string format_message_id(const std::uint8_t (&bytes)[16]) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string text;
-  text.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text.push_back('-');
-    text.push_back(kHex[bytes[i] >> 4]);
-    text.push_back(kHex[bytes[i] & 0xf]);
-  }
+  format_message_id(bytes, text);
   return text;
+}
+
+void format_message_id(const std::uint8_t (&bytes)[16], std::string& out) {
+  out.resize(36);
+  char* p = put_hex_bytes(out.data(), bytes, 4);
+  *p++ = '-';
+  p = put_hex_bytes(p, bytes + 4, 2);
+  *p++ = '-';
+  p = put_hex_bytes(p, bytes + 6, 2);
+  *p++ = '-';
+  p = put_hex_bytes(p, bytes + 8, 2);
+  *p++ = '-';
+  put_hex_bytes(p, bytes + 10, 6);
 }
 
 }  // namespace shmq::detail

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -51,6 +52,10 @@ std::error_code check_batch(std::span<const Entry> entries) {
 
 const std::string& Queue::name() const noexcept { return state_->name; }
 
+std::chrono::seconds Queue::receive_wait_time() const noexcept {
+  return std::chrono::seconds(detail::read_settings(state_->core.header()).receive_wait_s);
+}
+
 QueueCounts Queue::counts() const noexcept {
   auto& c = state_->core.header().counts;
   constexpr auto relaxed = std::memory_order_relaxed;  // an estimate, as SQS's are
@@ -68,6 +73,17 @@ bool valid_fifo_id(std::string_view id) noexcept {
     if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
+}
+
+// Empties every field, keeping the strings' storage.
+void clear_message(Message& m) noexcept {
+  for (std::string* text : {&m.message_id, &m.receipt_handle, &m.body, &m.group_id, &m.deduplication_id,
+                            &m.sequence_number, &m.trace_header, &m.sender_id, &m.dead_letter_source_arn}) {
+    text->clear();
+  }
+  m.receive_count = 0;
+  m.sent_timestamp_ms = m.first_receive_timestamp_ms = 0;
+  m.attributes.clear();
 }
 
 std::string format_sequence_number(std::uint64_t seq) {
@@ -131,7 +147,13 @@ std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings
   return {};
 }
 
-// Sends 1..10 messages with one reserve and one commit critical section.
+// Payloads up to this size (a batch's together) are copied inside the one
+// critical section of a send; larger ones between a reserve and a commit, so
+// that a long copy never holds the lock.
+constexpr std::uint64_t kCopyUnderLockBytes = 4096;
+
+// Sends 1..10 messages: in one critical section if they are small, else with
+// one reserve and one commit critical section.
 void send_all(detail::QueueState& q, std::span<Outgoing> out) {
   const detail::QueueSettings settings = detail::read_settings(q.core.header());
   const std::size_t n = out.size();
@@ -155,29 +177,58 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
     bodies[i] = static_cast<std::uint32_t>(out[i].body.size());
     sizes[i] = static_cast<std::uint32_t>(out[i].body.size() + detail::blob_size(blobs[i]));
   }
+  for (std::size_t i = 0; i < n; ++i) requests[i].message_id = detail::new_message_id();
   const auto original_errors = errors;
-  const std::uint32_t epoch =
-      q.core.reserve(std::span(sizes.data(), n), q.pid, std::span(slots.data(), n), std::span(errors.data(), n));
-  if (epoch != q.connected_epoch.load(std::memory_order_relaxed) && q.connection) {
-    // A daemon restarted since this process connected, and it will reclaim
-    // slots only of processes it knows. Make it know this one before holding
-    // a slot across the copy: undo, reconnect, reserve again.
-    q.core.unreserve(std::span(slots.data(), n));
-    q.connection->reconnect();
-    q.connected_epoch.store(epoch, std::memory_order_relaxed);
-    errors = original_errors;
-    q.core.reserve(std::span(sizes.data(), n), q.pid, std::span(slots.data(), n), std::span(errors.data(), n));
+  const auto sizes_n = std::span(sizes.data(), n);
+  const auto slots_n = std::span(slots.data(), n);
+  const auto errors_n = std::span(errors.data(), n);
+  std::uint32_t receivable = 0;
+  if (std::accumulate(sizes_n.begin(), sizes_n.end(), std::uint64_t{0}) <= kCopyUnderLockBytes) {
+    struct Sources {
+      std::span<Outgoing> out;
+      const detail::BlobFields* blobs;
+    } sources{out, blobs.data()};
+    const detail::QueueCore::Fill fill{[](void* context, std::size_t i, std::uint8_t* payload) noexcept {
+                                         const auto& src = *static_cast<const Sources*>(context);
+                                         std::memcpy(payload, src.out[i].body.data(), src.out[i].body.size());
+                                         detail::blob_write(src.blobs[i], payload + src.out[i].body.size());
+                                       },
+                                       &sources};
+    for (;;) {
+      bool epoch_changed = false;
+      const std::uint32_t epoch =
+          q.connection ? q.connected_epoch.load(std::memory_order_relaxed) : detail::QueueCore::kAnyEpoch;
+      receivable = q.core.send_in_one_lock(epoch, sizes_n, q.pid, slots_n, errors_n, fill, std::span(bodies.data(), n),
+                                           std::span(requests.data(), n), std::span(results.data(), n), detail::now(),
+                                           epoch_changed);
+      if (!epoch_changed) break;
+      // A daemon restarted since this process connected (see below).
+      q.connection->reconnect();
+      q.connected_epoch.store(atom(q.core.header().daemon_epoch).load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+      errors = original_errors;
+    }
+  } else {
+    const std::uint32_t epoch = q.core.reserve(sizes_n, q.pid, slots_n, errors_n);
+    if (epoch != q.connected_epoch.load(std::memory_order_relaxed) && q.connection) {
+      // A daemon restarted since this process connected, and it will reclaim
+      // slots only of processes it knows. Make it know this one before holding
+      // a slot across the copy: undo, reconnect, reserve again.
+      q.core.unreserve(slots_n);
+      q.connection->reconnect();
+      q.connected_epoch.store(epoch, std::memory_order_relaxed);
+      errors = original_errors;
+      q.core.reserve(sizes_n, q.pid, slots_n, errors_n);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (slots[i].index == detail::kNil) continue;
+      // Outside the lock: the body, then the blob of attributes.
+      std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());
+      detail::blob_write(blobs[i], slots[i].payload + out[i].body.size());
+    }
+    receivable = q.core.commit(slots_n, std::span(bodies.data(), n), std::span(requests.data(), n),
+                               std::span(results.data(), n), detail::now());
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (slots[i].index == detail::kNil) continue;
-    // Outside the lock: the body, then the blob of attributes.
-    std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());
-    detail::blob_write(blobs[i], slots[i].payload + out[i].body.size());
-    requests[i].message_id = detail::new_message_id();
-  }
-  const std::uint32_t receivable =
-      q.core.commit(std::span(slots.data(), n), std::span(bodies.data(), n), std::span(requests.data(), n),
-                    std::span(results.data(), n), detail::now());
   if (receivable > 0) q.core.wake_receivers(receivable);
   for (std::size_t i = 0; i < n; ++i) {
     out[i].error = errors[i] ? errors[i] : results[i].error;
@@ -231,20 +282,26 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
   detail::QueueState& q = *state_;
   detail::QueueCore& core = q.core;
   detail::SegmentHeader& h = core.header();
-  messages.clear();
+  // The Messages already in `messages` are reused, so that a receive loop
+  // keeps their strings' storage instead of allocating each time.
+  std::size_t filled = 0;
+  const auto done = [&](std::error_code ec) {
+    messages.resize(filled);
+    return ec;
+  };
   if (options.max_messages < 1 || options.max_messages > detail::kMaxBatchEntries) {
-    return Errc::invalid_parameter_value;
+    return done(Errc::invalid_parameter_value);
   }
   const detail::QueueSettings settings = detail::read_settings(h);
   const std::uint32_t visibility = options.visibility_timeout.value_or(settings.visibility_timeout_s);
   const auto wait = options.wait_time.value_or(std::chrono::seconds(settings.receive_wait_s));
   if (visibility > detail::kMaxVisibilityTimeout || wait < std::chrono::milliseconds(0) ||
       wait > std::chrono::seconds(detail::kMaxWaitSeconds)) {
-    return Errc::invalid_parameter_value;
+    return done(Errc::invalid_parameter_value);
   }
   std::optional<detail::DedupKey> attempt;
   if (!options.receive_request_attempt_id.empty()) {
-    if (!valid_fifo_id(options.receive_request_attempt_id)) return Errc::invalid_parameter_value;
+    if (!valid_fifo_id(options.receive_request_attempt_id)) return done(Errc::invalid_parameter_value);
     if (core.fifo()) attempt = detail::dedup_key(false, {}, options.receive_request_attempt_id);
   }
   const std::uint64_t start = detail::monotonic_ns();
@@ -254,7 +311,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
   std::array<detail::Delivery, detail::kMaxBatchEntries> taken;
   bool retry_attempt = attempt.has_value();  // a retry must reach the lock even when nothing is available
   for (;;) {
-    if (deleted(q)) return Errc::queue_does_not_exist;
+    if (deleted(q)) return done(Errc::queue_does_not_exist);
     const std::uint64_t t = detail::monotonic_ns();
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
       retry_attempt = false;
@@ -263,7 +320,9 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
                                            detail::Now{t, detail::wall_ms()}, attempt ? &*attempt : nullptr, limited);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
-        Message m;
+        if (filled == messages.size()) messages.emplace_back();
+        Message& m = messages[filled];
+        clear_message(m);
         const auto* payload = core.payload(d.block_offset);
         m.body.assign(reinterpret_cast<const char*>(payload), d.body_bytes);  // outside the lock
         const bool parsed = detail::blob_read(payload + d.body_bytes, d.attr_bytes, m);
@@ -271,32 +330,32 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
         // timeout passed and another receiver deleted it), the copy may be
         // torn: drop it; that receiver has the message.
         if (!core.still_valid(d) || !parsed) continue;
-        m.message_id = detail::format_message_id(d.message_id);
-        m.receipt_handle = d.handle.to_string();
+        detail::format_message_id(d.message_id, m.message_id);
+        d.handle.write(m.receipt_handle);
         m.receive_count = d.handle.receive_count;
         m.sent_timestamp_ms = d.sent_ms;
         m.first_receive_timestamp_ms = d.first_receive_ms;
         if (core.fifo()) m.sequence_number = format_sequence_number(d.seq);
-        messages.push_back(std::move(m));
+        ++filled;
       }
-      if (!messages.empty()) return {};
-      if (limited) return limited;
+      if (filled > 0) return done({});
+      if (limited) return done(limited);
     }
     const std::uint64_t t2 = detail::monotonic_ns();
-    if (t2 >= deadline) return {};
+    if (t2 >= deadline) return done({});
     if (t2 < spin_until) {
       cpu_relax();
       continue;
     }
     // Sleep. seq_cst on waiters and ready_seq: either the sender's wake_receivers
     // sees this waiter, or this load sees the sender's ready_seq bump.
-    atom(h.waiters).fetch_add(1, std::memory_order_seq_cst);
+    core.add_waiter(q.pid);
     const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
     if (core.available_count() == 0 && !deleted(q)) {
       const std::uint64_t until = std::min(deadline, core.next_deadline_ns());
       if (until > t2) detail::futex_wait(&h.ready_seq, seq, until - t2);
     }
-    atom(h.waiters).fetch_sub(1, std::memory_order_seq_cst);
+    core.remove_waiter(q.pid);
   }
 }
 
@@ -307,10 +366,10 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
   const std::uint64_t until = std::min<std::uint64_t>(t + static_cast<std::uint64_t>(timeout.count()) * 1'000'000ull,
                                                       q.core.next_deadline_ns());
   // As in receive: seq_cst pairs with the sender's wake-up check.
-  atom(h.waiters).fetch_add(1, std::memory_order_seq_cst);
+  q.core.add_waiter(q.pid);
   const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
   if (q.core.available_count() == 0 && !deleted(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
-  atom(h.waiters).fetch_sub(1, std::memory_order_seq_cst);
+  q.core.remove_waiter(q.pid);
 }
 
 std::error_code Queue::delete_message(std::string_view receipt_handle) {
@@ -333,8 +392,24 @@ std::error_code Queue::change_visibility(std::string_view receipt_handle, std::u
 std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::vector<BatchEntryResult>& results) {
   if (auto ec = check_batch(entries)) return ec;
   if (deleted(*state_)) return Errc::queue_does_not_exist;
+  // One critical section for the handles that parse.
+  std::array<detail::ReceiptHandle, detail::kMaxBatchEntries> handles{};
+  std::array<std::error_code, detail::kMaxBatchEntries> errors{};
+  std::array<std::size_t, detail::kMaxBatchEntries> entry_of{};
+  std::size_t parsed = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (const auto handle = detail::ReceiptHandle::parse(entries[i].receipt_handle)) {
+      handles[parsed] = *handle;
+      entry_of[parsed++] = i;
+    } else {
+      errors[i] = Errc::invalid_receipt_handle;
+    }
+  }
+  std::array<std::error_code, detail::kMaxBatchEntries> removed{};
+  state_->core.remove(std::span(handles.data(), parsed), std::span(removed.data(), parsed));
+  for (std::size_t k = 0; k < parsed; ++k) errors[entry_of[k]] = removed[k];
   results.clear();
-  for (const HandleEntry& e : entries) results.push_back({e.id, delete_message(e.receipt_handle), {}});
+  for (std::size_t i = 0; i < entries.size(); ++i) results.push_back({entries[i].id, errors[i], {}});
   return {};
 }
 

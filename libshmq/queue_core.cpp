@@ -162,7 +162,7 @@ void QueueCore::format(void* base, const FormatParams& p) {
   r.next_seq = 1;
   r.arena_free_bytes = p.arena_bytes;
   for (auto& head : r.arena_free_head) head = kNilOffset;
-  h->counts.next_deadline_ns = ~0ull;
+  h->next_deadline_ns = ~0ull;
   h->reaper_deadline_ns = ~0ull;
 
   // Release: a process that acquire-loads the version sees everything above.
@@ -202,7 +202,7 @@ void QueueCore::count(MessageState s, int delta) noexcept {
 }
 
 void QueueCore::set_available(int delta) noexcept {
-  std::uint32_t& a = h_->counts.available;
+  std::uint32_t& a = h_->available;
   atom(a).store(a + static_cast<std::uint32_t>(delta), std::memory_order_relaxed);  // see count()
 }
 
@@ -213,8 +213,9 @@ std::uint64_t QueueCore::retention_deadline() const noexcept {
 }
 
 void QueueCore::publish_deadline() noexcept {
-  atom(h_->counts.next_deadline_ns)
-      .store(std::min(timers_.earliest(), retention_deadline()), std::memory_order_relaxed);
+  // Stored only when it changes: receivers poll this line.
+  const std::uint64_t deadline = std::min(timers_.earliest(), retention_deadline());
+  if (h_->next_deadline_ns != deadline) atom(h_->next_deadline_ns).store(deadline, std::memory_order_relaxed);
 }
 
 bool QueueCore::reaper_needs_wake(std::uint64_t deadline_ns) const noexcept {
@@ -316,6 +317,12 @@ void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
 std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                                  std::span<std::error_code> errors) noexcept {
   Lock lock(*this);
+  reserve_locked(sizes, pid, out, errors);
+  return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
+}
+
+void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
+                               std::span<std::error_code> errors) noexcept {
   IndexRoots& r = h_->roots;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     out[i] = Reservation{};
@@ -353,7 +360,6 @@ std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint
     count(MessageState::kWriting, +1);
     out[i] = Reservation{index, m.generation, arena_base_ + offset};
   }
-  return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
@@ -373,73 +379,104 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
   bool wake_reaper = false;
   {
     Lock lock(*this);
-    if (fifo()) dedup_.expire(now.mono_ns);
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      const std::uint32_t index = slots[i].index;
-      if (index == kNil) continue;
-      const CommitRequest& req = requests[i];
-      CommitResult& res = results[i];
-      MessageDescriptor& m = d_[index];
-      if (req.dedup) {
-        if (const DedupEntry* seen = dedup_.find(req.dedup_key)) {
-          res.duplicate = true;
-          std::memcpy(res.message_id.data(), seen->message_id, 16);
-          res.seq = seen->seq;
-          count(MessageState::kWriting, -1);
-          free_slot(index);
-          slots[i] = Reservation{};
-          continue;
-        }
-        std::uint8_t id[16];
-        std::memcpy(id, req.message_id.data(), 16);
-        if (!dedup_.insert(req.dedup_key, now.mono_ns + kDedupWindowNs, id, h_->roots.next_seq)) {
-          res.error = Errc::queue_full;  // the window is full of live ids: refuse, never forget one
-          count(MessageState::kWriting, -1);
-          free_slot(index);
-          slots[i] = Reservation{};
-          continue;
-        }
-      }
-      // At most one group per message slot, so the table is never full here.
-      const std::uint32_t group = fifo() ? groups_.find_or_create(req.group_id) : kNil;
-      std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
-      m.attr_bytes = m.body_bytes - bodies[i];
-      m.body_bytes = bodies[i];
-      m.seq = h_->roots.next_seq++;
-      m.sent_ms = req.sent_ms != 0 ? req.sent_ms : now.wall_ms;
-      m.sent_ns = now.mono_ns;  // retention counts from arrival in this queue
-      m.group = group;
-      res.seq = m.seq;
-      res.message_id = req.message_id;
-      count(MessageState::kWriting, -1);
-      if (req.delay_s > 0) {
-        m.deadline_ns = now.mono_ns + seconds_ns(req.delay_s);
-        set_state(index, MessageState::kDelayed);
-        timers_.push(index);
-        count(MessageState::kDelayed, +1);
-        wake_reaper |= reaper_needs_wake(m.deadline_ns);
-      } else {
-        set_state(index, MessageState::kReady);
-        count(MessageState::kReady, +1);
-        if (group != kNil) {
-          groups_.ready_insert(group, index);
-          const int added = groups_.update_ring(group);
-          set_available(added);
-          receivable += static_cast<std::uint32_t>(added);
-        } else {
-          ready_push_back(index);
-          ++receivable;
-        }
-      }
-      if (group != kNil) ++groups_[group].messages;
-      all_push_back(index);
-      ++h_->counts.sent_total;
-    }
-    // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
-    if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
-    publish_deadline();
+    receivable = commit_locked(slots, bodies, requests, results, now, wake_reaper);
   }
   if (wake_reaper) reaper_wake();
+  return receivable;
+}
+
+std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const std::uint32_t> sizes, std::uint32_t pid,
+                                          std::span<Reservation> slots, std::span<std::error_code> errors,
+                                          const Fill& fill, std::span<const std::uint32_t> bodies,
+                                          std::span<const CommitRequest> requests, std::span<CommitResult> results,
+                                          Now now, bool& epoch_changed) noexcept {
+  std::uint32_t receivable = 0;
+  bool wake_reaper = false;
+  {
+    Lock lock(*this);
+    epoch_changed = epoch != kAnyEpoch && atom(h_->daemon_epoch).load(std::memory_order_relaxed) != epoch;
+    if (epoch_changed) return 0;
+    reserve_locked(sizes, pid, slots, errors);
+    // A kill during the copy leaves kWriting slots, as a kill between
+    // reserve() and commit() does: the daemon reclaims them.
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].index != kNil) fill.write(fill.context, i, slots[i].payload);
+    }
+    receivable = commit_locked(slots, bodies, requests, results, now, wake_reaper);
+  }
+  if (wake_reaper) reaper_wake();
+  return receivable;
+}
+
+std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
+                                       std::span<const CommitRequest> requests, std::span<CommitResult> results,
+                                       Now now, bool& wake_reaper) noexcept {
+  std::uint32_t receivable = 0;
+  if (fifo()) dedup_.expire(now.mono_ns);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const std::uint32_t index = slots[i].index;
+    if (index == kNil) continue;
+    const CommitRequest& req = requests[i];
+    CommitResult& res = results[i];
+    MessageDescriptor& m = d_[index];
+    if (req.dedup) {
+      if (const DedupEntry* seen = dedup_.find(req.dedup_key)) {
+        res.duplicate = true;
+        std::memcpy(res.message_id.data(), seen->message_id, 16);
+        res.seq = seen->seq;
+        count(MessageState::kWriting, -1);
+        free_slot(index);
+        slots[i] = Reservation{};
+        continue;
+      }
+      std::uint8_t id[16];
+      std::memcpy(id, req.message_id.data(), 16);
+      if (!dedup_.insert(req.dedup_key, now.mono_ns + kDedupWindowNs, id, h_->roots.next_seq)) {
+        res.error = Errc::queue_full;  // the window is full of live ids: refuse, never forget one
+        count(MessageState::kWriting, -1);
+        free_slot(index);
+        slots[i] = Reservation{};
+        continue;
+      }
+    }
+    // At most one group per message slot, so the table is never full here.
+    const std::uint32_t group = fifo() ? groups_.find_or_create(req.group_id) : kNil;
+    std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
+    m.attr_bytes = m.body_bytes - bodies[i];
+    m.body_bytes = bodies[i];
+    m.seq = h_->roots.next_seq++;
+    m.sent_ms = req.sent_ms != 0 ? req.sent_ms : now.wall_ms;
+    m.sent_ns = now.mono_ns;  // retention counts from arrival in this queue
+    m.group = group;
+    res.seq = m.seq;
+    res.message_id = req.message_id;
+    count(MessageState::kWriting, -1);
+    if (req.delay_s > 0) {
+      m.deadline_ns = now.mono_ns + seconds_ns(req.delay_s);
+      set_state(index, MessageState::kDelayed);
+      timers_.push(index);
+      count(MessageState::kDelayed, +1);
+      wake_reaper |= reaper_needs_wake(m.deadline_ns);
+    } else {
+      set_state(index, MessageState::kReady);
+      count(MessageState::kReady, +1);
+      if (group != kNil) {
+        groups_.ready_insert(group, index);
+        const int added = groups_.update_ring(group);
+        set_available(added);
+        receivable += static_cast<std::uint32_t>(added);
+      } else {
+        ready_push_back(index);
+        ++receivable;
+      }
+    }
+    if (group != kNil) ++groups_[group].messages;
+    all_push_back(index);
+    ++h_->counts.sent_total;
+  }
+  // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
+  if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+  publish_deadline();
   return receivable;
 }
 
@@ -651,24 +688,32 @@ std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& sta
 }
 
 std::error_code QueueCore::remove(const ReceiptHandle& handle) noexcept {
+  std::error_code ec;
+  remove(std::span(&handle, 1), std::span(&ec, 1));
+  return ec;
+}
+
+void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::error_code> errors) noexcept {
   std::uint32_t unlocked = 0;
   {
     Lock lock(*this);
-    MessageState state;
-    if (auto ec = locate(handle, state)) return ec;
-    const std::uint32_t before = h_->counts.available;
-    detach(handle.index, state);
-    free_slot(handle.index);
-    ++h_->counts.deleted_total;
+    const std::uint32_t before = h_->available;
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+      MessageState state;
+      errors[i] = locate(handles[i], state);
+      if (errors[i]) continue;
+      detach(handles[i].index, state);
+      free_slot(handles[i].index);
+      ++h_->counts.deleted_total;
+    }
     // Deleting a FIFO group's last in-flight message may open the group.
-    if (h_->counts.available > before) {
-      unlocked = h_->counts.available - before;
+    if (h_->available > before) {
+      unlocked = h_->available - before;
       atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
     }
     publish_deadline();
   }
   if (unlocked > 0) wake_receivers(unlocked);
-  return {};
 }
 
 std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::uint32_t visibility_s,
@@ -847,10 +892,60 @@ void QueueCore::rebuild() noexcept {
   atom(c.delayed).store(delayed, std::memory_order_relaxed);
   atom(c.writing).store(writing, std::memory_order_relaxed);
   atom(c.redrive).store(redrive, std::memory_order_relaxed);
-  atom(c.available).store(available, std::memory_order_relaxed);
+  atom(h_->available).store(available, std::memory_order_relaxed);
   publish_deadline();
   // Someone may have been waiting for what the dead owner was doing.
   atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+}
+
+namespace {
+
+// This process's slot, claimed if it has none; nullptr if all are taken by
+// other processes (its receivers then count in waiters only).
+SegmentHeader::WaiterSlot* waiter_slot(SegmentHeader& h, std::uint32_t pid) noexcept {
+  for (auto& slot : h.waiter_slots) {
+    if (atom(slot.pid).load(std::memory_order_relaxed) == pid) return &slot;
+  }
+  for (auto& slot : h.waiter_slots) {
+    std::uint32_t expected = 0;
+    if (atom(slot.pid).compare_exchange_strong(expected, pid, std::memory_order_relaxed)) return &slot;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void QueueCore::add_waiter(std::uint32_t pid) noexcept {
+  // seq_cst on waiters: pairs with the sender's check in wake_receivers.
+  atom(h_->waiters).fetch_add(1, std::memory_order_seq_cst);
+  // Relaxed: only the daemon reads slots, after this process died.
+  if (auto* slot = waiter_slot(*h_, pid)) atom(slot->count).fetch_add(1, std::memory_order_relaxed);
+}
+
+void QueueCore::remove_waiter(std::uint32_t pid) noexcept {
+  if (auto* slot = waiter_slot(*h_, pid)) atom(slot->count).fetch_sub(1, std::memory_order_relaxed);
+  atom(h_->waiters).fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void QueueCore::forget_waiters(std::uint32_t pid) noexcept {
+  for (auto& slot : h_->waiter_slots) {
+    if (atom(slot.pid).load(std::memory_order_relaxed) != pid) continue;
+    const std::uint32_t count = atom(slot.count).exchange(0, std::memory_order_relaxed);
+    atom(h_->waiters).fetch_sub(count, std::memory_order_seq_cst);
+    atom(slot.pid).store(0, std::memory_order_relaxed);
+  }
+}
+
+std::vector<std::uint32_t> QueueCore::waiter_pids() const {
+  std::vector<std::uint32_t> pids;
+  for (auto& slot : h_->waiter_slots) {
+    if (const std::uint32_t pid = atom(slot.pid).load(std::memory_order_relaxed)) pids.push_back(pid);
+  }
+  return pids;
+}
+
+std::uint32_t QueueCore::sleeping_receivers() const noexcept {
+  return atom(h_->waiters).load(std::memory_order_relaxed);
 }
 
 void QueueCore::wake_receivers(std::uint32_t count) noexcept {
@@ -870,6 +965,12 @@ std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atom
     Lock lock(*this);
     moved = expire_locked(now(), redrive);
     deadline = std::min(timers_.earliest(), retention_deadline());
+    if (h_->roots.all_head == kNil) {
+      // No message to expire: but one sent later expires a retention period
+      // after it arrives, so waking a period from now is early enough, and
+      // senders never have to wake the reaper for retention.
+      deadline = std::min(deadline, now().mono_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed)));
+    }
     redrive = redrive || h_->roots.redrive_head != kNil;
     h_->reaper_deadline_ns = deadline;
     atom(h_->reaper_waiting).store(1, std::memory_order_relaxed);
@@ -894,11 +995,11 @@ void QueueCore::reaper_wake() noexcept {
 }
 
 std::uint32_t QueueCore::available_count() const noexcept {
-  return atom(h_->counts.available).load(std::memory_order_relaxed);
+  return atom(h_->available).load(std::memory_order_relaxed);
 }
 
 std::uint64_t QueueCore::next_deadline_ns() const noexcept {
-  return atom(h_->counts.next_deadline_ns).load(std::memory_order_relaxed);
+  return atom(h_->next_deadline_ns).load(std::memory_order_relaxed);
 }
 
 }  // namespace shmq::detail

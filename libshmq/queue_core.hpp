@@ -22,6 +22,7 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "arena.hpp"
 #include "clock.hpp"
@@ -132,6 +133,26 @@ class QueueCore {
   std::uint32_t reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                         std::span<std::error_code> errors) noexcept;
 
+  // Writes entry i's body and blob into its reserved payload.
+  struct Fill {
+    void (*write)(void* context, std::size_t i, std::uint8_t* payload) noexcept;
+    void* context;
+  };
+
+  // An epoch for send_in_one_lock that matches every daemon (a process
+  // without a control connection: the daemon itself).
+  static constexpr std::uint32_t kAnyEpoch = kNil;
+
+  // reserve(), fill, and commit() in one critical section: for small
+  // payloads, copying under the lock costs less than a second lock round
+  // trip. Does nothing and sets epoch_changed if the daemon epoch is not
+  // `epoch` (the caller reconnects first; see Queue's send path). Returns
+  // what commit() returns; slots and errors as reserve() fills them.
+  std::uint32_t send_in_one_lock(std::uint32_t epoch, std::span<const std::uint32_t> sizes, std::uint32_t pid,
+                                 std::span<Reservation> slots, std::span<std::error_code> errors, const Fill& fill,
+                                 std::span<const std::uint32_t> bodies, std::span<const CommitRequest> requests,
+                                 std::span<CommitResult> results, Now now, bool& epoch_changed) noexcept;
+
   // Frees reservations that will not be committed.
   void unreserve(std::span<Reservation> slots) noexcept;
 
@@ -156,6 +177,8 @@ class QueueCore {
   bool still_valid(const Delivery& delivery) const noexcept;
 
   std::error_code remove(const ReceiptHandle& handle) noexcept;
+  // Deletes several in one critical section; errors[i] as remove() returns for handles[i].
+  void remove(std::span<const ReceiptHandle> handles, std::span<std::error_code> errors) noexcept;
   std::error_code change_visibility(const ReceiptHandle& handle, std::uint32_t visibility_s, Now now) noexcept;
 
   // Moves due in-flight and delayed messages to the ready list and removes
@@ -181,6 +204,16 @@ class QueueCore {
   // Recomputes every derived structure from the descriptor states.
   void rebuild() noexcept;
 
+  // A receiver of process `pid` goes to sleep on ready_seq / has woken
+  // (lock-free; see SegmentHeader::waiter_slots).
+  void add_waiter(std::uint32_t pid) noexcept;
+  void remove_waiter(std::uint32_t pid) noexcept;
+  // The daemon: process `pid` died; its sleeping receivers no longer count.
+  void forget_waiters(std::uint32_t pid) noexcept;
+  // Processes that have receivers asleep now, or had (their slot stays claimed).
+  std::vector<std::uint32_t> waiter_pids() const;
+  std::uint32_t sleeping_receivers() const noexcept;
+
   // Wakes receivers sleeping on ready_seq, if any (outside the lock).
   void wake_receivers(std::uint32_t count) noexcept;
 
@@ -203,6 +236,11 @@ class QueueCore {
   class Lock;
   friend class Lock;
 
+  void reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
+                      std::span<std::error_code> errors) noexcept;
+  std::uint32_t commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
+                              std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now,
+                              bool& wake_reaper) noexcept;
   std::uint32_t expire_locked(Now now, bool& redrive) noexcept;
   void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept;
   void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept;

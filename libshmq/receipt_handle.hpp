@@ -20,6 +20,8 @@ struct ReceiptHandle {
   static constexpr std::size_t kTextLength = 40;  // 16 + 3 * 8 hex digits
 
   std::string to_string() const;
+  // The same text into `out`, reusing its storage.
+  void write(std::string& out) const;
   // nullopt unless `text` is exactly what to_string() produces.
   static std::optional<ReceiptHandle> parse(std::string_view text) noexcept;
 };

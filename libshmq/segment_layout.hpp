@@ -9,11 +9,13 @@
 //  |   identity: magic, layout_version (release-stored last),     |
 //  |             incarnation, sizes and table offsets, name       |
 //  |   attributes: read lock-free on the data path                |
-//  |   [cache line] robust process-shared mutex                   |
-//  |   [cache line] index roots, guarded by the mutex             |
+//  |   [cache line] robust process-shared mutex, hottest roots    |
+//  |   [4 lines]    the other index roots, guarded by the mutex   |
 //  |   [cache line] counts, readable without the mutex            |
-//  |   [cache line] ready_seq + waiters: receivers' futex         |
+//  |   [cache line] what receivers poll: ready_seq (their futex), |
+//  |                waiters, available, next_deadline_ns          |
 //  |   [cache line] reaper_seq: the daemon reaper's futex         |
+//  |   [8 lines]    waiter_slots: sleeping receivers per process  |
 //  +--------------------------------------------------------------+  descriptors_offset
 //  | MessageDescriptor[capacity]   128 B each, addressed by index |
 //  +--------------------------------------------------------------+  heap_offset
@@ -32,7 +34,8 @@
 //  |                               policy, redrive), two copies   |
 //  +--------------------------------------------------------------+  order_map_offset
 //  | uint8_t order_map[arena_bytes / 64]: order+1 at the head of  |
-//  |                               each free arena block, else 0  |
+//  |                       each free arena block of 64 KiB or     |
+//  |                       more, else 0                           |
 //  +--------------------------------------------------------------+  arena_offset
 //  | payload arena, arena_bytes: buddy blocks of 64 B .. 2 MiB;   |
 //  | a block holds the body, then the message's attribute blob    |
@@ -55,7 +58,7 @@ namespace shmq::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
-inline constexpr std::uint32_t kLayoutMajor = 2;
+inline constexpr std::uint32_t kLayoutMajor = 3;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
@@ -64,6 +67,7 @@ inline constexpr std::size_t kMaxQueueName = 80;
 inline constexpr std::size_t kMaxGroupId = 128;       // MessageGroupId, SQS's limit
 inline constexpr std::uint32_t kAttemptSlots = 1024;  // receive attempts remembered
 inline constexpr std::size_t kMetadataBytes = 64 * 1024;
+inline constexpr std::uint32_t kWaiterSlots = 64;  // processes whose sleeping receivers are tracked
 inline constexpr std::uint64_t kDedupWindowNs = 300ull * 1'000'000'000ull;  // 5 minutes
 
 // Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
@@ -167,21 +171,27 @@ struct ReceiveAttempt {
 // rebuilt after a locker died (see QueueCore::rebuild). Descriptors and arena
 // blocks are handed out from a never-used tail before anything is recycled, so
 // a fresh queue touches only the pages it uses.
+//
+// The roots start inside the mutex's cache line, and the ones every send,
+// receive and delete writes come first: a process that takes the lock then
+// finds them on the line it just took, instead of fetching more lines that
+// the last locker, often on another core, left modified in its cache.
 struct IndexRoots {
-  std::uint32_t free_head;                     // free descriptor list
-  std::uint32_t ready_head;                    // oldest ready message
-  std::uint32_t ready_tail;                    // newest ready message
-  std::uint32_t heap_size;                     // entries in timer_heap
-  std::uint32_t unused_from;                   // descriptors at and past this index were never used (all free)
-  std::uint32_t reserved0;                     // zero
-  std::uint64_t next_seq;                      // next send sequence number
-  std::uint64_t arena_untouched;               // arena bytes at and past this offset were never handed out
-  std::uint64_t arena_free_bytes;              // free bytes, listed or untouched
-  std::uint64_t arena_free_head[kOrderCount];  // arena-relative, kNilOffset if empty
-  std::uint32_t all_head;                      // oldest live message (retention list)
+  // In the mutex's line:
+  std::uint32_t free_head;   // free descriptor list
+  std::uint32_t ready_head;  // oldest ready message
+  std::uint32_t ready_tail;  // newest ready message
+  std::uint32_t heap_size;   // entries in timer_heap
+  std::uint32_t all_head;    // oldest live message (retention list)
   std::uint32_t all_tail;
-  std::uint32_t redrive_head;  // kRedrive messages, linked through next
-  std::uint32_t ring_head;     // FIFO: groups with ready messages and none in flight
+  // The next line: sequence numbers and the arena's small blocks.
+  std::uint32_t unused_from;                   // descriptors at and past this index were never used (all free)
+  std::uint32_t redrive_head;                  // kRedrive messages, linked through next
+  std::uint64_t next_seq;                      // next send sequence number
+  std::uint64_t arena_free_bytes;              // free bytes, listed or untouched
+  std::uint64_t arena_untouched;               // arena bytes at and past this offset were never handed out
+  std::uint64_t arena_free_head[kOrderCount];  // arena-relative, kNilOffset if empty; smallest orders first
+  std::uint32_t ring_head;                     // FIFO: groups with ready messages and none in flight
   std::uint32_t ring_tail;
   std::uint32_t group_free_head;
   std::uint32_t group_unused_from;
@@ -190,25 +200,24 @@ struct IndexRoots {
   std::uint32_t dedup_oldest;  // next to expire
   std::uint32_t dedup_newest;
   std::uint32_t attempt_cursor;  // next ReceiveAttempt slot to overwrite
+  std::uint32_t reserved0;       // zero
 };
 
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
-// receivers deciding whether to take the lock, and by stats.
+// stats. One cache line.
 struct Counts {
   std::uint32_t visible;
   std::uint32_t in_flight;
   std::uint32_t delayed;
   std::uint32_t writing;
-  std::uint64_t next_deadline_ns;  // earliest timer_heap deadline, ~0 if none
   std::uint64_t sent_total;
   std::uint64_t received_total;
   std::uint64_t deleted_total;
   std::uint64_t recoveries;     // times a locker found the previous owner dead
-  std::uint32_t available;      // messages a receive could take now: visible (standard) or groups
-                                // on the ring (FIFO); receivers poll this lock-free
   std::uint32_t redrive;        // messages waiting to move to the DLQ
   std::uint32_t groups;         // group records in use
   std::uint32_t dedup_entries;  // dedup ids in the window
+  std::uint32_t reserved0;      // zero
 };
 
 // Aligned to a page so that the descriptor table starts page-aligned.
@@ -259,19 +268,36 @@ struct alignas(4096) SegmentHeader {
   std::uint64_t metadata_offset;
 
   alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
-  alignas(kCacheLine) IndexRoots roots;       // guarded by mutex
+  IndexRoots roots;                           // guarded by mutex; starts in the mutex's line
   alignas(kCacheLine) Counts counts;          // written under mutex, read lock-free
 
-  // Receivers sleep on ready_seq; it is bumped whenever messages become
-  // visible. Senders call futex_wake only while waiters is non-zero.
+  // What receivers poll, on one line that a send writes once: ready_seq
+  // (they sleep on it; bumped whenever messages become visible), available
+  // and next_deadline_ns (whether taking the lock could find anything).
+  // Senders call futex_wake only while waiters is non-zero.
   alignas(kCacheLine) std::uint32_t ready_seq;
   std::uint32_t waiters;
+  std::uint32_t available;         // messages a receive could take now: visible (standard) or groups
+                                   // on the ring (FIFO); written under the mutex
+  std::uint32_t reserved1;         // zero
+  std::uint64_t next_deadline_ns;  // earliest timer or retention deadline, ~0 if none; written under the mutex
 
   // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
   // that sets an earlier deadline bumps it and wakes the reaper.
   alignas(kCacheLine) std::uint32_t reaper_seq;
   std::uint32_t reaper_waiting;      // 1 while the reaper sleeps
   std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
+
+  // How many of `waiters` each process contributes, so that the daemon can
+  // take back the count of a process killed while asleep (else every later
+  // send would pay for a futex_wake). A receiver adds to waiters, then to its
+  // slot; removes from its slot, then from waiters: a kill in between leaves
+  // waiters too high (a spare wake-up), never too low (a lost one).
+  struct WaiterSlot {
+    std::uint32_t pid;    // 0: free; claimed with a compare-exchange
+    std::uint32_t count;  // this process's receivers asleep now
+  };
+  alignas(kCacheLine) WaiterSlot waiter_slots[kWaiterSlots];
 };
 
 // A free arena block stores its list links in its own first bytes.
@@ -291,6 +317,10 @@ static_assert(offsetof(MessageDescriptor, block_offset) % 8 == 0, "64-bit fields
 static_assert(sizeof(SegmentHeader) == 4096, "the header fills exactly one page");
 static_assert(offsetof(SegmentHeader, mutex) % kCacheLine == 0);
 static_assert(offsetof(SegmentHeader, ready_seq) % kCacheLine == 0, "futex word on its own line: senders write it");
+static_assert(offsetof(SegmentHeader, roots) + offsetof(IndexRoots, unused_from) ==
+                  offsetof(SegmentHeader, mutex) + kCacheLine,
+              "the hottest roots fill the rest of the mutex's line");
+static_assert(sizeof(Counts) == kCacheLine, "counts on one line");
 static_assert(offsetof(SegmentHeader, ready_seq) % 4 == 0, "futex words must be 4-byte aligned");
 static_assert(offsetof(SegmentHeader, reaper_seq) % 4 == 0, "futex words must be 4-byte aligned");
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free, "a lock-based atomic is private to one process");

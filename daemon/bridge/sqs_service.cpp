@@ -477,10 +477,7 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   o.max_messages = static_cast<std::uint32_t>(optional_int(p, "MaxNumberOfMessages", 1, 10).value_or(1));
   if (auto v = optional_int(p, "VisibilityTimeout", 0, 43200)) o.visibility_timeout = static_cast<std::uint32_t>(*v);
   std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20);
-  if (!wait) {
-    const Attributes a = client_.get_queue_attributes(name, {"ReceiveMessageWaitTimeSeconds"});
-    wait = std::stoll(a.at("ReceiveMessageWaitTimeSeconds"));
-  }
+  if (!wait) wait = pending.queue.receive_wait_time().count();  // the queue's default, from its segment
   o.wait_time = std::chrono::milliseconds(0);
   o.spin = std::chrono::microseconds(0);
   o.receive_request_attempt_id = optional_string(p, "ReceiveRequestAttemptId");

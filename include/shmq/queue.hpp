@@ -61,6 +61,11 @@ class Queue {
   // receivers with one thread; a receive after it may still find nothing.
   void wait_for_messages(std::chrono::milliseconds timeout) const noexcept;
 
+  // The queue's ReceiveMessageWaitTimeSeconds: how long receive() waits when
+  // ReceiveOptions::wait_time is not given. Read from shared memory; does
+  // not block.
+  std::chrono::seconds receive_wait_time() const noexcept;
+
   // Approximate counts, read without locking.
   QueueCounts counts() const noexcept;
 

@@ -119,7 +119,8 @@ struct QueueStats {
   std::uint64_t sent_total = 0;
   std::uint64_t received_total = 0;
   std::uint64_t deleted_total = 0;
-  std::uint64_t recoveries = 0;  // times a process died holding the queue lock
+  std::uint64_t recoveries = 0;          // times a process died holding the queue lock
+  std::uint64_t sleeping_receivers = 0;  // receives asleep waiting for messages now
 };
 
 // Sizing of a queue's segment, fixed at creation (not an SQS attribute).

@@ -185,5 +185,26 @@ TEST_F(DeadClients, MessagesOfAKilledReceiverComeBack) {
   EXPECT_EQ(got[0].receive_count, 2u);
 }
 
+TEST_F(DeadClients, AReceiverKilledAsleepNoLongerCountsAsWaiting) {
+  Queue q = make_queue("q", {}, kSixteenSlots);
+  const std::string queue_ns = ns();
+  const pid_t child = fork_child([&] {
+    Client client(Client::Options{queue_ns});
+    Queue mine = client.open_queue("q");
+    std::vector<Message> got;
+    static_cast<void>(mine.receive(got, {.max_messages = 1, .wait_time = 20s, .spin = 0us}));
+    return 1;  // only a message or the end of the wait gets here
+  });
+  ASSERT_TRUE(eventually([&] { return client_.stats("q").sleeping_receivers == 1; }))
+      << "the child should be asleep in its receive";
+  ::kill(child, SIGKILL);
+  EXPECT_EQ(wait_child(child), 128 + SIGKILL);
+  // The daemon takes the dead receiver out of the count, so senders stop
+  // paying for wake-ups nobody waits for.
+  EXPECT_TRUE(eventually([&] { return client_.stats("q").sleeping_receivers == 0; }));
+  send_ok(q, "after");
+  EXPECT_EQ(receive_now(q, 1).size(), 1u);
+}
+
 }  // namespace
 }  // namespace shmq::test

@@ -47,6 +47,7 @@ TEST_F(LongPolling, AnEmptyLongPollWaitsItsWaitTime) {
 
 TEST_F(LongPolling, ReceiveMessageWaitTimeSecondsIsTheDefaultWait) {
   Queue q = make_queue("q", {{"ReceiveMessageWaitTimeSeconds", "1"}});
+  EXPECT_EQ(q.receive_wait_time(), 1s);
   auto start = std::chrono::steady_clock::now();
   std::vector<Message> got;
   EXPECT_EQ(name_of(q.receive(got)), "ok");
@@ -55,6 +56,7 @@ TEST_F(LongPolling, ReceiveMessageWaitTimeSecondsIsTheDefaultWait) {
 
   // The queue's default is a long poll that a send ends.
   client_.set_queue_attributes("q", {{"ReceiveMessageWaitTimeSeconds", "20"}});
+  EXPECT_EQ(q.receive_wait_time(), 20s) << "an open queue sees the change";
   auto sender = std::async(std::launch::async, [ns = ns()] {
     std::this_thread::sleep_for(300ms);
     return shmqctl(ns, {"send", "q", "default wait"});

@@ -159,9 +159,10 @@ TEST_F(Shmqctl, PurgeAndStats) {
   ASSERT_EQ(receive_now(q, 1).size(), 1u);
 
   const json stats = ok_json({"stats", "q"});
-  EXPECT_EQ(keys_of(stats), (std::set<std::string>{"segment_bytes", "max_messages", "slots_ever_used", "arena_bytes",
-                                                   "arena_free_bytes", "visible", "in_flight", "delayed", "writing",
-                                                   "sent_total", "received_total", "deleted_total", "recoveries"}));
+  EXPECT_EQ(keys_of(stats),
+            (std::set<std::string>{"segment_bytes", "max_messages", "slots_ever_used", "arena_bytes",
+                                   "arena_free_bytes", "visible", "in_flight", "delayed", "writing", "sent_total",
+                                   "received_total", "deleted_total", "recoveries", "sleeping_receivers"}));
   EXPECT_EQ(stats.at("max_messages"), 32);
   EXPECT_EQ(stats.at("arena_bytes"), 2 << 20);
   EXPECT_EQ(stats.at("visible"), 2);

@@ -78,6 +78,31 @@ TEST_F(ArenaTest, RandomAllocFreeNeverOverlapsAndCoalescesFully) {
   EXPECT_EQ(arena_.allocate(kMinOrder), kNilOffset);
 }
 
+TEST_F(ArenaTest, ASmallBlockFreedIsReusedWithoutSplittingAgain) {
+  const std::uint64_t first = arena_.allocate(7);
+  ASSERT_NE(first, kNilOffset);
+  arena_.release(first, 7);
+  const auto larger_lists = [&] {
+    return std::vector<std::uint64_t>(std::begin(roots_.arena_free_head) + (8 - kMinOrder),
+                                      std::end(roots_.arena_free_head));
+  };
+  const auto before = larger_lists();
+  EXPECT_EQ(arena_.allocate(7), first) << "the block just freed comes back";
+  EXPECT_EQ(larger_lists(), before) << "no larger block was split or merged";
+}
+
+TEST_F(ArenaTest, FreeSmallBlocksMergeWhenALargeBlockIsWanted) {
+  // Fill the whole arena with 64 B blocks, free them all: only merging them
+  // back can give a 2 MiB block.
+  std::vector<std::uint64_t> small;
+  for (std::uint64_t offset; (offset = arena_.allocate(kMinOrder)) != kNilOffset;) small.push_back(offset);
+  ASSERT_EQ(small.size(), kBytes >> kMinOrder);
+  for (const std::uint64_t offset : small) arena_.release(offset, kMinOrder);
+  EXPECT_EQ(roots_.arena_free_bytes, kBytes);
+  for (std::uint64_t i = 0; i < kBytes / kMaxBlock; ++i) EXPECT_NE(arena_.allocate(kMaxOrder), kNilOffset);
+  EXPECT_EQ(arena_.allocate(kMinOrder), kNilOffset);
+}
+
 TEST_F(ArenaTest, ExhaustionIsReportedNotOverrun) {
   std::uint64_t got = 0;
   while (arena_.allocate(16) != kNilOffset) ++got;

@@ -351,7 +351,8 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
                  {"sent_total", s.sent_total},
                  {"received_total", s.received_total},
                  {"deleted_total", s.deleted_total},
-                 {"recoveries", s.recoveries}});
+                 {"recoveries", s.recoveries},
+                 {"sleeping_receivers", s.sleeping_receivers}});
     } else if (command == "tag-queue") {
       client.tag_queue(args[0], tags);
       print(out, as_json, json{{"tagged", args[0]}});

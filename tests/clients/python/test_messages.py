@@ -172,6 +172,11 @@ def test_queue_receive_wait_time_is_the_default_wait(sqs, unique):
     started = time.monotonic()
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
     assert time.monotonic() - started >= 0.9
+    # A change of the attribute applies to the next receive.
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"ReceiveMessageWaitTimeSeconds": "0"})
+    started = time.monotonic()
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert time.monotonic() - started < 0.5
 
 
 def test_delay_seconds(queue, sqs):
