@@ -1,5 +1,7 @@
 #include "message_blob.hpp"
 
+#include <charconv>
+
 #include <cctype>
 #include <cstring>
 
@@ -123,6 +125,17 @@ void blob_write(const BlobFields& f, std::uint8_t* out) noexcept {
     out = put_bytes(out, v.data_type);
     out = put_bytes(out, value);
   }
+}
+
+bool read_message_fields(const std::uint8_t* blob, std::size_t bytes, std::optional<std::uint32_t> sender_uid,
+                         Message& m) {
+  if (!blob_read(blob, bytes, m)) return false;
+  if (m.sender_id.empty() && sender_uid) {
+    char text[10];
+    const auto end = std::to_chars(text, text + sizeof(text), *sender_uid).ptr;
+    m.sender_id.assign(text, end);
+  }
+  return true;
 }
 
 bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& m) {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -31,6 +32,9 @@ void blob_write(const BlobFields& fields, std::uint8_t* out) noexcept;
 // Fills the system-attribute fields and attributes of `message`; false if
 // the bytes are not a well-formed blob.
 bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& message);
+// blob_read, then the SenderId from the descriptor if the blob has none.
+bool read_message_fields(const std::uint8_t* blob, std::size_t bytes, std::optional<std::uint32_t> sender_uid,
+                         Message& message);
 
 // The bytes SQS counts toward MaximumMessageSize: names, types and values.
 std::size_t attributes_size(const MessageAttributes& attributes) noexcept;

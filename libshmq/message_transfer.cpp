@@ -15,7 +15,7 @@ std::error_code copy_message(QueueCore& from, const Delivery& d, QueueCore& to, 
   const std::uint8_t* src = from.payload(d.block_offset);
   std::string body(reinterpret_cast<const char*>(src), d.body_bytes);
   Message m;
-  const bool parsed = blob_read(src + d.body_bytes, d.attr_bytes, m);
+  const bool parsed = read_message_fields(src + d.body_bytes, d.attr_bytes, d.sender_uid, m);
   if (!from.still_valid(d)) return Errc::stale_receipt_handle;
   if (!parsed) return Errc::segment_corrupt;
   if (!dead_letter_source_arn.empty()) m.dead_letter_source_arn = dead_letter_source_arn;

@@ -92,9 +92,9 @@ std::string format_sequence_number(std::uint64_t seq) {
   return text;
 }
 
-const std::string& default_sender_id() {
-  static const std::string id = std::to_string(::getuid());
-  return id;
+std::uint32_t process_uid() {
+  static const std::uint32_t uid = ::getuid();  // a system call: once
+  return uid;
 }
 
 struct Outgoing {
@@ -171,9 +171,10 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
     blobs[i] = detail::BlobFields{opt.group_id,
                                   dedup_ids[i].empty() ? std::string_view(opt.deduplication_id) : dedup_ids[i],
                                   opt.trace_header,
-                                  opt.sender_id.empty() ? std::string_view(default_sender_id()) : opt.sender_id,
+                                  opt.sender_id,  // the default, this process's uid, goes in the descriptor
                                   {},
                                   &opt.attributes};
+    if (opt.sender_id.empty()) requests[i].sender_uid = process_uid();
     bodies[i] = static_cast<std::uint32_t>(out[i].body.size());
     sizes[i] = static_cast<std::uint32_t>(out[i].body.size() + detail::blob_size(blobs[i]));
   }
@@ -325,7 +326,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
         clear_message(m);
         const auto* payload = core.payload(d.block_offset);
         m.body.assign(reinterpret_cast<const char*>(payload), d.body_bytes);  // outside the lock
-        const bool parsed = detail::blob_read(payload + d.body_bytes, d.attr_bytes, m);
+        const bool parsed = detail::read_message_fields(payload + d.body_bytes, d.attr_bytes, d.sender_uid, m);
         // If the slot was freed meanwhile (possible only once the visibility
         // timeout passed and another receiver deleted it), the copy may be
         // torn: drop it; that receiver has the message.

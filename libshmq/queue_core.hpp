@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -84,7 +85,8 @@ struct CommitRequest {
   std::string_view group_id;  // FIFO: the message's group (required)
   bool dedup = false;         // FIFO: check and record dedup_key
   DedupKey dedup_key{};
-  std::uint64_t sent_ms = 0;  // SentTimestamp to keep (a moved message); 0: now
+  std::uint64_t sent_ms = 0;                // SentTimestamp to keep (a moved message); 0: now
+  std::optional<std::uint32_t> sender_uid;  // SenderId, when it is the sender's uid and not in the blob
 };
 
 struct CommitResult {
@@ -112,6 +114,7 @@ struct Delivery {
   std::uint64_t first_receive_ms;
   std::uint64_t seq;
   std::uint8_t message_id[16];
+  std::optional<std::uint32_t> sender_uid;  // see CommitRequest
 };
 
 class QueueCore {

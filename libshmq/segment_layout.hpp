@@ -82,6 +82,9 @@ inline std::atomic_ref<T> atom(T& field) noexcept {
   return std::atomic_ref<T>(field);
 }
 
+// MessageDescriptor::flags
+inline constexpr std::uint8_t kHasSenderUid = 1;  // sender_uid is the SenderId
+
 enum class MessageState : std::uint32_t {
   kFree = 0,      // on the free list
   kWriting = 1,   // reserved by a sender copying the payload outside the lock
@@ -105,7 +108,8 @@ struct MessageDescriptor {
   std::uint32_t body_bytes;        // payload length
   std::uint32_t attr_bytes;        // message-attribute bytes after the body (reserved)
   std::uint8_t block_order;        // arena block size = 1 << block_order
-  std::uint8_t reserved0[3];       // zero
+  std::uint8_t flags;              // kHasSenderUid
+  std::uint8_t reserved0[2];       // zero
   std::uint64_t block_offset;      // arena-relative offset of the payload block
   std::uint64_t seq;               // send order, assigned at commit
   std::uint64_t deadline_ns;       // CLOCK_MONOTONIC: delay end or visibility expiry
@@ -115,7 +119,8 @@ struct MessageDescriptor {
   std::uint32_t group;             // GroupRecord index, kNil without a group
   std::uint32_t all_next;          // list of all live messages in send order (retention)
   std::uint32_t all_prev;
-  std::uint32_t reserved1;  // zero
+  std::uint32_t
+      sender_uid;  // with kHasSenderUid: SenderId is this uid (not in the blob: a small body keeps a small block)
   std::uint64_t sent_ns;    // CLOCK_MONOTONIC at commit: retention deadline base
   std::uint64_t reserved2;  // zero
 };
