@@ -418,6 +418,44 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
   return receivable;
 }
 
+// Prefetching before taking the lock: the cache lines a critical section
+// will write are usually modified in another core's cache (the last
+// locker's), and a miss inside the section holds every other process up.
+// The reads here are racy hints (relaxed, unlocked); a stale one only wastes
+// a prefetch.
+namespace {
+void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
+}  // namespace
+
+void QueueCore::prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept {
+  const IndexRoots& r = h_->roots;
+  std::uint32_t index = atom(const_cast<std::uint32_t&>(r.free_head)).load(std::memory_order_relaxed);
+  if (index >= h_->capacity) index = atom(const_cast<std::uint32_t&>(r.unused_from)).load(std::memory_order_relaxed);
+  if (index < h_->capacity) {
+    prefetch_for_write(&d_[index]);
+    prefetch_for_write(reinterpret_cast<const std::uint8_t*>(&d_[index]) + kCacheLine);
+  }
+  const unsigned order = Arena::order_for(sizes.empty() ? 0 : sizes[0]);
+  if (order > kMaxOrder) return;
+  const std::uint64_t block =
+      atom(const_cast<std::uint64_t&>(r.arena_free_head[order - kMinOrder])).load(std::memory_order_relaxed);
+  if (block < h_->arena_bytes) prefetch_for_write(arena_base_ + block);
+}
+
+void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
+  std::uint32_t index = atom(const_cast<std::uint32_t&>(h_->roots.ready_head)).load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n && index < h_->capacity; ++i) {
+    prefetch_for_write(&d_[index]);
+    index = atom(d_[index].next).load(std::memory_order_relaxed);
+  }
+}
+
+void QueueCore::prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept {
+  for (const ReceiptHandle& handle : handles) {
+    if (handle.index < h_->capacity) prefetch_for_write(&d_[handle.index]);
+  }
+}
+
 std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const std::uint32_t> sizes, std::uint32_t pid,
                                           std::span<Reservation> slots, std::span<std::error_code> errors,
                                           const Fill& fill, std::span<const std::uint32_t> bodies,
@@ -425,6 +463,7 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
                                           Now now, bool& epoch_changed) noexcept {
   std::uint32_t receivable = 0;
   bool wake_reaper = false;
+  prefetch_for_send(sizes);
   {
     Lock lock(*this);
     epoch_changed = epoch != kAnyEpoch && atom(h_->daemon_epoch).load(std::memory_order_relaxed) != epoch;
@@ -649,6 +688,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
   std::uint32_t moved = 0;
   bool wake_reaper = false;
   bool redrive = false;
+  if (!fifo()) prefetch_for_receive(out.size());
   {
     Lock lock(*this);
     moved = expire_locked(now, redrive);
@@ -731,6 +771,7 @@ std::error_code QueueCore::remove(const ReceiptHandle& handle) noexcept {
 
 void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::error_code> errors) noexcept {
   std::uint32_t unlocked = 0;
+  prefetch_for_remove(handles);
   {
     Lock lock(*this);
     const std::uint32_t before = h_->available;

@@ -239,6 +239,9 @@ class QueueCore {
   class Lock;
   friend class Lock;
 
+  void prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept;
+  void prefetch_for_receive(std::size_t n) const noexcept;
+  void prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept;
   void reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                       std::span<std::error_code> errors) noexcept;
   std::uint32_t commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
