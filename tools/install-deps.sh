@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   awscli python3-boto3 python3-pytest
+  libzmq3-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
+  wrk
 )
 # Node.js runs the JavaScript SDK's client tests; any node already on PATH
 # (e.g. a newer one from elsewhere) will do, else Debian's.

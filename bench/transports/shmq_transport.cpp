@@ -1,0 +1,294 @@
+// shmq as a transport: a channel is a standard queue, received and deleted
+// the way an SQS consumer does it. Unless a namespace is given, the
+// transport runs its own shmqd in a fresh namespace for the run.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "shmq/client.hpp"
+#include "shmq/error.hpp"
+#include "shmq/queue.hpp"
+#include "transports.hpp"
+
+namespace shmq::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kMaxMessageBytes = 1048576;  // MaximumMessageSize can be at most 1 MiB
+constexpr std::uint32_t kMaxSlots = 1u << 24;      // the daemon's limit on a queue's message slots
+// A payload block holds the body and its attribute blob (here only SenderId,
+// a few bytes) and comes in powers of two; allow this much for the blob.
+constexpr std::size_t kBlobAllowance = 64;
+constexpr std::uint64_t kMinArenaBytes = 4ull << 20;
+constexpr auto kLongPoll = 20s;      // SQS's longest wait; an empty receive is repeated
+constexpr auto kFullBackoff = 20us;  // block mode: a sender's pause while the queue is full
+constexpr auto kDaemonStartTimeout = 10s;
+
+// Attributes of every channel: the largest messages, and a visibility timeout
+// so long that nothing received during a run is delivered again.
+const Attributes& channel_attributes() {
+  static const Attributes kAttributes{{"MaximumMessageSize", std::to_string(kMaxMessageBytes)},
+                                      {"VisibilityTimeout", "43200"}};
+  return kAttributes;
+}
+
+// Slots for `capacity` messages, and payload space for as many blocks.
+QueueCapacity capacity_for(const ChannelOptions& options) {
+  const std::uint64_t block = std::bit_ceil(options.message_bytes + kBlobAllowance);
+  return QueueCapacity{static_cast<std::uint32_t>(options.capacity),
+                       std::max<std::uint64_t>(kMinArenaBytes, options.capacity * block)};
+}
+
+std::string default_shmqd_path() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("shmqd") : (self.parent_path() / "shmqd").string();
+}
+
+void remove_segments(const std::string& ns) {
+  std::error_code ec;
+  const std::string prefix = "shmq." + ns + ".";
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+class ShmqSender final : public Sender {
+ public:
+  ShmqSender(Queue queue, const ChannelOptions& options)
+      : queue_(std::move(queue)), wait_(options.wait), capacity_(options.capacity) {}
+
+  void send(std::span<const std::byte> message) override {
+    const std::string_view body(reinterpret_cast<const char*>(message.data()), message.size());
+    for (;;) {
+      const std::error_code ec = queue_.send(body, result_);
+      if (!ec) return;
+      if (ec != Errc::queue_full) throw std::runtime_error("send: " + ec.message());
+      wait_for_room();
+    }
+  }
+
+ private:
+  // A send to a full queue takes the queue's lock only to fail, so retrying
+  // at once would fight the receiver for it. Spin mode watches the
+  // lock-free counts until a slot is free; block mode sleeps a little.
+  void wait_for_room() const {
+    if (wait_ == WaitMode::block) {
+      std::this_thread::sleep_for(kFullBackoff);
+      return;
+    }
+    for (;;) {
+      const QueueCounts c = queue_.counts();
+      if (c.visible + c.in_flight + c.delayed + c.writing < capacity_) return;
+      cpu_relax();
+    }
+  }
+
+  Queue queue_;
+  WaitMode wait_;
+  std::size_t capacity_;
+  SendResult result_;  // reused: its strings keep their buffers
+};
+
+class ShmqReceiver final : public Receiver {
+ public:
+  ShmqReceiver(Queue queue, const ChannelOptions& options) : queue_(std::move(queue)) {
+    if (options.wait == WaitMode::spin) {
+      // The library's own busy wait: a receive that polls for its whole wait
+      // and never sleeps (cheaper per poll than calling receive() again).
+      receive_options_.wait_time = kLongPoll;
+      receive_options_.spin = kLongPoll;
+    } else {
+      receive_options_.wait_time = kLongPoll;
+      receive_options_.spin = options.block_spin;
+    }
+    for (std::size_t i = 0; i < handles_.size(); ++i) handles_[i].id = std::to_string(i);
+  }
+
+  std::size_t receive(std::size_t max, std::vector<std::span<const std::byte>>& out) override {
+    receive_options_.max_messages = static_cast<std::uint32_t>(std::clamp<std::size_t>(max, 1, handles_.size()));
+    do {
+      if (const std::error_code ec = queue_.receive(messages_, receive_options_)) {
+        throw std::runtime_error("receive: " + ec.message());
+      }
+    } while (messages_.empty());
+    acknowledge();
+    out.clear();
+    for (const Message& m : messages_) out.push_back(std::as_bytes(std::span(m.body.data(), m.body.size())));
+    return messages_.size();
+  }
+
+ private:
+  // Deletes what was received, as an SQS consumer does: one by one, or as a batch.
+  void acknowledge() {
+    if (messages_.size() == 1) {
+      if (const std::error_code ec = queue_.delete_message(messages_[0].receipt_handle)) {
+        throw std::runtime_error("delete: " + ec.message());
+      }
+      return;
+    }
+    // Copied, not moved: both strings keep their buffers for the next call.
+    for (std::size_t i = 0; i < messages_.size(); ++i) handles_[i].receipt_handle = messages_[i].receipt_handle;
+    if (const std::error_code ec = queue_.delete_batch(std::span(handles_.data(), messages_.size()), results_)) {
+      throw std::runtime_error("delete batch: " + ec.message());
+    }
+    for (const BatchEntryResult& r : results_) {
+      if (r.error) throw std::runtime_error("delete batch: " + r.error.message());
+    }
+  }
+
+  Queue queue_;
+  ReceiveOptions receive_options_;
+  std::vector<Message> messages_;  // reused across calls; `out` views their bodies
+  std::array<HandleEntry, 10> handles_;
+  std::vector<BatchEntryResult> results_;
+};
+
+class ShmqTransport final : public Transport {
+ public:
+  explicit ShmqTransport(const TransportSettings& settings) : run_id_(settings.run_id) {
+    if (!settings.shmq_namespace.empty()) {
+      ns_ = settings.shmq_namespace;
+      Client probe(Client::Options{ns_});  // throws daemon_unavailable now rather than in every worker
+      return;
+    }
+    ns_ = settings.run_id;
+    start_daemon(settings.shmqd_path.empty() ? default_shmqd_path() : settings.shmqd_path);
+  }
+
+  ~ShmqTransport() override { stop_daemon(); }
+  ShmqTransport(const ShmqTransport&) = delete;
+  ShmqTransport& operator=(const ShmqTransport&) = delete;
+
+  std::string_view name() const override { return "shmq"; }
+
+  std::optional<std::string> unsupported(const ChannelOptions& options, std::size_t, std::size_t) const override {
+    if (options.message_bytes > kMaxMessageBytes) return "messages of at most 1 MiB (MaximumMessageSize)";
+    if (options.capacity > kMaxSlots) return "at most 16777216 messages in a queue";
+    return std::nullopt;
+  }
+
+  void create_channel(const std::string& channel, const ChannelOptions& options) override {
+    // A Client only for this call: the parent holds none across fork().
+    Client client(Client::Options{ns_});
+    client.create_queue(queue_name(channel), channel_attributes(), capacity_for(options));
+    channels_[channel] = options;
+  }
+
+  void attach_process(const std::string&) override { client_ = std::make_unique<Client>(Client::Options{ns_}); }
+
+  std::unique_ptr<Sender> open_sender(const std::string& channel) override {
+    return std::make_unique<ShmqSender>(open(channel), options_of(channel));
+  }
+
+  std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
+    return std::make_unique<ShmqReceiver>(open(channel), options_of(channel));
+  }
+
+  void destroy_channels() override {
+    if (!channels_.empty()) {
+      Client client(Client::Options{ns_});
+      for (const auto& [channel, options] : channels_) client.delete_queue(queue_name(channel));
+      channels_.clear();
+    }
+    stop_daemon();
+  }
+
+ private:
+  std::string queue_name(const std::string& channel) const { return run_id_ + "-" + channel; }
+
+  const ChannelOptions& options_of(const std::string& channel) const {
+    const auto it = channels_.find(channel);
+    if (it == channels_.end()) throw std::logic_error("shmq: no channel " + channel);
+    return it->second;
+  }
+
+  Queue open(const std::string& channel) {
+    if (!client_) throw std::logic_error("shmq: attach_process first");
+    return client_->open_queue(queue_name(channel));
+  }
+
+  void start_daemon(const std::string& path) {
+    if (::access(path.c_str(), X_OK) != 0) {
+      throw std::runtime_error("no shmqd at " + path + ": build it, or pass --shmqd PATH");
+    }
+    remove_segments(ns_);
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork for shmqd");
+    if (pid == 0) {
+      const int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);  // the bench's stdout carries its report (or JSON) only
+      ::execl(path.c_str(), path.c_str(), "--namespace", ns_.c_str(), "--log-level", "warn", "--bridge-listen", "off",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    daemon_pid_ = pid;
+    const auto deadline = std::chrono::steady_clock::now() + kDaemonStartTimeout;
+    for (;;) {
+      try {
+        Client probe(Client::Options{ns_});
+        return;
+      } catch (const std::system_error&) {
+        int status = 0;
+        if (::waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_) {
+          daemon_pid_ = -1;
+          remove_segments(ns_);
+          const std::string how = WIFEXITED(status) ? "with status " + std::to_string(WEXITSTATUS(status))
+                                                    : "on signal " + std::to_string(WTERMSIG(status));
+          throw std::runtime_error(path + " exited at start " + how + " (its messages are above)");
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+          stop_daemon();
+          throw std::runtime_error(path + " did not answer within 10 s");
+        }
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+  }
+
+  void stop_daemon() noexcept {
+    if (daemon_pid_ <= 0) return;
+    ::kill(daemon_pid_, SIGTERM);
+    while (::waitpid(daemon_pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    daemon_pid_ = -1;
+    remove_segments(ns_);
+  }
+
+  std::string run_id_;
+  std::string ns_;
+  pid_t daemon_pid_ = -1;  // our own shmqd, if we started one
+  std::map<std::string, ChannelOptions> channels_;
+  std::unique_ptr<Client> client_;  // in a worker, after attach_process
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_shmq_transport(const TransportSettings& settings) {
+  return std::make_unique<ShmqTransport>(settings);
+}
+
+}  // namespace shmq::bench

@@ -1,0 +1,83 @@
+// What shmq-bench measures: a one-way channel between processes, the same
+// shape over every transport, so one workload runs over all of them.
+//
+// Life of a run: the parent process makes a Transport and creates the
+// channels (queues, files, the iceoryx daemon) before any fork; each process
+// forked afterwards calls attach_process() once, then opens the ends it uses;
+// the parent destroys the channels after every child has exited.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shmq::bench {
+
+enum class WaitMode {
+  spin,   // receive polls without sleeping (try_receive in a loop)
+  block,  // receive sleeps in the kernel until a sender wakes it
+};
+
+// One channel's shape; the same for every transport in a run.
+struct ChannelOptions {
+  std::size_t message_bytes = 64;  // every message has exactly this size
+  std::size_t capacity = 1024;     // messages the channel buffers before a sender must wait
+  WaitMode wait = WaitMode::spin;
+  // block mode only: how long a receive busy-polls before it sleeps (0: sleep at once).
+  std::chrono::microseconds block_spin{0};
+};
+
+// The sending end of a channel, in one process.
+class Sender {
+ public:
+  virtual ~Sender() = default;
+  // Sends one message of ChannelOptions::message_bytes bytes. While the
+  // channel is full it retries (spinning or sleeping per the wait mode).
+  // Throws std::runtime_error on any other failure.
+  virtual void send(std::span<const std::byte> message) = 0;
+};
+
+// The receiving end of a channel, in one process.
+class Receiver {
+ public:
+  virtual ~Receiver() = default;
+  // Waits (per the wait mode, without a deadline) for at least one message,
+  // then takes up to `max` that are ready; for each, `out` holds a view of
+  // its bytes, valid until the next call. Messages are acknowledged (deleted,
+  // on transports that have acknowledgement) before this returns, so a
+  // message is counted once it is gone from the channel. Returns how many,
+  // at least 1. Throws std::runtime_error on failure.
+  virtual std::size_t receive(std::size_t max, std::vector<std::span<const std::byte>>& out) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual std::string_view name() const = 0;
+
+  // Why this transport cannot run these options (e.g. spsc has no block
+  // mode, a message over POSIX mqueue's msgsize_max), or nullopt if it can.
+  virtual std::optional<std::string> unsupported(const ChannelOptions& options, std::size_t producers,
+                                                 std::size_t consumers) const = 0;
+
+  // Parent, before any fork: creates a channel by name. Throws with a
+  // message that says what to do (e.g. "raise fs.mqueue.msgsize_max").
+  virtual void create_channel(const std::string& channel, const ChannelOptions& options) = 0;
+
+  // Each forked process, once, before it opens ends (iceoryx registers the
+  // process with RouDi here; shmq connects to its daemon).
+  virtual void attach_process(const std::string& process_name) { static_cast<void>(process_name); }
+
+  virtual std::unique_ptr<Sender> open_sender(const std::string& channel) = 0;
+  virtual std::unique_ptr<Receiver> open_receiver(const std::string& channel) = 0;
+
+  // Parent, after every child has exited: removes what create_channel made.
+  virtual void destroy_channels() = 0;
+};
+
+}  // namespace shmq::bench

@@ -1,0 +1,24 @@
+// The transports shmq-bench knows, by the names the command line uses.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transports.hpp"
+
+namespace shmq::bench {
+
+// Every transport's name, shmq first: what --transport all runs, in order.
+const std::vector<std::string>& transport_names();
+
+// True if `name` is one of transport_names().
+bool known_transport(std::string_view name);
+
+// Makes the transport called `name`. Throws std::invalid_argument for an
+// unknown name, and whatever the factory throws when the transport cannot
+// start (e.g. its daemon is missing).
+std::unique_ptr<Transport> make_transport(std::string_view name, const TransportSettings& settings);
+
+}  // namespace shmq::bench

@@ -1,0 +1,245 @@
+#include "workloads.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include "payload.hpp"
+#include "shared_array.hpp"
+#include "worker_processes.hpp"
+
+namespace shmq::bench {
+namespace {
+
+// steady_clock is CLOCK_MONOTONIC: comparable across processes; a read
+// costs about 20 ns through the vDSO, inside every round trip measured.
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+std::optional<int> cpu_for(const std::vector<int>& pin, std::size_t worker) {
+  if (pin.empty()) return std::nullopt;
+  return pin[worker % pin.size()];
+}
+
+std::size_t receive_some(Receiver& receiver, std::size_t max, std::vector<std::span<const std::byte>>& got) {
+  const std::size_t n = receiver.receive(max, got);
+  if (n == 0 || n > max || got.size() != n) {
+    throw std::runtime_error("the transport's receive returned " + std::to_string(n) + " messages (asked for 1 to " +
+                             std::to_string(max) + ")");
+  }
+  return n;
+}
+
+void check_reply(std::span<const std::byte> reply, std::size_t message_bytes, std::uint64_t expected) {
+  if (reply.size() != message_bytes) {
+    throw std::runtime_error("reply " + std::to_string(expected) + " has " + std::to_string(reply.size()) +
+                             " bytes, sent " + std::to_string(message_bytes));
+  }
+  const auto sequence = read_sequence(reply);
+  if (!sequence || *sequence != expected) {
+    throw std::runtime_error("reply to message " + std::to_string(expected) + " carries " +
+                             (sequence ? "message " + std::to_string(*sequence) : std::string("no sequence number")));
+  }
+}
+
+// Results of a stream run, written by the workers into shared memory.
+struct StreamCounters {
+  std::atomic<std::uint32_t> producers_done{0};
+  std::atomic<std::uint32_t> stops_taken{0};  // stop messages consumed so far
+};
+struct ProducerTally {
+  std::uint64_t first_send_ns = std::numeric_limits<std::uint64_t>::max();  // unset if it had nothing to send
+};
+struct ConsumerTally {
+  std::uint64_t received = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t last_consumed_ns = 0;  // when its last data message was consumed
+};
+
+void wait_for(const std::atomic<std::uint32_t>& counter, std::uint32_t value) noexcept {
+  // acquire: pairs with the consumer's release; nothing else depends on it.
+  while (counter.load(std::memory_order_acquire) < value) ::sched_yield();
+}
+
+// Process "ping": sends, waits for the reply, times the round trip.
+void ping(Transport& transport, const PingpongConfig& config, const StartGate& gate, std::span<std::uint64_t> samples,
+          std::uint64_t& elapsed_ns) {
+  transport.attach_process("ping");
+  auto sender = transport.open_sender("ping");
+  auto receiver = transport.open_receiver("pong");
+  std::vector<std::byte> message(config.channel.message_bytes);
+  fill_payload(message);
+  std::vector<std::span<const std::byte>> got;
+  got.reserve(kMaxBatch);
+  gate.arrive_and_wait();
+  std::uint64_t begin = 0;
+  for (std::size_t i = 0; i < config.warmup + config.iterations; ++i) {
+    stamp_sequence(message, i);
+    const std::uint64_t t0 = now_ns();
+    sender->send(message);
+    receive_some(*receiver, 1, got);
+    const std::uint64_t t1 = now_ns();
+    check_reply(got[0], message.size(), i);
+    if (i == config.warmup) begin = t0;
+    if (i >= config.warmup) samples[i - config.warmup] = t1 - t0;
+  }
+  elapsed_ns = now_ns() - begin;
+}
+
+// Process "pong": sends back each message it receives, as it is.
+void pong(Transport& transport, const PingpongConfig& config, const StartGate& gate) {
+  transport.attach_process("pong");
+  auto receiver = transport.open_receiver("ping");
+  auto sender = transport.open_sender("pong");
+  std::vector<std::span<const std::byte>> got;
+  got.reserve(kMaxBatch);
+  gate.arrive_and_wait();
+  for (std::size_t i = 0; i < config.warmup + config.iterations; ++i) {
+    receive_some(*receiver, 1, got);
+    sender->send(got[0]);
+  }
+}
+
+// A stream producer: sends its share of the numbers; the last producer to
+// finish then sends one stop message per consumer.
+void produce(Transport& transport, const StreamConfig& config, std::size_t index, const StartGate& gate,
+             StreamCounters& counters, ProducerTally& tally) {
+  const std::uint64_t first = config.messages * index / config.producers;
+  const std::uint64_t last = config.messages * (index + 1) / config.producers;
+  transport.attach_process("producer-" + std::to_string(index));
+  auto sender = transport.open_sender("stream");
+  std::vector<std::byte> message(config.channel.message_bytes);
+  fill_payload(message);
+  gate.arrive_and_wait();
+  if (first < last) tally.first_send_ns = now_ns();
+  for (std::uint64_t seq = first; seq < last; ++seq) {
+    stamp_sequence(message, seq);
+    sender->send(message);
+  }
+  // acq_rel: the last producer sends the stops after every producer's last send.
+  if (counters.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 != config.producers) return;
+  // One stop in the channel at a time, so that no consumer takes two in one batch.
+  stamp_sequence(message, kStopSequence);
+  for (std::uint32_t c = 0; c < config.consumers; ++c) {
+    sender->send(message);
+    wait_for(counters.stops_taken, c + 1);
+  }
+}
+
+// A stream consumer: receives in batches until a stop message, counting each
+// number it gets; adds its counts to `seen` once the clock has stopped.
+void consume(Transport& transport, const StreamConfig& config, std::size_t index, const StartGate& gate,
+             StreamCounters& counters, ConsumerTally& tally, std::span<std::uint8_t> seen) {
+  transport.attach_process("consumer-" + std::to_string(index));
+  auto receiver = transport.open_receiver("stream");
+  std::vector<std::uint8_t> mine(config.messages);
+  std::vector<std::span<const std::byte>> got;
+  got.reserve(kMaxBatch);
+  ConsumerTally counted;
+  gate.arrive_and_wait();
+  for (bool stop = false; !stop;) {
+    const std::size_t n = receive_some(*receiver, config.batch, got);
+    bool data = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto seq = read_sequence(got[i]);
+      if (seq == kStopSequence) {
+        stop = true;
+      } else if (!seq || *seq >= config.messages || got[i].size() != config.channel.message_bytes) {
+        ++counted.malformed;
+      } else {
+        ++mine[*seq];
+        ++counted.received;
+        data = true;
+      }
+    }
+    if (data) counted.last_consumed_ns = now_ns();
+  }
+  tally = counted;
+  counters.stops_taken.fetch_add(1, std::memory_order_release);  // pairs with wait_for's acquire
+  // relaxed: the parent reads `seen` after waitpid(), which orders it.
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i] != 0) std::atomic_ref<std::uint8_t>(seen[i]).fetch_add(mine[i], std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+LatencySummary run_pingpong(Transport& transport, const PingpongConfig& config) {
+  if (config.iterations == 0) throw std::invalid_argument("pingpong needs at least one round trip");
+  transport.create_channel("ping", config.channel);
+  transport.create_channel("pong", config.channel);
+  SharedArray<std::uint64_t> samples(config.iterations);
+  SharedArray<std::uint64_t> elapsed(1);
+  std::vector<WorkerSpec> workers;
+  workers.push_back({"ping", cpu_for(config.pin, 0), [&](const StartGate& gate) {
+                       ping(transport, config, gate, std::span(samples.data(), samples.size()), elapsed[0]);
+                     }});
+  workers.push_back({"pong", cpu_for(config.pin, 1), [&](const StartGate& gate) { pong(transport, config, gate); }});
+  run_workers(transport.name(), workers);
+
+  std::vector<std::uint64_t> measured(samples.data(), samples.data() + samples.size());
+  return summarise_latency(measured, elapsed[0]);
+}
+
+StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
+  if (config.messages == 0 || config.producers == 0 || config.consumers == 0 || config.batch == 0 ||
+      config.batch > kMaxBatch) {
+    throw std::invalid_argument("stream: messages, producers, consumers and batch (up to 10) must be positive");
+  }
+  transport.create_channel("stream", config.channel);
+  SharedArray<StreamCounters> counters(1);
+  SharedArray<ProducerTally> producer_tallies(config.producers);
+  SharedArray<ConsumerTally> consumer_tallies(config.consumers);
+  SharedArray<std::uint8_t> seen(config.messages);  // deliveries of each number, over all consumers
+  std::vector<WorkerSpec> workers;
+  for (std::size_t p = 0; p < config.producers; ++p) {
+    workers.push_back({"producer-" + std::to_string(p), cpu_for(config.pin, p), [&, p](const StartGate& gate) {
+                         produce(transport, config, p, gate, counters[0], producer_tallies[p]);
+                       }});
+  }
+  for (std::size_t c = 0; c < config.consumers; ++c) {
+    workers.push_back(
+        {"consumer-" + std::to_string(c), cpu_for(config.pin, config.producers + c), [&, c](const StartGate& gate) {
+           consume(transport, config, c, gate, counters[0], consumer_tallies[c], std::span(seen.data(), seen.size()));
+         }});
+  }
+  run_workers(transport.name(), workers);
+
+  std::uint64_t received = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t end = 0;
+  for (std::size_t c = 0; c < config.consumers; ++c) {
+    received += consumer_tallies[c].received;
+    malformed += consumer_tallies[c].malformed;
+    end = std::max(end, consumer_tallies[c].last_consumed_ns);
+  }
+  std::uint64_t start = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t p = 0; p < config.producers; ++p) start = std::min(start, producer_tallies[p].first_send_ns);
+  const auto missing = static_cast<std::uint64_t>(std::count(seen.data(), seen.data() + seen.size(), 0));
+  const auto duplicated = static_cast<std::uint64_t>(
+      std::count_if(seen.data(), seen.data() + seen.size(), [](std::uint8_t n) { return n > 1; }));
+  if (received != config.messages || missing != 0 || duplicated != 0 || malformed != 0) {
+    throw std::runtime_error("stream: sent " + std::to_string(config.messages) + " messages, received " +
+                             std::to_string(received) + ": " + std::to_string(missing) + " missing, " +
+                             std::to_string(duplicated) + " more than once, " + std::to_string(malformed) +
+                             " malformed");
+  }
+  if (end <= start) throw std::runtime_error("stream: the clock did not advance");
+  StreamSummary s;
+  s.messages = received;
+  s.seconds = static_cast<double>(end - start) / 1e9;
+  s.messages_per_s = static_cast<double>(received) / s.seconds;
+  s.mb_per_s = s.messages_per_s * static_cast<double>(config.channel.message_bytes) / 1e6;
+  return s;
+}
+
+}  // namespace shmq::bench

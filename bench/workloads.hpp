@@ -1,0 +1,57 @@
+// The two measurements shmq-bench makes over any Transport, each in forked
+// processes that start together:
+//   pingpong: process "ping" sends on channel "ping"; process "pong"
+//             receives it and sends the same bytes back on "pong"; ping
+//             times each round trip.
+//   stream:   producers send N numbered messages on channel "stream" as fast
+//             as it takes them; consumers receive in batches until each gets
+//             a stop message; every number must arrive exactly once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "latency_summary.hpp"
+#include "transport.hpp"
+
+namespace shmq::bench {
+
+enum class Workload { pingpong, stream };
+
+inline constexpr std::size_t kMaxBatch = 10;  // SQS's largest receive
+
+struct PingpongConfig {
+  ChannelOptions channel;
+  std::size_t iterations = 100000;  // round trips measured
+  std::size_t warmup = 10000;       // round trips before those, not measured
+  std::vector<int> pin;             // CPUs of ping and pong, in that order (cycled); empty: not pinned
+};
+
+struct StreamConfig {
+  ChannelOptions channel;
+  std::size_t messages = 1000000;  // sent in all, shared out among the producers
+  std::size_t producers = 1;
+  std::size_t consumers = 1;
+  std::size_t batch = kMaxBatch;  // most messages a consumer takes per receive
+  std::vector<int> pin;           // CPUs of producers, then consumers (cycled); empty: not pinned
+};
+
+struct StreamSummary {
+  std::uint64_t messages = 0;  // consumed, each exactly once
+  double seconds = 0;          // from the first send to the last message consumed
+  double messages_per_s = 0;
+  double mb_per_s = 0;  // 10^6 bytes of messages a second
+};
+
+// Creates channels "ping" and "pong" and measures round trips. Blocks until
+// both processes are done. Throws std::runtime_error if a process fails
+// (with its message) or a reply is not the message sent.
+LatencySummary run_pingpong(Transport& transport, const PingpongConfig& config);
+
+// Creates channel "stream" and measures throughput. Blocks until all
+// processes are done. Throws std::runtime_error if a process fails, or if a
+// message is lost, duplicated or malformed.
+StreamSummary run_stream(Transport& transport, const StreamConfig& config);
+
+}  // namespace shmq::bench

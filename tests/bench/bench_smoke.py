@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Smoke test of the benchmark scripts: runs one briefly with --json and
+checks that it exits 0, that its figures are there and positive, and that
+no request failed. Timing is not asserted: these machines are noisy.
+
+    bench_smoke.py bridge --shmqd PATH --floor PATH
+    bench_smoke.py memory --shmqd PATH --shmqctl PATH
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent.parent / "bench"
+
+
+def run(script, args):
+    """The JSON document `script` prints; fails the test on a non-zero exit."""
+    command = [sys.executable, str(BENCH / script), *args, "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    if done.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(command)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+class Checks:
+    def __init__(self):
+        self.failures = []
+
+    def positive(self, where, value):
+        if not (isinstance(value, (int, float)) and value > 0):
+            self.failures.append(f"{where} = {value!r}, expected a positive figure")
+
+    def equal(self, where, value, expected):
+        if value != expected:
+            self.failures.append(f"{where} = {value!r}, expected {expected!r}")
+
+    def at_least(self, where, value, bound):
+        if value < bound:
+            self.failures.append(f"{where} = {value!r}, expected at least {bound!r}")
+
+
+def check_bridge(opts, c):
+    if shutil.which("wrk") is None:
+        sys.exit("FAIL: wrk is not installed: run tools/install-deps.sh (it installs Debian's wrk)")
+    doc = run("bridge_bench.py",
+              ["--shmqd", opts.shmqd, "--floor", opts.floor, "--duration", "1", "--rounds", "2"])
+    c.equal("problems", doc["problems"], [])
+    for run_ in doc["runs"]:
+        medians = {"floor": run_["floor"], **run_["scenarios"]}
+        every_round = [(f"round {i + 1} {name}", r) for i, results in enumerate(run_["rounds"])
+                       for name, r in results.items()]
+        for name, r in [*medians.items(), *every_round]:
+            for key in ("requests", "requests_per_s", "latency_p50_us", "latency_p99_us"):
+                c.positive(f"{name}.{key}", r[key])
+            c.equal(f"{name}.non_2xx", r["non_2xx"], 0)
+            c.equal(f"{name}.socket_errors", r["socket_errors"], 0)
+        c.positive("send.vs_floor", medians["send"]["vs_floor"])
+        for name, r in every_round:
+            if "receive-delete" not in name:
+                continue
+            for key in ("pairs_per_s", "messages_per_s", "deleted"):
+                c.positive(f"{name}.{key}", r[key])
+            c.equal(f"{name}.empty_receives", r["empty_receives"], 0)
+            c.equal(f"{name}.ran_dry", r["ran_dry"], False)
+            c.equal(f"{name}.failed_entries", r["failed_entries"], 0)
+            # Every delete the client saw answered was of a received message,
+            # and the daemon deleted at least those (a last few may be
+            # answered after wrk stopped counting).
+            c.at_least(f"{name}.received", r["received"], r["deleted"])
+            c.at_least(f"{name}.server_deleted", r["server_deleted"], r["deleted"])
+
+
+def check_memory(opts, c):
+    doc = run("memory_report.py", ["--shmqd", opts.shmqd, "--shmqctl", opts.shmqctl, "--messages", "2000",
+                                   "--queues", "20"])
+    for key in ("idle_daemon", "idle_daemon_bridge_off"):
+        for figure in ("vm_rss", "pss", "threads"):
+            c.positive(f"{key}.{figure}", doc[key][figure])
+    for figure in ("slots", "segment_reserved", "segment_resident"):
+        c.positive(f"queue.{figure}", doc["queue"][figure])
+    for figure in ("resident_per_message", "arena_per_message", "descriptor_bytes", "min_block_bytes"):
+        c.positive(f"messages.{figure}", doc["messages"][figure])
+    c.equal("messages.slots_used", doc["messages"]["slots_used"], doc["messages"]["count"])
+    for figure in ("segment_reserved_per_queue", "segment_resident_per_queue", "daemon_rss_per_queue"):
+        c.positive(f"empty_queues.{figure}", doc["empty_queues"][figure])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("which", choices=["bridge", "memory"])
+    p.add_argument("--shmqd", required=True)
+    p.add_argument("--shmqctl")
+    p.add_argument("--floor")
+    opts = p.parse_args()
+    c = Checks()
+    if opts.which == "bridge":
+        check_bridge(opts, c)
+    else:
+        check_memory(opts, c)
+    for failure in c.failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    if not c.failures:
+        print(f"ok: {opts.which}")
+    return 1 if c.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
