@@ -64,6 +64,7 @@ std::string format_ns(double ns) {
 }
 
 std::string format_rate(double v) {
+  if (v >= 1e9) return three_digits(v / 1e9, " G");
   if (v >= 1e6) return three_digits(v / 1e6, " M");
   if (v >= 1e3) return three_digits(v / 1e3, " k");
   return three_digits(v, "");
