@@ -55,6 +55,7 @@ void check_reply(std::span<const std::byte> reply, std::size_t message_bytes, st
 struct StreamCounters {
   std::atomic<std::uint32_t> producers_done{0};
   std::atomic<std::uint32_t> stops_taken{0};  // stop messages consumed so far
+  std::atomic<std::uint64_t> consumed{0};     // data messages consumed so far, all consumers
 };
 struct ProducerTally {
   std::uint64_t first_send_ns = std::numeric_limits<std::uint64_t>::max();  // unset if it had nothing to send
@@ -127,6 +128,26 @@ void produce(Transport& transport, const StreamConfig& config, std::size_t index
   }
   // acq_rel: the last producer sends the stops after every producer's last send.
   if (counters.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 != config.producers) return;
+  // A stop must not overtake another producer's messages still on their way
+  // (ZeroMQ orders nothing across senders): wait until every message is
+  // consumed, or until none has been for a while (then the count check
+  // reports what is missing instead of hanging).
+  constexpr auto kNoProgress = std::chrono::seconds(10);
+  std::uint64_t seen_consumed = 0;
+  auto progress_at = std::chrono::steady_clock::now();
+  for (;;) {
+    // acquire: pairs with the consumers' release; only a count.
+    const std::uint64_t c = counters.consumed.load(std::memory_order_acquire);
+    if (c >= config.messages) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (c != seen_consumed) {
+      seen_consumed = c;
+      progress_at = now;
+    } else if (now - progress_at > kNoProgress) {
+      break;
+    }
+    ::sched_yield();
+  }
   // One stop in the channel at a time, so that no consumer takes two in one batch.
   stamp_sequence(message, kStopSequence);
   for (std::uint32_t c = 0; c < config.consumers; ++c) {
@@ -148,7 +169,7 @@ void consume(Transport& transport, const StreamConfig& config, std::size_t index
   gate.arrive_and_wait();
   for (bool stop = false; !stop;) {
     const std::size_t n = receive_some(*receiver, config.batch, got);
-    bool data = false;
+    std::uint64_t data = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const auto seq = read_sequence(got[i]);
       if (seq == kStopSequence) {
@@ -158,10 +179,13 @@ void consume(Transport& transport, const StreamConfig& config, std::size_t index
       } else {
         ++mine[*seq];
         ++counted.received;
-        data = true;
+        ++data;
       }
     }
-    if (data) counted.last_consumed_ns = now_ns();
+    if (data > 0) {
+      counted.last_consumed_ns = now_ns();
+      counters.consumed.fetch_add(data, std::memory_order_release);  // pairs with the last producer's acquire
+    }
   }
   tally = counted;
   counters.stops_taken.fetch_add(1, std::memory_order_release);  // pairs with wait_for's acquire
