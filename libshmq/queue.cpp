@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "cpu_relax.hpp"
 #include "digest.hpp"
 #include "futex.hpp"
 #include "message_blob.hpp"
@@ -22,14 +23,6 @@ namespace shmq {
 using detail::atom;
 
 namespace {
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 bool deleted(const detail::QueueState& q) noexcept {
   return atom(q.core.header().deleted).load(std::memory_order_acquire) != 0;
@@ -349,7 +342,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     const std::uint64_t t2 = detail::monotonic_ns();
     if (t2 >= deadline) return done({});
     if (t2 < spin_until) {
-      cpu_relax();
+      detail::cpu_relax();
       continue;
     }
     // Sleep. seq_cst on waiters and ready_seq: either the sender's wake_receivers

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu_relax.hpp"
 #include "descriptor_list.hpp"
 #include "futex.hpp"
 #include "shmq/error.hpp"
@@ -66,14 +67,6 @@ SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t a
 }
 
 namespace {
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 // glibc's robust mutexes never spin: a locker that finds the mutex held
 // sleeps in the kernel at once, and the owner must make a FUTEX_WAKE system

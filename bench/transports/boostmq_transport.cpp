@@ -18,6 +18,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "transport_support.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -31,16 +32,6 @@ std::string queue_name(const std::string& run_id, const std::string& channel) {
   std::string name = "shmq-bench-" + run_id + "-" + channel;
   std::replace(name.begin(), name.end(), '/', '_');
   return name;
-}
-
-// Calls try_once until it succeeds or `budget` has passed; true on success.
-template <typename TryOnce>
-bool poll_for(std::chrono::microseconds budget, TryOnce try_once) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  do {
-    if (try_once()) return true;
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
 }
 
 class BoostmqSender final : public Sender {
@@ -129,16 +120,16 @@ class BoostmqTransport final : public Transport {
     } catch (const bip::interprocess_exception& e) {
       throw std::runtime_error("boostmq: cannot create message queue " + name + ": " + e.what());
     }
-    channels_[channel] = options;
+    channels_.set(channel, options);
     creator_pid_ = ::getpid();
   }
 
   std::unique_ptr<Sender> open_sender(const std::string& channel) override {
-    return std::make_unique<BoostmqSender>(queue_name(run_id_, channel), options_of(channel).wait);
+    return std::make_unique<BoostmqSender>(queue_name(run_id_, channel), channels_.at(channel).wait);
   }
 
   std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
-    return std::make_unique<BoostmqReceiver>(queue_name(run_id_, channel), options_of(channel));
+    return std::make_unique<BoostmqReceiver>(queue_name(run_id_, channel), channels_.at(channel));
   }
 
   void destroy_channels() override {
@@ -147,14 +138,8 @@ class BoostmqTransport final : public Transport {
   }
 
  private:
-  [[nodiscard]] const ChannelOptions& options_of(const std::string& channel) const {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) throw std::runtime_error("boostmq: no channel " + channel + " was created");
-    return it->second;
-  }
-
   std::string run_id_;
-  std::map<std::string, ChannelOptions> channels_;  // inherited by forked processes
+  ChannelTable<ChannelOptions> channels_{"boostmq"};  // inherited by forked processes
   pid_t creator_pid_ = 0;
 };
 

@@ -49,6 +49,7 @@
 #include "iceoryx_posh/popo/untyped_subscriber.hpp"
 #include "iceoryx_posh/popo/wait_set.hpp"
 #include "iceoryx_posh/runtime/posh_runtime.hpp"
+#include "transport_support.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -117,15 +118,6 @@ std::size_t queue_capacity(const ChannelOptions& options) {
 // iceoryx mempools need chunk payload sizes in multiples of 8.
 std::uint32_t pool_chunk_bytes(std::size_t message_bytes) {
   return static_cast<std::uint32_t>((message_bytes + 7) / 8 * 8);
-}
-
-template <typename TryOnce>
-bool poll_for(std::chrono::microseconds budget, TryOnce try_once) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  do {
-    if (try_once()) return true;
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
 }
 
 iox::capro::ServiceDescription service_of(const std::string& run_id, const std::string& channel) {
@@ -284,7 +276,7 @@ class IceoryxTransport final : public Transport {
                    channel.c_str(), queue_capacity(options), options.capacity, iox::MAX_SUBSCRIBER_QUEUE_CAPACITY,
                    kMaxQueueBytes >> 20);
     }
-    channels_[channel] = options;
+    channels_.set(channel, options);
     creator_pid_ = ::getpid();
     if (!external_roudi_) {
       // The mempool is fixed when RouDi starts, so each channel restarts it
@@ -302,12 +294,12 @@ class IceoryxTransport final : public Transport {
   }
 
   std::unique_ptr<Sender> open_sender(const std::string& channel) override {
-    static_cast<void>(options_of(channel));  // an unknown channel throws
+    static_cast<void>(channels_.at(channel));  // an unknown channel throws
     return std::make_unique<IceoryxSender>(service_of(run_id_, channel), channel);
   }
 
   std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
-    return std::make_unique<IceoryxReceiver>(service_of(run_id_, channel), options_of(channel));
+    return std::make_unique<IceoryxReceiver>(service_of(run_id_, channel), channels_.at(channel));
   }
 
   void destroy_channels() override {
@@ -330,12 +322,6 @@ class IceoryxTransport final : public Transport {
   }
 
  private:
-  [[nodiscard]] const ChannelOptions& options_of(const std::string& channel) const {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) throw std::runtime_error("iceoryx: no channel " + channel + " was created");
-    return it->second;
-  }
-
   [[nodiscard]] std::string runtime_name_prefix() const { return "shmq-bench-rt-" + short_run_id(run_id_) + "-"; }
 
   // The socket and lock files of this run's runtimes; a runtime removes its
@@ -456,8 +442,8 @@ class IceoryxTransport final : public Transport {
 
   std::string roudi_path_;
   std::string run_id_;
-  std::map<std::string, ChannelOptions> channels_;  // inherited by forked processes
-  pid_t roudi_pid_ = 0;                             // the RouDi this transport started, if any
+  ChannelTable<ChannelOptions> channels_{"iceoryx"};  // inherited by forked processes
+  pid_t roudi_pid_ = 0;                               // the RouDi this transport started, if any
   bool external_roudi_ = false;
   std::string work_dir_;  // RouDi's config and log
   pid_t creator_pid_ = 0;

@@ -28,6 +28,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "transport_support.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -80,15 +81,6 @@ bool raise_msgqueue_rlimit() {
   if (limit.rlim_cur == limit.rlim_max) return false;
   limit.rlim_cur = limit.rlim_max;
   return ::setrlimit(RLIMIT_MSGQUEUE, &limit) == 0;
-}
-
-template <typename TryOnce>
-bool poll_for(std::chrono::microseconds budget, TryOnce try_once) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  do {
-    if (try_once()) return true;
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
 }
 
 mqd_t open_queue(const std::string& name, int flags) {
@@ -236,16 +228,16 @@ class PosixmqTransport final : public Transport {
       std::fprintf(stderr, "posixmq: channel %s buffers %ld messages, not %zu (%s)\n", channel.c_str(), attr.mq_maxmsg,
                    options.capacity, reason.c_str());
     }
-    channels_[channel] = options;
+    channels_.set(channel, options);
     creator_pid_ = ::getpid();
   }
 
   std::unique_ptr<Sender> open_sender(const std::string& channel) override {
-    return std::make_unique<PosixmqSender>(queue_name(run_id_, channel), options_of(channel).wait);
+    return std::make_unique<PosixmqSender>(queue_name(run_id_, channel), channels_.at(channel).wait);
   }
 
   std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
-    return std::make_unique<PosixmqReceiver>(queue_name(run_id_, channel), options_of(channel));
+    return std::make_unique<PosixmqReceiver>(queue_name(run_id_, channel), channels_.at(channel));
   }
 
   void destroy_channels() override {
@@ -254,14 +246,8 @@ class PosixmqTransport final : public Transport {
   }
 
  private:
-  [[nodiscard]] const ChannelOptions& options_of(const std::string& channel) const {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) throw std::runtime_error("posixmq: no channel " + channel + " was created");
-    return it->second;
-  }
-
   std::string run_id_;
-  std::map<std::string, ChannelOptions> channels_;  // inherited by forked processes
+  ChannelTable<ChannelOptions> channels_{"posixmq"};  // inherited by forked processes
   pid_t creator_pid_ = 0;
 };
 

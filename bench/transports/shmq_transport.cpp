@@ -18,9 +18,11 @@
 #include <system_error>
 #include <thread>
 
+#include "cpu_relax.hpp"
 #include "shmq/client.hpp"
 #include "shmq/error.hpp"
 #include "shmq/queue.hpp"
+#include "transport_support.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -67,14 +69,6 @@ void remove_segments(const std::string& ns) {
   }
 }
 
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 class ShmqSender final : public Sender {
  public:
   ShmqSender(Queue queue, const ChannelOptions& options)
@@ -102,7 +96,7 @@ class ShmqSender final : public Sender {
     for (;;) {
       const QueueCounts c = queue_.counts();
       if (c.visible + c.in_flight + c.delayed + c.writing < capacity_) return;
-      cpu_relax();
+      detail::cpu_relax();
     }
   }
 
@@ -194,17 +188,17 @@ class ShmqTransport final : public Transport {
     // A Client only for this call: the parent holds none across fork().
     Client client(Client::Options{ns_});
     client.create_queue(queue_name(channel), channel_attributes(), capacity_for(options));
-    channels_[channel] = options;
+    channels_.set(channel, options);
   }
 
   void attach_process(const std::string&) override { client_ = std::make_unique<Client>(Client::Options{ns_}); }
 
   std::unique_ptr<Sender> open_sender(const std::string& channel) override {
-    return std::make_unique<ShmqSender>(open(channel), options_of(channel));
+    return std::make_unique<ShmqSender>(open(channel), channels_.at(channel));
   }
 
   std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
-    return std::make_unique<ShmqReceiver>(open(channel), options_of(channel));
+    return std::make_unique<ShmqReceiver>(open(channel), channels_.at(channel));
   }
 
   void destroy_channels() override {
@@ -218,12 +212,6 @@ class ShmqTransport final : public Transport {
 
  private:
   std::string queue_name(const std::string& channel) const { return run_id_ + "-" + channel; }
-
-  const ChannelOptions& options_of(const std::string& channel) const {
-    const auto it = channels_.find(channel);
-    if (it == channels_.end()) throw std::logic_error("shmq: no channel " + channel);
-    return it->second;
-  }
 
   Queue open(const std::string& channel) {
     if (!client_) throw std::logic_error("shmq: attach_process first");
@@ -281,7 +269,7 @@ class ShmqTransport final : public Transport {
   std::string run_id_;
   std::string ns_;
   pid_t daemon_pid_ = -1;  // our own shmqd, if we started one
-  std::map<std::string, ChannelOptions> channels_;
+  ChannelTable<ChannelOptions> channels_{"shmq"};
   std::unique_ptr<Client> client_;  // in a worker, after attach_process
 };
 

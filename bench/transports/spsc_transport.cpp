@@ -34,6 +34,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "cpu_relax.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -68,14 +69,6 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "a lock would not
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "a lock would not work across processes");
 
 constexpr std::size_t kSlotsOffset = sizeof(RingLayout);
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 std::system_error os_error(const std::string& what) { return {errno, std::generic_category(), what}; }
 
@@ -133,7 +126,7 @@ class SpscSender final : public Sender {
     while (head_ - tail_seen_ >= capacity_) {
       // acquire: the receiver has finished copying out of the slots it released.
       tail_seen_ = ring_.layout().tail.value.load(std::memory_order_acquire);
-      if (head_ - tail_seen_ >= capacity_) cpu_relax();
+      if (head_ - tail_seen_ >= capacity_) detail::cpu_relax();
     }
     std::memcpy(ring_.slot(slot_), message.data(), message.size());
     if (++slot_ == capacity_) slot_ = 0;  // no division on the hot path
@@ -164,7 +157,7 @@ class SpscReceiver final : public Receiver {
     while (head_seen_ == tail_) {
       // acquire: pairs with the sender's release of head; the slots' bytes are visible.
       head_seen_ = ring_.layout().head.value.load(std::memory_order_acquire);
-      if (head_seen_ == tail_) cpu_relax();
+      if (head_seen_ == tail_) detail::cpu_relax();
     }
     const std::size_t n = std::min<std::uint64_t>(std::max<std::size_t>(max, 1), head_seen_ - tail_);
     if (buffer_.size() < n * message_bytes_) buffer_.resize(n * message_bytes_);

@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "transport_support.hpp"
 #include "transports.hpp"
 
 namespace shmq::bench {
@@ -66,15 +67,6 @@ struct ChannelPlan {
 
 [[noreturn]] void throw_zmq(const std::string& what) {
   throw std::runtime_error("zeromq: " + what + ": " + zmq_strerror(zmq_errno()));
-}
-
-template <typename TryOnce>
-bool poll_for(std::chrono::microseconds budget, TryOnce try_once) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  do {
-    if (try_once()) return true;
-  } while (std::chrono::steady_clock::now() < deadline);
-  return false;
 }
 
 std::string endpoint_dir() {
@@ -313,17 +305,17 @@ class ZeromqTransport final : public Transport {
     void* page = ::mmap(nullptr, sizeof(ChannelShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED) throw std::runtime_error("zeromq: mmap: " + std::string(std::strerror(errno)));
     plan.shared = new (page) ChannelShared;
-    if (auto old = channels_.find(channel); old != channels_.end()) ::munmap(old->second.shared, sizeof(ChannelShared));
-    channels_[channel] = plan;
+    if (const ChannelPlan* old = channels_.find(channel)) ::munmap(old->shared, sizeof(ChannelShared));
+    channels_.set(channel, plan);
     creator_pid_ = ::getpid();
   }
 
   std::unique_ptr<Sender> open_sender(const std::string& channel) override {
-    return std::make_unique<ZeromqSender>(context(), plan_of(channel));
+    return std::make_unique<ZeromqSender>(context(), channels_.at(channel));
   }
 
   std::unique_ptr<Receiver> open_receiver(const std::string& channel) override {
-    return std::make_unique<ZeromqReceiver>(context(), plan_of(channel));
+    return std::make_unique<ZeromqReceiver>(context(), channels_.at(channel));
   }
 
   void destroy_channels() override {
@@ -351,15 +343,9 @@ class ZeromqTransport final : public Transport {
     return context;
   }
 
-  [[nodiscard]] const ChannelPlan& plan_of(const std::string& channel) const {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) throw std::runtime_error("zeromq: no channel " + channel + " was created");
-    return it->second;
-  }
-
   std::string run_id_;
-  mutable BindSide bind_side_ = BindSide::pull;  // from the last unsupported() call
-  std::map<std::string, ChannelPlan> channels_;  // inherited by forked processes
+  mutable BindSide bind_side_ = BindSide::pull;   // from the last unsupported() call
+  ChannelTable<ChannelPlan> channels_{"zeromq"};  // inherited by forked processes
   std::weak_ptr<Context> context_;
   pid_t creator_pid_ = 0;
 };
