@@ -201,8 +201,15 @@ std::set<pid_t> QueueRegistry::attach_existing() {
       live_writers.insert(static_cast<pid_t>(pid));
       return false;
     });
+    // Receivers asleep since before the restart: forget the dead ones, watch
+    // the live ones (they never reconnect, so the daemon would not hear of
+    // their death otherwise).
     for (const std::uint32_t pid : queue->core().waiter_pids()) {
-      if (process_gone(pid)) queue->core().forget_waiters(pid);
+      if (process_gone(pid)) {
+        queue->core().forget_waiters(pid);
+      } else {
+        live_writers.insert(static_cast<pid_t>(pid));
+      }
     }
     const auto counts = queue->header().counts;
     spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, counts.visible, counts.in_flight,

@@ -46,7 +46,9 @@ void Arena::unlink(std::uint64_t offset, unsigned order) noexcept {
 std::uint64_t Arena::allocate(unsigned order) noexcept {
   if (order < kMinOrder || order > kMaxOrder) return kNilOffset;
   std::uint64_t offset = take(order);
-  if (offset == kNilOffset && coalesce()) offset = take(order);
+  // Merging walks every free small block: only worth it if one was freed
+  // since the last time (else a full queue's every send would pay for it).
+  if (offset == kNilOffset && roots_.arena_small_freed != 0 && coalesce()) offset = take(order);
   return offset;
 }
 
@@ -78,6 +80,7 @@ void Arena::release(std::uint64_t offset, unsigned order) noexcept {
   // that size; coalesce() merges them when a larger block is wanted.
   if (order < kEagerMergeOrder) {
     push(offset, order);
+    roots_.arena_small_freed = 1;
     return;
   }
   merge_up(offset, order);
@@ -99,6 +102,7 @@ bool Arena::coalesce() noexcept try {
   // order's blocks, merge the pairs, and unmark those left, before the next
   // order, so that outside this function a mark always means "free".
   bool merged = false;
+  roots_.arena_small_freed = 0;
   std::vector<std::uint64_t> listed;  // a merge overwrites the links a walk would follow
   for (unsigned order = kMinOrder; order < kEagerMergeOrder; ++order) {
     const auto list = [&] {
@@ -130,6 +134,7 @@ bool Arena::coalesce() noexcept try {
 
 void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {
   for (auto& head : roots_.arena_free_head) head = kNilOffset;
+  roots_.arena_small_freed = 0;  // everything below is merged as far as it goes
   roots_.arena_free_bytes = bytes_ - roots_.arena_untouched;
   const std::uint64_t slots = roots_.arena_untouched >> kMinOrder;
   std::memset(order_map_, 0, slots);

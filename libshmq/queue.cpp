@@ -189,17 +189,18 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
                                        },
                                        &sources};
     for (;;) {
-      bool epoch_changed = false;
       const std::uint32_t epoch =
           q.connection ? q.connected_epoch.load(std::memory_order_relaxed) : detail::QueueCore::kAnyEpoch;
+      std::uint32_t seen_epoch = epoch;
       receivable = q.core.send_in_one_lock(epoch, sizes_n, q.pid, slots_n, errors_n, fill, std::span(bodies.data(), n),
                                            std::span(requests.data(), n), std::span(results.data(), n), detail::now(),
-                                           epoch_changed);
-      if (!epoch_changed) break;
-      // A daemon restarted since this process connected (see below).
+                                           seen_epoch);
+      if (seen_epoch == epoch) break;
+      // A daemon restarted since this process connected (see below). Store
+      // the epoch seen under the lock, not a later one: if yet another daemon
+      // starts meanwhile, the next send reconnects again.
       q.connection->reconnect();
-      q.connected_epoch.store(atom(q.core.header().daemon_epoch).load(std::memory_order_relaxed),
-                              std::memory_order_relaxed);
+      q.connected_epoch.store(seen_epoch, std::memory_order_relaxed);
       errors = original_errors;
     }
   } else {

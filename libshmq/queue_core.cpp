@@ -453,14 +453,16 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
                                           std::span<Reservation> slots, std::span<std::error_code> errors,
                                           const Fill& fill, std::span<const std::uint32_t> bodies,
                                           std::span<const CommitRequest> requests, std::span<CommitResult> results,
-                                          Now now, bool& epoch_changed) noexcept {
+                                          Now now, std::uint32_t& seen_epoch) noexcept {
   std::uint32_t receivable = 0;
   bool wake_reaper = false;
   prefetch_for_send(sizes);
   {
     Lock lock(*this);
-    epoch_changed = epoch != kAnyEpoch && atom(h_->daemon_epoch).load(std::memory_order_relaxed) != epoch;
-    if (epoch_changed) return 0;
+    if (epoch != kAnyEpoch) {
+      seen_epoch = atom(h_->daemon_epoch).load(std::memory_order_relaxed);
+      if (seen_epoch != epoch) return 0;
+    }
     reserve_locked(sizes, pid, slots, errors);
     // A kill during the copy leaves kWriting slots, as a kill between
     // reserve() and commit() does: the daemon reclaims them.
@@ -767,20 +769,18 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
   prefetch_for_remove(handles);
   {
     Lock lock(*this);
-    const std::uint32_t before = h_->available;
     for (std::size_t i = 0; i < handles.size(); ++i) {
       MessageState state;
       errors[i] = locate(handles[i], state);
       if (errors[i]) continue;
+      const std::uint32_t before = h_->available;
       detach(handles[i].index, state);
       free_slot(handles[i].index);
       ++h_->counts.deleted_total;
+      // Deleting a FIFO group's last in-flight message may open the group.
+      if (h_->available > before) unlocked += h_->available - before;
     }
-    // Deleting a FIFO group's last in-flight message may open the group.
-    if (h_->available > before) {
-      unlocked = h_->available - before;
-      atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
-    }
+    if (unlocked > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
     publish_deadline();
   }
   if (unlocked > 0) wake_receivers(unlocked);

@@ -148,13 +148,14 @@ class QueueCore {
 
   // reserve(), fill, and commit() in one critical section: for small
   // payloads, copying under the lock costs less than a second lock round
-  // trip. Does nothing and sets epoch_changed if the daemon epoch is not
-  // `epoch` (the caller reconnects first; see Queue's send path). Returns
-  // what commit() returns; slots and errors as reserve() fills them.
+  // trip. Unless `epoch` is kAnyEpoch, sets seen_epoch to the daemon epoch
+  // read under the lock and does nothing if it is not `epoch` (the caller
+  // reconnects first; see Queue's send path). Returns what commit() returns;
+  // slots and errors as reserve() fills them.
   std::uint32_t send_in_one_lock(std::uint32_t epoch, std::span<const std::uint32_t> sizes, std::uint32_t pid,
                                  std::span<Reservation> slots, std::span<std::error_code> errors, const Fill& fill,
                                  std::span<const std::uint32_t> bodies, std::span<const CommitRequest> requests,
-                                 std::span<CommitResult> results, Now now, bool& epoch_changed) noexcept;
+                                 std::span<CommitResult> results, Now now, std::uint32_t& seen_epoch) noexcept;
 
   // Frees reservations that will not be committed.
   void unreserve(std::span<Reservation> slots) noexcept;

@@ -204,8 +204,8 @@ struct IndexRoots {
   std::uint32_t dedup_unused_from;
   std::uint32_t dedup_oldest;  // next to expire
   std::uint32_t dedup_newest;
-  std::uint32_t attempt_cursor;  // next ReceiveAttempt slot to overwrite
-  std::uint32_t reserved0;       // zero
+  std::uint32_t attempt_cursor;     // next ReceiveAttempt slot to overwrite
+  std::uint32_t arena_small_freed;  // 1 if a small block was freed since the last Arena::coalesce
 };
 
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
@@ -322,8 +322,9 @@ static_assert(offsetof(MessageDescriptor, block_offset) % 8 == 0, "64-bit fields
 static_assert(sizeof(SegmentHeader) == 4096, "the header fills exactly one page");
 static_assert(offsetof(SegmentHeader, mutex) % kCacheLine == 0);
 static_assert(offsetof(SegmentHeader, ready_seq) % kCacheLine == 0, "futex word on its own line: senders write it");
-static_assert(offsetof(SegmentHeader, roots) + offsetof(IndexRoots, unused_from) ==
-                  offsetof(SegmentHeader, mutex) + kCacheLine,
+static_assert(sizeof(pthread_mutex_t) != 40 ||  // x86-64 glibc; elsewhere they share less of it
+                  offsetof(SegmentHeader, roots) + offsetof(IndexRoots, unused_from) ==
+                      offsetof(SegmentHeader, mutex) + kCacheLine,
               "the hottest roots fill the rest of the mutex's line");
 static_assert(sizeof(Counts) == kCacheLine, "counts on one line");
 static_assert(offsetof(SegmentHeader, ready_seq) % 4 == 0, "futex words must be 4-byte aligned");
