@@ -140,6 +140,12 @@ std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings
   return {};
 }
 
+// A message's payload block: the body, then the blob of attributes.
+void write_payload(const Outgoing& o, const detail::BlobFields& blob, std::uint8_t* payload) noexcept {
+  std::memcpy(payload, o.body.data(), o.body.size());
+  detail::blob_write(blob, payload + o.body.size());
+}
+
 // Payloads up to this size (a batch's together) are copied inside the one
 // critical section of a send; larger ones between a reserve and a commit, so
 // that a long copy never holds the lock.
@@ -184,8 +190,7 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
     } sources{out, blobs.data()};
     const detail::QueueCore::Fill fill{[](void* context, std::size_t i, std::uint8_t* payload) noexcept {
                                          const auto& src = *static_cast<const Sources*>(context);
-                                         std::memcpy(payload, src.out[i].body.data(), src.out[i].body.size());
-                                         detail::blob_write(src.blobs[i], payload + src.out[i].body.size());
+                                         write_payload(src.out[i], src.blobs[i], payload);
                                        },
                                        &sources};
     for (;;) {
@@ -217,9 +222,7 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
     }
     for (std::size_t i = 0; i < n; ++i) {
       if (slots[i].index == detail::kNil) continue;
-      // Outside the lock: the body, then the blob of attributes.
-      std::memcpy(slots[i].payload, out[i].body.data(), out[i].body.size());
-      detail::blob_write(blobs[i], slots[i].payload + out[i].body.size());
+      write_payload(out[i], blobs[i], slots[i].payload);  // outside the lock
     }
     receivable = q.core.commit(slots_n, std::span(bodies.data(), n), std::span(requests.data(), n),
                                std::span(results.data(), n), detail::now());
