@@ -1,23 +1,19 @@
 // FIFO queues through @aws-sdk/client-sqs (JSON protocol).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { Daemon, unique } from './lib/daemon.mjs';
+import { daemonForSuite, unique } from './lib/daemon.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
 
 describe('FIFO queues', () => {
   let daemon;
   let sqs;
-  before(async () => {
-    daemon = await Daemon.start();
-    sqs = daemon.client();
-  });
-  after(async () => {
-    sqs?.destroy();
-    await daemon?.stop();
+  daemonForSuite((d, client) => {
+    daemon = d;
+    sqs = client;
   });
   const newFifo = async (extra = {}) => (await sqs.send(new CreateQueueCommand({
     QueueName: `${unique('f')}.fifo`, Attributes: { FifoQueue: 'true', ...extra },

@@ -2,13 +2,13 @@
 // SendMessageBatch, ReceiveMessage (long polls too), DeleteMessage,
 // DeleteMessageBatch, ChangeMessageVisibility, ChangeMessageVisibilityBatch.
 // The SDK checks MD5OfMessageBody itself; attribute digests are checked here.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ChangeMessageVisibilityBatchCommand, ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageBatchCommand,
   DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { Daemon, unique } from './lib/daemon.mjs';
+import { daemonForSuite, unique } from './lib/daemon.mjs';
 import { md5OfAttributes, md5OfBody } from './lib/sqs_md5.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
 
@@ -31,13 +31,9 @@ const normalize = (attrs) => Object.fromEntries(Object.entries(attrs ?? {}).map(
 describe('message actions', () => {
   let daemon;
   let sqs;
-  before(async () => {
-    daemon = await Daemon.start();
-    sqs = daemon.client();
-  });
-  after(async () => {
-    sqs?.destroy();
-    await daemon?.stop();
+  daemonForSuite((d, client) => {
+    daemon = d;
+    sqs = client;
   });
   const newQueue = async (Attributes) =>
     (await sqs.send(new CreateQueueCommand({ QueueName: unique('q'), Attributes }))).QueueUrl;

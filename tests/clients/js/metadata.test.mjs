@@ -2,7 +2,7 @@
 // UntagQueue, ListQueueTags, AddPermission, RemovePermission,
 // ListDeadLetterSourceQueues, dead-letter redrive, StartMessageMoveTask,
 // ListMessageMoveTasks, CancelMessageMoveTask.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   AddPermissionCommand, CancelMessageMoveTaskCommand, CreateQueueCommand, GetQueueAttributesCommand,
@@ -10,7 +10,7 @@ import {
   RemovePermissionCommand, SendMessageBatchCommand, SendMessageCommand, StartMessageMoveTaskCommand, TagQueueCommand,
   UntagQueueCommand,
 } from '@aws-sdk/client-sqs';
-import { Daemon, unique } from './lib/daemon.mjs';
+import { daemonForSuite, unique } from './lib/daemon.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -26,13 +26,9 @@ async function eventually(probe, timeoutMs = 8000) {
 describe('queue metadata', () => {
   let daemon;
   let sqs;
-  before(async () => {
-    daemon = await Daemon.start();
-    sqs = daemon.client();
-  });
-  after(async () => {
-    sqs?.destroy();
-    await daemon?.stop();
+  daemonForSuite((d, client) => {
+    daemon = d;
+    sqs = client;
   });
   const create = async (stem, Attributes, tags) =>
     (await sqs.send(new CreateQueueCommand({ QueueName: unique(stem), Attributes, tags }))).QueueUrl;

@@ -1,25 +1,21 @@
 // Queue actions through @aws-sdk/client-sqs (JSON protocol): CreateQueue,
 // DeleteQueue, GetQueueUrl, ListQueues, GetQueueAttributes,
 // SetQueueAttributes, PurgeQueue.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ListQueuesCommand,
   PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SetQueueAttributesCommand, paginateListQueues,
 } from '@aws-sdk/client-sqs';
-import { ACCOUNT, Daemon, REGION, unique } from './lib/daemon.mjs';
+import { ACCOUNT, daemonForSuite, REGION, unique } from './lib/daemon.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
 
 describe('queue actions', () => {
   let daemon;
   let sqs;
-  before(async () => {
-    daemon = await Daemon.start();
-    sqs = daemon.client();
-  });
-  after(async () => {
-    sqs?.destroy();
-    await daemon?.stop();
+  daemonForSuite((d, client) => {
+    daemon = d;
+    sqs = client;
   });
   const create = async (name, Attributes) => (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes }))).QueueUrl;
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -132,3 +133,19 @@ export class Daemon {
 // A name no other test of this process uses.
 let names = 0;
 export const unique = (stem) => `${stem}-${names++}`;
+
+// A daemon and a client for the enclosing describe() block: started before
+// its tests (then handed to `started(daemon, sqs)`), stopped after them.
+export function daemonForSuite(started, args = []) {
+  let daemon;
+  let sqs;
+  before(async () => {
+    daemon = await Daemon.start(args);
+    sqs = daemon.client();
+    started(daemon, sqs);
+  });
+  after(async () => {
+    sqs?.destroy();
+    await daemon?.stop();
+  });
+}
