@@ -34,9 +34,7 @@ function response(status, headers, body)
   end
 end
 
-function setup(thread)
-  report.setup(thread)
-end
+setup = report.setup  -- wrk calls it per thread; report.sum adds up over them
 
 function done(summary, latency, requests)
   report.done(summary, latency, {
