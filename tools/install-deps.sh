@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages shmq needs to build, test and benchmark.
+# Installs the Debian 12 packages shmq needs to build, test, fuzz and benchmark.
 # Only what is missing is installed; re-running it is cheap.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ packages=(
   awscli python3-boto3 python3-pytest
   libzmq3-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
   wrk
+  clang libclang-rt-14-dev
 )
 # Node.js runs the JavaScript SDK's client tests; any node already on PATH
 # (e.g. a newer one from elsewhere) will do, else Debian's.
