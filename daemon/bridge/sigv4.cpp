@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sqs_errors.hpp"
+#include "utf8.hpp"
 
 namespace shmq::bridge {
 
@@ -70,11 +71,20 @@ std::string uri_encode(std::string_view s) {
   return out;
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A '%' not followed by two hex digits stays as it is: the signature then
+// does not match, which is the answer for such a query.
 std::string uri_decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+    if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
       i += 2;
     } else if (s[i] == '+') {
       out.push_back(' ');
@@ -116,6 +126,20 @@ std::string field(std::string_view header, std::string_view name) {
   return trim(header.substr(start, end == std::string_view::npos ? header.size() - start : end - start));
 }
 
+[[noreturn]] void mismatch(const std::string& message) { raise("SignatureDoesNotMatch", message); }
+
+// SignedHeaders: lower-case names separated by ';'.
+std::vector<std::string> header_names(std::string_view list) {
+  std::vector<std::string> names;
+  for (std::size_t pos = 0; pos <= list.size();) {
+    const std::size_t semi = list.find(';', pos);
+    names.emplace_back(list.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos));
+    if (semi == std::string_view::npos) break;
+    pos = semi + 1;
+  }
+  return names;
+}
+
 }  // namespace
 
 std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_clock::time_point now) const {
@@ -137,6 +161,20 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
   if (scope.size() != 5 || signed_headers.empty() || signature.empty()) {
     raise("MissingAuthenticationToken", "The Authorization header is not a complete AWS Signature Version 4.");
   }
+  // The headers whose change changes what the request does must be signed.
+  const std::vector<std::string> signed_names = header_names(signed_headers);
+  const auto is_signed = [&](std::string_view name) {
+    return std::find(signed_names.begin(), signed_names.end(), name) != signed_names.end();
+  };
+  if (!is_signed("host")) {
+    raise("IncompleteSignature", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  for (const auto& [field_name, shown] :
+       {std::pair{"x-amz-target", "X-Amz-Target"}, std::pair{"content-type", "Content-Type"}}) {
+    if (req.find(field_name) != req.end() && !is_signed(field_name)) {
+      raise("IncompleteSignature", std::string("'") + shown + "' must be a 'SignedHeader' in the AWS Authorization.");
+    }
+  }
   const auto key = credentials_.find(scope[0]);
   if (key == credentials_.end()) {
     raise("InvalidClientTokenId", "The security token included in the request is invalid.");
@@ -145,6 +183,17 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
   std::tm tm{};
   if (amz_date.size() != 16 || !strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm)) {
     raise("MissingAuthenticationToken", "The request needs an X-Amz-Date header (yyyymmddThhmmssZ).");
+  }
+  if (scope[1] != amz_date.substr(0, 8)) {
+    mismatch("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" +
+             quoted_input(scope[1], 32) + "' != '" + amz_date.substr(0, 8) + "', from '" + amz_date + "'.");
+  }
+  if (scope[2] != region_)
+    mismatch("Credential should be scoped to a valid region, not '" + quoted_input(scope[2], 64) + "'. ");
+  if (scope[3] != "sqs") mismatch("Credential should be scoped to correct service: 'sqs'. ");
+  if (scope[4] != "aws4_request") {
+    mismatch("Credential should be scoped with a valid terminator: 'aws4_request', not '" + quoted_input(scope[4], 64) +
+             "'. ");
   }
   const auto signed_at = std::chrono::system_clock::from_time_t(timegm(&tm));
   if (now - signed_at > std::chrono::minutes(15) || signed_at - now > std::chrono::minutes(15)) {
@@ -156,16 +205,15 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
   std::string canonical = std::string(req.method_string()) + "\n";
   canonical += std::string(target.substr(0, q)) + "\n";
   canonical += (q == std::string_view::npos ? std::string() : canonical_query(target.substr(q + 1))) + "\n";
-  for (std::size_t pos = 0; pos <= signed_headers.size();) {
-    const std::size_t semi = signed_headers.find(';', pos);
-    const std::string name = signed_headers.substr(pos, semi - pos);
-    canonical += name + ":" + trim(req[name]) + "\n";
-    if (semi == std::string::npos) break;
-    pos = semi + 1;
-  }
+  for (const std::string& name : signed_names) canonical += name + ":" + trim(req[name]) + "\n";
   canonical += "\n" + signed_headers + "\n";
-  const std::string payload_hash(req["x-amz-content-sha256"]);
-  canonical += payload_hash.empty() ? sha256_hex(req.body()) : payload_hash;
+  // The body's hash is ours to compute: a client's x-amz-content-sha256 is a
+  // claim, which must match, never a substitute for the body.
+  const std::string payload_hash = sha256_hex(req.body());
+  if (const auto claimed = req.find("x-amz-content-sha256"); claimed != req.end() && claimed->value() != payload_hash) {
+    mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.");
+  }
+  canonical += payload_hash;
 
   const std::string scope_text = scope[1] + "/" + scope[2] + "/" + scope[3] + "/" + scope[4];
   const std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope_text + "\n" + sha256_hex(canonical);

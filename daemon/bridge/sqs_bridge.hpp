@@ -9,8 +9,7 @@
 #include <string>
 
 #include "http_server.hpp"
-#include "long_poll.hpp"
-#include "sigv4.hpp"
+#include "sqs_request_handler.hpp"
 #include "sqs_service.hpp"
 
 namespace shmq::bridge {
@@ -38,9 +37,7 @@ class SqsBridge {
 
   BridgeOptions options_;
   Client client_;
-  SqsService service_;
-  std::unique_ptr<LongPollHub> hub_;
-  std::optional<SigV4Verifier> verifier_;
+  std::unique_ptr<SqsRequestHandler> handler_;
   std::unique_ptr<HttpServer> server_;
 };
 

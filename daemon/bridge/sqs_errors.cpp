@@ -43,6 +43,7 @@ constexpr std::array kShapes{
     Row{"AccessDenied", "AccessDenied", 403},
     Row{"InvalidClientTokenId", "InvalidClientTokenId", 403},
     Row{"SignatureDoesNotMatch", "SignatureDoesNotMatch", 403},
+    Row{"IncompleteSignature", "IncompleteSignature", 400},
     Row{"MissingAuthenticationToken", "MissingAuthenticationToken", 403},
     Row{"RequestExpired", "RequestExpired", 400},
     Row{"InternalError", "InternalError", 500},

@@ -7,6 +7,7 @@
 
 #include "sqs_checksums.hpp"
 #include "sqs_errors.hpp"
+#include "utf8.hpp"
 #include "wire_protocol.hpp"
 
 namespace shmq::bridge {
@@ -42,6 +43,15 @@ constexpr std::array kActions{
     "UntagQueue",
 };
 
+// Strings that go to the daemon or into an answer must be UTF-8 (the
+// Query protocol can carry any bytes); SQS's own check of message bodies and
+// attribute values (InvalidMessageContents) is the library's.
+const std::string& utf8(const std::string& text, std::string_view what) {
+  if (!valid_utf8(text))
+    raise("InvalidParameterValue", "Value for parameter " + std::string(what) + " is not valid UTF-8.");
+  return text;
+}
+
 const std::string& required_string(const json& p, const char* name) {
   auto it = p.find(name);
   if (it == p.end() || it->is_null())
@@ -51,13 +61,18 @@ const std::string& required_string(const json& p, const char* name) {
   return it->get_ref<const std::string&>();
 }
 
-std::string optional_string(const json& p, const char* name) {
+// The text of a message body or attribute value: checked by the library.
+std::string optional_content(const json& p, const char* name) {
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return {};
   if (!it->is_string())
     raise("InvalidParameterValue", std::string("Value for parameter ") + name + " must be a string.");
   return it->get<std::string>();
 }
+
+std::string optional_string(const json& p, const char* name) { return utf8(optional_content(p, name), name); }
+
+const std::string& required_name(const json& p, const char* name) { return utf8(required_string(p, name), name); }
 
 // An integer parameter: a JSON number (JSON protocol) or a decimal string
 // (Query protocol), within [min, max].
@@ -68,14 +83,18 @@ std::optional<std::int64_t> optional_int(const json& p, const char* name, std::i
   bool ok = false;
   if (it->is_number_integer()) {
     v = it->get<std::int64_t>();
-    ok = true;
+    ok = it->is_number_unsigned() ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(max) : true;
   } else if (it->is_string()) {
     const std::string& s = it->get_ref<const std::string&>();
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     ok = ec == std::errc{} && ptr == s.data() + s.size() && !s.empty();
   }
   if (!ok || v < min || v > max) {
-    raise("InvalidParameterValue", "Value " + it->dump() + " for parameter " + name +
+    // The value as the client wrote it; a structure is not echoed.
+    const std::string shown = it->is_structured()
+                                  ? std::string(it->is_array() ? "(a list)" : "(a structure)")
+                                  : quoted_input(it->is_string() ? it->get<std::string>() : dump_json(*it), 64);
+    raise("InvalidParameterValue", "Value " + shown + " for parameter " + name +
                                        " is invalid. Reason: must be between " + std::to_string(min) + " and " +
                                        std::to_string(max) + ".");
   }
@@ -89,7 +108,7 @@ std::vector<std::string> string_list(const json& p, const char* name) {
   if (!it->is_array()) raise("InvalidParameterValue", std::string(name) + " must be a list.");
   for (const json& v : *it) {
     if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " must be a list of strings.");
-    out.push_back(v.get<std::string>());
+    out.push_back(utf8(v.get<std::string>(), name));
   }
   return out;
 }
@@ -101,7 +120,7 @@ Attributes string_map(const json& p, const char* name) {
   if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
   for (auto& [k, v] : it->items()) {
     if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " values must be strings.");
-    out[k] = v.get<std::string>();
+    out[utf8(k, name)] = utf8(v.get<std::string>(), name);
   }
   return out;
 }
@@ -112,6 +131,7 @@ MessageAttributes message_attributes(const json& p, const char* name) {
   if (it == p.end() || it->is_null()) return out;
   if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
   for (auto& [attr, v] : it->items()) {
+    utf8(attr, name);
     if (!v.is_object()) raise("InvalidParameterValue", "The message attribute '" + attr + "' must have a value.");
     MessageAttributeValue value;
     value.data_type = optional_string(v, "DataType");
@@ -119,7 +139,7 @@ MessageAttributes message_attributes(const json& p, const char* name) {
       raise("InvalidParameterValue",
             "The message attribute '" + attr + "' must contain a non-empty message attribute type.");
     }
-    value.string_value = optional_string(v, "StringValue");
+    value.string_value = optional_content(v, "StringValue");
     if (const std::string b = optional_string(v, "BinaryValue"); !b.empty()) value.binary_value = base64_decode(b);
     if (v.contains("StringListValues") || v.contains("BinaryListValues")) {
       raise("UnsupportedOperation", "Message attribute list values are not supported.");  // nor by SQS
@@ -240,7 +260,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
     if (action == "CreateQueue") {
       r = create_queue(p, c);
     } else if (action == "GetQueueUrl") {
-      const std::string& name = required_string(p, "QueueName");
+      const std::string& name = required_name(p, "QueueName");
       open(name);  // throws queue_does_not_exist
       r["QueueUrl"] = queue_url(name, c);
     } else if (action == "ListQueues") {
@@ -268,7 +288,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       r = send_message_batch(p, c);
     } else if (action == "DeleteMessage") {
       Queue q = open(queue_name(p, c));
-      const std::error_code ec = q.delete_message(required_string(p, "ReceiptHandle"));
+      const std::error_code ec = q.delete_message(required_name(p, "ReceiptHandle"));
       // SQS: deleting with an older handle of a message succeeds (it may not delete).
       if (ec && ec != Errc::stale_receipt_handle) {
         raise(ec, ec == Errc::invalid_receipt_handle ? "The input receipt handle is invalid." : std::string{});
@@ -277,7 +297,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       r = delete_message_batch(p, c);
     } else if (action == "ChangeMessageVisibility") {
       Queue q = open(queue_name(p, c));
-      const std::string& handle = required_string(p, "ReceiptHandle");
+      const std::string& handle = required_name(p, "ReceiptHandle");
       const auto timeout = optional_int(p, "VisibilityTimeout", 0, 43200);
       if (!timeout) raise("MissingParameter", "The request must contain the parameter VisibilityTimeout.");
       const std::error_code ec = q.change_visibility(handle, static_cast<std::uint32_t>(*timeout));
@@ -297,24 +317,24 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       const Tags tags = client_.list_queue_tags(queue_name(p, c));
       if (!tags.empty()) r["Tags"] = tags;
     } else if (action == "AddPermission") {
-      client_.add_permission(queue_name(p, c), required_string(p, "Label"), string_list(p, "AWSAccountIds"),
+      client_.add_permission(queue_name(p, c), required_name(p, "Label"), string_list(p, "AWSAccountIds"),
                              string_list(p, "Actions"));
     } else if (action == "RemovePermission") {
-      client_.remove_permission(queue_name(p, c), required_string(p, "Label"));
+      client_.remove_permission(queue_name(p, c), required_name(p, "Label"));
     } else if (action == "ListDeadLetterSourceQueues") {
       r = list_dead_letter_sources(p, c);
     } else if (action == "StartMessageMoveTask") {
       const auto rate = optional_int(p, "MaxNumberOfMessagesPerSecond", 1, 500);
       r["TaskHandle"] = client_.start_message_move_task(
-          required_string(p, "SourceArn"), optional_string(p, "DestinationArn"),
+          required_name(p, "SourceArn"), optional_string(p, "DestinationArn"),
           rate ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*rate)) : std::nullopt);
     } else if (action == "CancelMessageMoveTask") {
-      r["ApproximateNumberOfMessagesMoved"] = client_.cancel_message_move_task(required_string(p, "TaskHandle"));
+      r["ApproximateNumberOfMessagesMoved"] = client_.cancel_message_move_task(required_name(p, "TaskHandle"));
     } else if (action == "ListMessageMoveTasks") {
       const auto max = optional_int(p, "MaxResults", 1, 10).value_or(1);
       json results = json::array();
       for (const MessageMoveTask& t :
-           client_.list_message_move_tasks(required_string(p, "SourceArn"), static_cast<std::uint32_t>(max))) {
+           client_.list_message_move_tasks(required_name(p, "SourceArn"), static_cast<std::uint32_t>(max))) {
         json j{{"Status", t.status},
                {"SourceArn", t.source_arn},
                {"ApproximateNumberOfMessagesMoved", t.messages_moved},
@@ -344,7 +364,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
 }
 
 json SqsService::create_queue(const json& p, const RequestContext& c) {
-  const std::string& name = required_string(p, "QueueName");
+  const std::string& name = required_name(p, "QueueName");
   // The JSON protocol names CreateQueue's tags "tags"; the Query protocol, Tag.N.
   client_.create_queue(name, string_map(p, "Attributes"), std::nullopt,
                        p.contains("tags") ? string_map(p, "tags") : string_map(p, "Tags"));
@@ -478,6 +498,7 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   if (auto v = optional_int(p, "VisibilityTimeout", 0, 43200)) o.visibility_timeout = static_cast<std::uint32_t>(*v);
   std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20);
   if (!wait) wait = pending.queue.receive_wait_time().count();  // the queue's default, from its segment
+  wait = std::min<std::int64_t>(*wait, config_.max_wait.count());
   o.wait_time = std::chrono::milliseconds(0);
   o.spin = std::chrono::microseconds(0);
   o.receive_request_attempt_id = optional_string(p, "ReceiveRequestAttemptId");

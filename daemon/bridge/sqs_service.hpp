@@ -20,6 +20,9 @@ struct BridgeConfig {
   std::string account_id = "000000000000";
   std::string region = "us-east-1";
   std::string advertise_url;  // e.g. "http://sqs.local:9324"; empty: the Host the client used
+  // The longest a ReceiveMessage waits, whatever it asks (up to SQS's 20 s):
+  // shorter only where a caller cannot hold requests that long (a fuzzer).
+  std::chrono::seconds max_wait{20};
 };
 
 // Where a request came from and went to, for queue URLs.

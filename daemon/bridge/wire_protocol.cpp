@@ -2,9 +2,14 @@
 
 #include <openssl/evp.h>
 
+#include <array>
+#include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
+
+#include "utf8.hpp"
 
 namespace shmq::bridge {
 
@@ -40,36 +45,163 @@ std::string form_decode(std::string_view s) {
   return out;
 }
 
+// Query keys are dotted paths: Attribute.1.Name, Entry.3.MessageAttribute.2.Value.StringValue.
+// SQS's deepest member has 7 segments; bounding them bounds every tree built
+// from a request, and every recursion over one.
+constexpr std::size_t kMaxQueryKeySegments = 10;
+
+// How many items each flattened list may have: an index past it is refused
+// before anything is built, with the error SQS gives for that many items.
+struct ListRule {
+  std::string_view member;  // the segment before the index, e.g. "MessageAttribute"
+  std::size_t max_items;
+  std::string_view shape;
+  std::string_view message;  // "{n}" is the index, "{max}" the limit
+};
+
+constexpr std::string_view kTooManyEntries = "Maximum number of entries per request are {max}. You have sent {n}.";
+constexpr std::array kListRules{
+    ListRule{"Entry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
+    ListRule{"SendMessageBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
+    ListRule{"DeleteMessageBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
+    ListRule{"ChangeMessageVisibilityBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
+    ListRule{"MessageAttribute", 10, "InvalidParameterValue",
+             "Number of message attributes [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"MessageSystemAttribute", 10, "InvalidParameterValue",
+             "Number of message system attributes [{n}] exceeds the allowed maximum [{max}]."},
+    // Queue attributes, and the names of queue and message system attributes:
+    // SQS has fewer than 32 of each.
+    ListRule{"Attribute", 32, "InvalidParameterValue",
+             "Number of attributes [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"AttributeName", 32, "InvalidParameterValue",
+             "Number of attribute names [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"MessageSystemAttributeName", 32, "InvalidParameterValue",
+             "Number of attribute names [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"MessageAttributeName", 32, "InvalidParameterValue",
+             "Number of message attribute names [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"Tag", 50, "InvalidParameterValue", "Number of tags [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"TagKey", 50, "InvalidParameterValue", "Number of tag keys [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"AWSAccountId", 100, "InvalidParameterValue",
+             "Number of account ids [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"ActionName", 16, "InvalidParameterValue", "Number of actions [{n}] exceeds the allowed maximum [{max}]."},
+};
+// Lists SQS does not have (a client's typo, or list values of message
+// attributes, which SQS refuses later anyway).
+constexpr ListRule kOtherList{"", 10, "InvalidParameterValue",
+                              "Number of list items [{n}] exceeds the allowed maximum [{max}]."};
+
+const ListRule& list_rule(std::string_view member) {
+  for (const ListRule& rule : kListRules) {
+    if (rule.member == member) return rule;
+  }
+  return kOtherList;
+}
+
 bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-// Puts `value` at a dotted path: numeric segments index 1-based arrays.
-void put(json& node, std::vector<std::string_view>::const_iterator seg,
-         std::vector<std::string_view>::const_iterator end, const std::string& value) {
-  if (seg == end) {
-    node = value;
-    return;
-  }
-  if (all_digits(*seg)) {
-    const std::size_t index = std::stoul(std::string(*seg));
-    if (index == 0 || index > 1000) raise("InvalidParameterValue", "list index out of range");
-    if (!node.is_array()) node = json::array();
-    while (node.size() < index) node.push_back(json());
-    put(node[index - 1], seg + 1, end, value);
-  } else {
-    if (!node.is_object()) node = json::object();
-    put(node[std::string(*seg)], seg + 1, end, value);
-  }
+[[noreturn]] void refuse_index(const ListRule& rule, std::string_view index) {
+  std::string message(rule.message);
+  const auto replace = [&](std::string_view from, std::string_view to) {
+    if (const std::size_t at = message.find(from); at != std::string::npos) message.replace(at, from.size(), to);
+  };
+  replace("{n}", quoted_input(index, 24));
+  replace("{max}", std::to_string(rule.max_items));
+  raise(std::string(rule.shape), message);
 }
 
-// {Name, Value} (or {Key, Value}) lists become maps.
-json pairs_to_map(const json& list, const char* key_field, const char* value_field) {
+// A 1-based list index, within what its list allows.
+std::size_t list_index(std::string_view member, std::string_view segment, const std::string& key) {
+  const ListRule& rule = list_rule(member);
+  std::size_t index = 0;
+  const auto [ptr, ec] = std::from_chars(segment.data(), segment.data() + segment.size(), index);
+  if (ec != std::errc{} || ptr != segment.data() + segment.size() || index > rule.max_items) {
+    refuse_index(rule, segment);
+  }
+  if (index == 0) {
+    raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid: lists count from 1.");
+  }
+  return index;
+}
+
+// The form as a tree, before it takes the JSON protocol's shape: named
+// members and numbered items are kept apart, and items are sparse (Entry.7
+// alone is one item, not seven).
+struct FormNode {
+  std::optional<std::string> value;
+  std::map<std::string, FormNode, std::less<>> members;
+  std::map<std::size_t, FormNode> items;
+};
+
+// One key=value: segments name members, numeric ones index the list named by
+// the segment before.
+void put(FormNode& root, const std::string& key, std::string value) {
+  std::vector<std::string_view> segments;
+  std::string_view rest = key;
+  for (;;) {
+    const std::size_t dot = rest.find('.');
+    segments.push_back(rest.substr(0, dot));
+    if (segments.size() > kMaxQueryKeySegments) {
+      raise("MalformedQueryString", "The query parameter " + quoted_input(key, 64) + " is nested deeper than " +
+                                        std::to_string(kMaxQueryKeySegments) + " levels.");
+    }
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  FormNode* node = &root;
+  std::string_view previous;
+  for (const std::string_view segment : segments) {
+    if (segment.empty()) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid.");
+    if (all_digits(segment)) {
+      if (node == &root) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid.");
+      node = &node->items[list_index(previous, segment, key)];
+    } else {
+      auto it = node->members.find(segment);
+      if (it == node->members.end()) it = node->members.emplace(std::string(segment), FormNode{}).first;
+      node = &it->second;
+    }
+    previous = segment;
+  }
+  node->value = std::move(value);  // a repeated key: the last one counts
+}
+
+// A value, a structure or a list, never two of them: "Attribute.1.Name=a&Attribute.1.Name.x=b" names nothing.
+json to_json(const FormNode& node, const std::string& path) {
+  const int kinds = (node.value ? 1 : 0) + (node.members.empty() ? 0 : 1) + (node.items.empty() ? 0 : 1);
+  if (kinds > 1) {
+    raise("MalformedQueryString",
+          "The query parameter " + quoted_input(path) + " is given both as a value and as a structure or list.");
+  }
+  if (node.value) return *node.value;
+  if (!node.items.empty()) {
+    json list = json::array();
+    for (const auto& [index, item] : node.items) list.push_back(to_json(item, path + "." + std::to_string(index)));
+    return list;
+  }
+  json object = json::object();
+  for (const auto& [name, member] : node.members) {
+    object[name] = to_json(member, path.empty() ? name : path + "." + name);
+  }
+  return object;
+}
+
+// {Name, Value} (or {Key, Value}) lists become maps. `member` is the Query
+// list's name, for messages.
+json pairs_to_map(const json& list, const char* member, const char* key_field, const char* value_field) {
   json map = json::object();
   if (!list.is_array()) return map;
   for (const json& item : list) {
-    if (!item.is_object() || !item.contains(key_field)) continue;
-    map[item[key_field].get<std::string>()] = item.value(value_field, json(""));
+    const auto key = item.is_object() ? item.find(key_field) : item.end();
+    if (!item.is_object() || key == item.end()) {
+      raise("MissingParameter",
+            std::string("The request must contain the parameter ") + member + ".N." + key_field + ".");
+    }
+    if (!key->is_string()) {
+      raise("InvalidParameterValue",
+            std::string("Value for parameter ") + member + ".N." + key_field + " must be a string.");
+    }
+    map[key->get<std::string>()] = item.value(value_field, json(""));
   }
   return map;
 }
@@ -107,13 +239,13 @@ void to_json_shape(json& p) {
     if (auto it = kLists.find(key); it != kLists.end()) {
       out[it->second] = value.is_array() ? value : json::array({value});
     } else if (key == "Attribute") {
-      out["Attributes"] = pairs_to_map(value, "Name", "Value");
+      out["Attributes"] = pairs_to_map(value, "Attribute", "Name", "Value");
     } else if (key == "Tag") {
-      out["Tags"] = pairs_to_map(value, "Key", "Value");
+      out["Tags"] = pairs_to_map(value, "Tag", "Key", "Value");
     } else if (key == "MessageAttribute") {
-      out["MessageAttributes"] = pairs_to_map(value, "Name", "Value");
+      out["MessageAttributes"] = pairs_to_map(value, "MessageAttribute", "Name", "Value");
     } else if (key == "MessageSystemAttribute") {
-      out["MessageSystemAttributes"] = pairs_to_map(value, "Name", "Value");
+      out["MessageSystemAttributes"] = pairs_to_map(value, "MessageSystemAttribute", "Name", "Value");
     } else if (key.ends_with("BatchRequestEntry") || key == "Entry") {
       json entries = json::array();
       if (value.is_array()) {
@@ -130,33 +262,40 @@ void to_json_shape(json& p) {
   p = std::move(out);
 }
 
+// Text as XML character data, well-formed for any bytes: what XML 1.0 cannot
+// carry (ill-formed UTF-8, most control characters, U+FFFE/U+FFFF) becomes
+// U+FFFD. SQS refuses such characters in message bodies and attribute
+// values, so this changes only text that echoes a malformed request.
 std::string xml_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  for_each_code_point(s, [&](char32_t c) {
     switch (c) {
       case '&':
         out += "&amp;";
-        break;
+        return;
       case '<':
         out += "&lt;";
-        break;
+        return;
       case '>':
         out += "&gt;";
-        break;
+        return;
       case '"':
         out += "&quot;";
-        break;
+        return;
       case '\'':
         out += "&apos;";
-        break;
+        return;
       case '\r':
-        out += "&#xD;";
-        break;  // else XML parsers fold it into \n
+        out += "&#xD;";  // else XML parsers fold it into \n
+        return;
       default:
-        out.push_back(c);
+        break;
     }
-  }
+    const bool allowed = c == 0x9 || c == 0xA || (c >= 0x20 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
+                         (c >= 0x10000 && c <= 0x10FFFF);
+    append_utf8(out, allowed ? c : char32_t{0xFFFD});
+  });
   return out;
 }
 
@@ -231,7 +370,7 @@ constexpr const char* kNamespace = "http://queue.amazonaws.com/doc/2012-11-05/";
 }  // namespace
 
 json parse_query_params(std::string_view form) {
-  json tree = json::object();
+  FormNode root;
   std::size_t pos = 0;
   while (pos <= form.size()) {
     std::size_t amp = form.find('&', pos);
@@ -241,21 +380,48 @@ json parse_query_params(std::string_view form) {
     if (pair.empty()) continue;
     const std::size_t eq = pair.find('=');
     const std::string key = form_decode(pair.substr(0, eq));
-    const std::string value = eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1));
-    std::vector<std::string_view> segments;
-    std::string_view rest = key;
-    while (!rest.empty()) {
-      const std::size_t dot = rest.find('.');
-      segments.push_back(rest.substr(0, dot));
-      if (dot == std::string_view::npos) break;
-      rest.remove_prefix(dot + 1);
-    }
-    if (segments.empty()) continue;
-    put(tree, segments.begin(), segments.end(), value);
+    if (key.empty()) continue;
+    if (!valid_utf8(key)) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not UTF-8.");
+    put(root, key, eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1)));
   }
+  json tree = to_json(root, "");
   to_json_shape(tree);
   return tree;
 }
+
+json parse_json_params(std::string_view body) {
+  if (body.empty()) return json::object();
+  // The depth is checked before the tree is built: nlohmann's parser does not
+  // recurse, but dump() and every walk over a tree would.
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) {
+        raise("InvalidParameterValue",
+              "The request body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels.");
+      }
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  json params = json::parse(body, nullptr, false);
+  if (params.is_discarded() || !params.is_object()) {
+    raise("InvalidParameterValue", "The request body is not a JSON object.");
+  }
+  return params;
+}
+
+std::string dump_json(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string render_query_response(const std::string& action, const json& result, const std::string& request_id) {
   std::string out = R"(<?xml version="1.0" encoding="UTF-8"?>)";
@@ -287,7 +453,7 @@ std::string render_query_error(const SqsError& e, const std::string& request_id)
 }
 
 std::string render_json_error(const SqsError& e) {
-  return json{{"__type", "com.amazonaws.sqs#" + e.shape}, {"message", e.message}}.dump();
+  return dump_json(json{{"__type", "com.amazonaws.sqs#" + e.shape}, {"message", e.message}});
 }
 
 std::string base64_encode(std::string_view bytes) {

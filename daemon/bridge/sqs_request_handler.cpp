@@ -1,0 +1,155 @@
+#include "sqs_request_handler.hpp"
+
+#include <boost/beast/http.hpp>
+#include <random>
+
+#include "sqs_errors.hpp"
+#include "utf8.hpp"
+#include "wire_protocol.hpp"
+
+namespace shmq::bridge {
+
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+enum class Protocol { kJson, kQuery };
+
+std::string request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char text[37];
+  const std::uint64_t a = rng(), b = rng();
+  std::snprintf(text, sizeof(text), "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | (b >> 48 & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return text;
+}
+
+HttpResponse respond(Protocol protocol, const std::string& action, const json& result, const std::string& id) {
+  HttpResponse r{http::status::ok, 11};
+  r.set("x-amzn-RequestId", id);
+  if (protocol == Protocol::kJson) {
+    r.set(http::field::content_type, "application/x-amz-json-1.0");
+    r.body() = dump_json(result);
+  } else {
+    r.set(http::field::content_type, "text/xml");
+    r.body() = render_query_response(action, result, id);
+  }
+  return r;
+}
+
+HttpResponse respond_error(Protocol protocol, const SqsError& e, const std::string& id) {
+  HttpResponse r{static_cast<http::status>(e.status), 11};
+  r.set("x-amzn-RequestId", id);
+  if (protocol == Protocol::kJson) {
+    r.set(http::field::content_type, "application/x-amz-json-1.0");
+    // SDKs of the JSON protocol read the Query protocol's code from here.
+    r.set("x-amzn-query-error", e.query_code + (e.sender_fault ? ";Sender" : ";Receiver"));
+    r.body() = render_json_error(e);
+  } else {
+    r.set(http::field::content_type, "text/xml");
+    r.body() = render_query_error(e, id);
+  }
+  return r;
+}
+
+// The answer for the exception being handled: an SqsException is the
+// client's error; anything else is a bug in this request, a 500 for it alone.
+// Rendering never throws (dump_json and the XML writer take any bytes), and
+// if it ever did, the answer is a bare 500.
+HttpResponse respond_exception(Protocol protocol, const std::string& id) noexcept {
+  try {
+    try {
+      throw;
+    } catch (const SqsException& e) {
+      return respond_error(protocol, e.error(), id);
+    } catch (const std::exception& e) {
+      return respond_error(protocol, sqs_error("InternalError", e.what()), id);
+    } catch (...) {
+      return respond_error(protocol, sqs_error("InternalError", "unknown exception"), id);
+    }
+  } catch (...) {
+    HttpResponse r{http::status::internal_server_error, 11};
+    return r;
+  }
+}
+
+// "/<account>/<queue>" names a queue; "/" does not.
+std::string path_queue(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  while (path.starts_with("/")) path.remove_prefix(1);
+  const std::size_t slash = path.find('/');
+  if (slash == std::string_view::npos) return {};
+  std::string_view queue = path.substr(slash + 1);
+  while (queue.ends_with("/")) queue.remove_suffix(1);
+  return std::string(queue);
+}
+
+}  // namespace
+
+SqsRequestHandler::SqsRequestHandler(Client& client, BridgeConfig config,
+                                     const std::map<std::string, std::string>& credentials)
+    : config_(std::move(config)), service_(client, config_) {
+  hub_ = std::make_unique<LongPollHub>(service_);
+  if (!credentials.empty()) verifier_.emplace(credentials, config_.region);
+}
+
+SqsRequestHandler::~SqsRequestHandler() = default;
+
+void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply) noexcept {
+  std::string id;
+  Protocol protocol = Protocol::kQuery;
+  std::string action;
+  try {
+    id = request_id();
+    const std::string target_header(req["X-Amz-Target"]);
+    protocol = target_header.empty() ? Protocol::kQuery : Protocol::kJson;
+    if (req.method() != http::verb::post && req.method() != http::verb::get) {
+      raise("InvalidAction", "SQS takes POST and GET requests.");
+    }
+    json params;
+    if (protocol == Protocol::kJson) {
+      const std::string_view prefix = "AmazonSQS.";
+      if (!target_header.starts_with(prefix)) {
+        raise("InvalidAction", "Unknown X-Amz-Target " + quoted_input(target_header) + ".");
+      }
+      action = target_header.substr(prefix.size());
+      params = parse_json_params(req.body());
+    } else {
+      const std::string_view t = req.target();
+      const std::size_t q = t.find('?');
+      std::string form = q == std::string_view::npos ? std::string() : std::string(t.substr(q + 1));
+      if (req.method() == http::verb::post && !req.body().empty()) form += (form.empty() ? "" : "&") + req.body();
+      params = parse_query_params(form);
+      const auto named = params.find("Action");
+      if (named != params.end() && named->is_string()) action = named->get<std::string>();
+      if (action.empty()) raise("MissingParameter", "The request must contain the parameter Action.");
+      params.erase("Action");
+      params.erase("Version");
+    }
+    if (!SqsService::known_action(action))
+      raise("InvalidAction", "The action " + quoted_input(action) + " is not valid for this endpoint.");
+    RequestContext context{std::string(req[http::field::host]), path_queue(req.target()), {}};
+    // SenderId: the caller's access key when signatures are checked, else the account.
+    context.sender_id = verifier_ ? verifier_->verify(req, std::chrono::system_clock::now()) : config_.account_id;
+    ActionOutcome outcome = service_.call(action, params, context);
+    if (!outcome.pending) return reply(respond(protocol, action, outcome.result, id));
+    // Runs on a long-poll thread, where an exception would end the process.
+    hub_->add(std::move(*outcome.pending), [reply, protocol, action, id](json result, std::exception_ptr error) {
+      HttpResponse response;
+      try {
+        if (error) std::rethrow_exception(error);
+        response = respond(protocol, action, result, id);
+      } catch (...) {
+        response = respond_exception(protocol, id);
+      }
+      reply(std::move(response));
+    });
+  } catch (...) {
+    reply(respond_exception(protocol, id));
+  }
+}
+
+}  // namespace shmq::bridge

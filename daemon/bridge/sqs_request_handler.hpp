@@ -1,0 +1,42 @@
+// The bridge's answer to one HTTP request, without the network: protocol
+// (JSON 1.0 or Query), action and parameters decoded, the signature checked,
+// the action run. SqsBridge puts it behind an HttpServer; tests and fuzzers
+// call it directly.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http_server.hpp"
+#include "long_poll.hpp"
+#include "sigv4.hpp"
+#include "sqs_service.hpp"
+
+namespace shmq::bridge {
+
+class SqsRequestHandler {
+ public:
+  // `credentials` non-empty: every request must carry a SigV4 signature by
+  // one of them, scoped to `config.region`.
+  SqsRequestHandler(Client& client, BridgeConfig config, const std::map<std::string, std::string>& credentials);
+  ~SqsRequestHandler();  // ends pending long polls without answering them
+  SqsRequestHandler(const SqsRequestHandler&) = delete;
+  SqsRequestHandler& operator=(const SqsRequestHandler&) = delete;
+
+  // Answers `request` through `reply`, exactly once: at once (on this
+  // thread), or for a long poll later from a long-poll thread. Never throws
+  // and never blocks on a long poll; it may block briefly on the daemon's
+  // control socket. A client's mistake is a 4xx with the SQS error code; a
+  // 500 InternalError means a bug.
+  void handle(HttpRequest&& request, const HttpServer::Reply& reply) noexcept;
+
+ private:
+  BridgeConfig config_;
+  SqsService service_;
+  std::unique_ptr<LongPollHub> hub_;
+  std::optional<SigV4Verifier> verifier_;
+};
+
+}  // namespace shmq::bridge
