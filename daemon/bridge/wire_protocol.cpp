@@ -49,6 +49,10 @@ std::string form_decode(std::string_view s) {
 // SQS's deepest member has 7 segments; bounding them bounds every tree built
 // from a request, and every recursion over one.
 constexpr std::size_t kMaxQueryKeySegments = 10;
+// The most parameters one request may have: SQS's largest request, a
+// SendMessageBatch of 10 entries with 10 message attributes each, has about
+// 400. Without a bound, 4 MiB of short distinct keys would cost ~300 MB.
+constexpr std::size_t kMaxQueryParameters = 1000;
 
 // How many items each flattened list may have: an index past it is refused
 // before anything is built, with the error SQS gives for that many items.
@@ -372,6 +376,7 @@ constexpr const char* kNamespace = "http://queue.amazonaws.com/doc/2012-11-05/";
 json parse_query_params(std::string_view form) {
   FormNode root;
   std::size_t pos = 0;
+  std::size_t parameters = 0;
   while (pos <= form.size()) {
     std::size_t amp = form.find('&', pos);
     if (amp == std::string_view::npos) amp = form.size();
@@ -381,6 +386,10 @@ json parse_query_params(std::string_view form) {
     const std::size_t eq = pair.find('=');
     const std::string key = form_decode(pair.substr(0, eq));
     if (key.empty()) continue;
+    if (++parameters > kMaxQueryParameters) {
+      raise("MalformedQueryString",
+            "The request has more than " + std::to_string(kMaxQueryParameters) + " query parameters.");
+    }
     if (!valid_utf8(key)) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not UTF-8.");
     put(root, key, eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1)));
   }

@@ -21,8 +21,8 @@ constexpr std::size_t kMaxJsonDepth = 10;
 // query string. Flattened lists (AttributeName.1, Entry.N.Id, ...) become
 // arrays and maps as the JSON protocol has them; list indexes are sparse and
 // bounded by what SQS allows for each list. Throws SqsException:
-// MalformedQueryString (bad percent-encoding, a key that is not UTF-8, nested
-// too deep, or both a value and a structure), TooManyEntriesInBatchRequest or
+// MalformedQueryString (bad percent-encoding, a key that is not UTF-8, more
+// than 1,000 parameters, nested too deep, or both a value and a structure), TooManyEntriesInBatchRequest or
 // InvalidParameterValue (an index past its list's limit).
 nlohmann::json parse_query_params(std::string_view form);
 

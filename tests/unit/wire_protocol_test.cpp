@@ -67,6 +67,14 @@ TEST(QueryForm, DeepKeysAreRefusedBeforeAnythingIsBuilt) {
   EXPECT_EQ(query_refusal("a.b.c.d.e.f.g.h.i.j.k=1"), "MalformedQueryString");
 }
 
+TEST(QueryForm, ParameterCountIsBounded) {
+  std::string form = "Action=SendMessageBatch";
+  for (int i = 1; i < 1000; ++i) form += "&p" + std::to_string(i) + "=x";
+  EXPECT_EQ(query_refusal(form), "accepted");
+  form += "&one-too-many=x";
+  EXPECT_EQ(query_refusal(form), "MalformedQueryString");
+}
+
 TEST(QueryForm, MalformedKeysAreRefused) {
   EXPECT_EQ(query_refusal("1=x"), "MalformedQueryString");
   EXPECT_EQ(query_refusal("a..b=x"), "MalformedQueryString");

@@ -127,6 +127,16 @@ def test_huge_list_indexes_neither_grow_the_daemon_nor_succeed(daemon):
     still_serves(daemon)
 
 
+def test_a_body_of_many_parameters_is_refused_without_growing_the_daemon(daemon):
+    before = rss_mb(daemon)
+    body = "Action=ListQueues&" + "&".join(f"k{i:x}=" for i in range(1, 500000))  # just under 4 MiB
+    status, _, answer = post(daemon, body)
+    assert status == 400
+    assert query_error(answer) == "MalformedQueryString"
+    assert rss_mb(daemon) < before + 50
+    still_serves(daemon)
+
+
 def test_sparse_entry_index_is_one_entry(daemon, queue_url):
     status, _, body = post(daemon, f"Action=SendMessageBatch&QueueUrl={quote(queue_url)}"
                                    "&SendMessageBatchRequestEntry.7.Id=seven"
