@@ -125,6 +125,42 @@ TEST_F(ControlSocket, AProcessThatReconnectsWhileSendingKeepsItsReservation) {
   EXPECT_EQ(got[0].body, std::string(100, 'r'));
 }
 
+// In a child: reserves a slot, then closes its only control connection and
+// lives on holding the slot until `go` (a pipe) says to die.
+int disconnect_then_die(const std::string& ns, int ready, int go) {
+  auto connection = std::make_unique<detail::ControlConnection>(ns);
+  HeldReservation held(ns, "q");
+  if (!held.ok()) return 1;
+  connection.reset();
+  if (::write(ready, "x", 1) != 1) return 2;
+  char c;
+  (void)::read(go, &c, 1);
+  ::raise(SIGKILL);
+  return 3;
+}
+
+TEST_F(ControlSocket, AProcessWithoutAConnectionKeepsItsSlotsUntilItExits) {
+  Queue q = make_queue("q");
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  const std::string queue_ns = ns();
+  const pid_t child = fork_child([&] { return disconnect_then_die(queue_ns, ready[1], go[0]); });
+  ::close(ready[1]);
+  ::close(go[0]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the child failed before disconnecting";
+  // Two round trips: the daemon has handled the child's close by the second.
+  for (int i = 0; i < 2; ++i) (void)client_.list_queues();
+  EXPECT_EQ(client_.stats("q").counts.writing, 1u) << "reclaimed while the process was alive";
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  EXPECT_EQ(wait_child(child), 128 + SIGKILL);
+  EXPECT_TRUE(eventually([&] { return client_.stats("q").counts.writing == 0; }, 10s))
+      << "not reclaimed after the process exited";
+  ::close(ready[0]);
+  ::close(go[1]);
+}
+
 // --- The SQS bridge: it is a client inside shmqd ---------------------------
 
 struct HttpReply {
