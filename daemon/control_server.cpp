@@ -231,6 +231,7 @@ void ControlServer::disconnect(int fd) {
   if (it == clients_.end()) return;
   const pid_t pid = it->second.pid;
   const uid_t uid = it->second.uid;
+  pending_output_ -= it->second.output_bytes;
   clients_.erase(it);
   ::close(fd);
   if (--connections_of_[uid] == 0) connections_of_.erase(uid);
@@ -281,12 +282,14 @@ void ControlServer::reply(int fd, std::string text) {
       return;
     }
   }
-  if (c.output_bytes + text.size() > kMaxPendingOutput) {
-    spdlog::warn("client pid {} does not read its replies ({} bytes waiting): disconnected", c.pid, c.output_bytes);
+  if (c.output_bytes + text.size() > kMaxPendingOutput || pending_output_ + text.size() > kMaxPendingOutputTotal) {
+    spdlog::warn("client pid {} does not read its replies ({} bytes waiting, {} for all clients): disconnected", c.pid,
+                 c.output_bytes, pending_output_);
     disconnect(fd);
     return;
   }
   c.output_bytes += text.size();
+  pending_output_ += text.size();
   c.output.push_back(std::move(text));
 }
 
@@ -299,15 +302,18 @@ void ControlServer::flush(int fd) {
       if (errno == EAGAIN || errno == EINTR) return;
       if (errno == EMSGSIZE && text.size() > kSmallReply) {
         c.output_bytes -= text.size();
+        pending_output_ -= text.size();
         c.output.front() =
             to_text(error_reply(Errc::over_limit, "the reply is larger than the control socket carries"));
         c.output_bytes += c.output.front().size();
+        pending_output_ += c.output.front().size();
         continue;
       }
       disconnect(fd);
       return;
     }
     c.output_bytes -= text.size();
+    pending_output_ -= text.size();
     c.output.pop_front();
   }
 }

@@ -27,6 +27,9 @@ class ControlServer {
   // Replies waiting for a client to read them, per connection: a client that
   // lets more pile up is not reading and is disconnected.
   static constexpr std::size_t kMaxPendingOutput = 4u << 20;
+  // The same for all connections together: many connections of a user that
+  // do not read hold no more memory than this.
+  static constexpr std::size_t kMaxPendingOutputTotal = 64u << 20;
 
   // Binds the namespace's abstract socket. Throws std::runtime_error if
   // another daemon serves this namespace. Message move tasks started through
@@ -87,6 +90,7 @@ class ControlServer {
   std::map<int, pid_t> pidfds_;          // pidfd -> pid it watches
   std::map<pid_t, int> watched_;         // pid -> its pidfd
   std::set<pid_t> unwatched_;            // no pidfd could be had: checked with kill(pid, 0)
+  std::size_t pending_output_ = 0;       // output_bytes of all connections
   std::vector<char> buffer_;             // requests
 };
 
