@@ -6,9 +6,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "control_protocol.hpp"
@@ -26,12 +29,61 @@ json error_reply(const std::error_code& ec, const std::string& detail) {
   return {{"ok", false}, {"error", name}, {"message", detail}};
 }
 
+// Requests carry any bytes a client sent, and replies echo some of them
+// (an unknown op's name): invalid UTF-8 is replaced, never a throw.
+std::string to_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// A pidfd polls readable once its process has exited.
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// How long accepting pauses when the process is out of descriptors: the
+// pending connection stays in the backlog and the listen socket stays
+// readable, so polling it again at once would spin.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// Connections accepted per wake-up, so that a connection storm cannot starve
+// the clients already connected.
+constexpr int kAcceptsPerWake = 64;
+// Any socket carries a reply this small (an error reply).
+constexpr std::size_t kSmallReply = 4096;
+// How often processes without a pidfd are checked with kill(pid, 0).
+constexpr int kUnwatchedCheckMs = 1000;
+
+// A warning whose rate an outsider decides (connections turned away, running
+// out of descriptors): the log gets the first, then a count at most every 10 s.
+class ThrottledWarning {
+ public:
+  explicit ThrottledWarning(const char* what) : what_(what) {}
+  void note(const std::string& detail) {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_ != std::chrono::steady_clock::time_point{} && now - last_ < std::chrono::seconds(10)) {
+      ++suppressed_;
+      return;
+    }
+    if (suppressed_ > 0) spdlog::warn("{}: {} more times", what_, suppressed_);
+    spdlog::warn("{}: {}", what_, detail);
+    suppressed_ = 0;
+    last_ = now;
+  }
+
+ private:
+  const char* what_;
+  std::chrono::steady_clock::time_point last_{};
+  std::uint64_t suppressed_ = 0;
+};
+ThrottledWarning turned_away("control connection turned away");
+ThrottledWarning cannot_accept("control socket cannot accept");
 
 }  // namespace
 
 ControlServer::ControlServer(const DaemonConfig& config, QueueRegistry& registry)
-    : config_(config), registry_(registry) {
+    : config_(config), registry_(registry), self_(::getpid()) {
   listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   socklen_t length = 0;
@@ -46,9 +98,8 @@ ControlServer::ControlServer(const DaemonConfig& config, QueueRegistry& registry
 }
 
 ControlServer::~ControlServer() {
-  for (auto& [fd, peer] : clients_) ::close(fd);
+  for (auto& [fd, connection] : clients_) ::close(fd);
   for (auto& [fd, pid] : pidfds_) ::close(fd);
-  for (auto& [fd, uid] : refused_) ::close(fd);
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
@@ -56,76 +107,230 @@ bool ControlServer::allowed(uid_t uid, gid_t gid) const {
   return uid == 0 || uid == ::geteuid() || (config_.allow_gid && gid == *config_.allow_gid);
 }
 
-void ControlServer::watch_process(pid_t pid) {
+// Returns false if `pid` is gone already. This process is never watched: the
+// bridge is a client inside it, and its sends are alive while it runs.
+bool ControlServer::watch(pid_t pid) {
+  if (pid == self_ || watched_.count(pid) || unwatched_.count(pid)) return true;
   const int fd = pidfd_open(pid);
-  if (fd < 0) {
-    if (errno == ESRCH) registry_.reclaim(pid);  // gone already
-    return;
+  if (fd >= 0) {
+    pidfds_[fd] = pid;
+    watched_[pid] = fd;
+    return true;
   }
-  pidfds_[fd] = pid;
+  if (errno == ESRCH) return false;
+  // Out of descriptors (or no pidfd in this kernel): ask kill(pid, 0) instead.
+  unwatched_.insert(pid);
+  return true;
 }
 
-void ControlServer::accept_client() {
-  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0) return;
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !allowed(cred.uid, cred.gid)) {
-    // Answer the first request with the reason, then close: closing now, with
-    // the client's hello unread, would reset the connection and lose the reply.
-    spdlog::warn("refused control connection from uid {} pid {}", cred.uid, cred.pid);
-    refused_[fd] = cred.uid;
-    return;
+void ControlServer::watch_process(pid_t pid) {
+  if (!watch(pid)) registry_.reclaim(pid);  // gone already
+}
+
+void ControlServer::process_exited(pid_t pid) {
+  if (const auto it = watched_.find(pid); it != watched_.end()) {
+    ::close(it->second);
+    pidfds_.erase(it->second);
+    watched_.erase(it);
   }
-  const int sndbuf = static_cast<int>(detail::kMaxControlPacket) * 2;
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-  clients_[fd] = Peer{cred.pid, cred.uid};
-  ++connections_[cred.pid];
-  spdlog::debug("client pid {} uid {} connected", cred.pid, cred.uid);
+  unwatched_.erase(pid);
+  // A process with that pid still connected is another one (the pid was
+  // reused): its last close checks again.
+  if (connections_.count(pid)) return;
+  // The kernel says it exited: anything it reserved and did not commit will
+  // never be committed.
+  registry_.reclaim(pid);
+  spdlog::debug("client pid {} gone", pid);
+}
+
+// A process can close its connection and open another (a client library
+// reconnecting after an error) without dying: only the kernel's word that it
+// exited counts.
+void ControlServer::last_connection_closed(pid_t pid) {
+  if (pid == self_) return;
+  if (!watch(pid)) {
+    process_exited(pid);
+  } else if (const auto it = watched_.find(pid); it != watched_.end()) {
+    if (readable_now(it->second)) process_exited(pid);
+  } else if (unwatched_.count(pid) && process_gone(pid)) {
+    process_exited(pid);
+  }
+}
+
+void ControlServer::check_unwatched() {
+  std::vector<pid_t> gone;
+  for (const pid_t pid : unwatched_) {
+    if (process_gone(pid)) gone.push_back(pid);
+  }
+  for (const pid_t pid : gone) process_exited(pid);
+}
+
+void ControlServer::accept_clients() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        cannot_accept.note(std::string(std::strerror(errno)) + "; accepting again in " +
+                           std::to_string(kAcceptBackoff.count()) + " ms");
+        accept_paused_until_ = std::chrono::steady_clock::now() + kAcceptBackoff;
+      }
+      return;  // EAGAIN: none left; anything else concerns that one connection
+    }
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !allowed(cred.uid, cred.gid)) {
+      turn_away(fd, Errc::permission_denied, "uid " + std::to_string(cred.uid) + " may not use this daemon");
+      continue;
+    }
+    if (clients_.size() >= config_.control_max_connections) {
+      turn_away(fd, Errc::over_limit,
+                "shmqd has " + std::to_string(clients_.size()) +
+                    " control connections open, its limit (--control-max-connections)");
+      continue;
+    }
+    const auto of_uid = connections_of_.find(cred.uid);
+    if (of_uid != connections_of_.end() &&
+        static_cast<std::size_t>(of_uid->second) >= config_.control_max_connections_per_uid) {
+      turn_away(fd, Errc::over_limit,
+                "uid " + std::to_string(cred.uid) + " has " + std::to_string(of_uid->second) +
+                    " control connections open, its limit (--control-max-connections-per-uid)");
+      continue;
+    }
+    // Replies up to kMaxControlPacket in one packet: a SOCK_SEQPACKET packet
+    // must fit the sender's buffer. FORCE works for root; others get what
+    // net.core.wmem_max allows, and a reply above it an error (see reply()).
+    const int sndbuf = static_cast<int>(detail::kMaxControlPacket) * 2;
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    }
+    clients_[fd] = Connection{cred.pid, cred.uid, {}, 0};
+    ++connections_[cred.pid];
+    ++connections_of_[cred.uid];
+    (void)watch(cred.pid);  // if it is gone already, its last close says so
+    spdlog::debug("client pid {} uid {} connected", cred.pid, cred.uid);
+  }
+}
+
+// Answers at once and closes: a connection the daemon will not serve holds
+// no descriptor. The client's hello, if it came already, is read first:
+// closing a socket with unread packets resets the peer, whose next read then
+// fails before it reaches the reply (a client that sends its hello after the
+// close reads the reply when its send fails).
+void ControlServer::turn_away(int fd, const std::error_code& ec, const std::string& why) {
+  turned_away.note(why);
+  char request[64];
+  for (int i = 0; i < 4 && ::recv(fd, request, sizeof(request), MSG_DONTWAIT) > 0; ++i) {
+  }
+  const std::string text = to_text(error_reply(ec, why));
+  (void)::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::close(fd);
 }
 
 void ControlServer::disconnect(int fd) {
-  const Peer peer = clients_.at(fd);
-  clients_.erase(fd);
+  const auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  const pid_t pid = it->second.pid;
+  const uid_t uid = it->second.uid;
+  pending_output_ -= it->second.output_bytes;
+  clients_.erase(it);
   ::close(fd);
-  if (--connections_[peer.pid] == 0) {
-    connections_.erase(peer.pid);
-    // The kernel closed the process's last connection: it exited or died.
-    // Anything it reserved and did not commit will never be committed.
-    registry_.reclaim(peer.pid);
-    spdlog::debug("client pid {} gone", peer.pid);
+  if (--connections_of_[uid] == 0) connections_of_.erase(uid);
+  if (--connections_[pid] == 0) {
+    connections_.erase(pid);
+    last_connection_closed(pid);
   }
-}
-
-void ControlServer::refuse(int fd) {
-  char request[64];
-  (void)::recv(fd, request, sizeof(request), MSG_DONTWAIT);
-  const std::string reply =
-      error_reply(Errc::permission_denied, "uid " + std::to_string(refused_.at(fd)) + " may not use this daemon")
-          .dump();
-  ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
-  ::close(fd);
-  refused_.erase(fd);
 }
 
 void ControlServer::serve(int fd) {
   buffer_.resize(detail::kMaxControlPacket);
-  std::vector<char>& buffer = buffer_;
-  const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  // MSG_TRUNC: the packet's real length, so that a larger one is refused
+  // rather than parsed cut short.
+  const ssize_t n = ::recv(fd, buffer_.data(), buffer_.size(), MSG_DONTWAIT | MSG_TRUNC);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     disconnect(fd);
     return;
   }
   if (n < 0) return;
-  const json request = json::parse(buffer.data(), buffer.data() + n, nullptr, false);
-  json reply;
-  if (request.is_discarded() || !request.is_object()) {
-    reply = error_reply(Errc::invalid_parameter_value, "request is not a JSON object");
-  } else {
-    reply = handle(request);
+  if (static_cast<std::size_t>(n) > buffer_.size()) {
+    reply(fd, to_text(error_reply(Errc::invalid_parameter_value,
+                                  "request too large (" + std::to_string(n) + " bytes; at most " +
+                                      std::to_string(detail::kMaxControlRequest) + ")")));
+    return;
   }
-  const std::string text = reply.dump();
-  if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) < 0) disconnect(fd);
+  reply(fd, answer(std::string_view(buffer_.data(), static_cast<std::size_t>(n))));
+}
+
+void ControlServer::reply(int fd, std::string text) {
+  if (text.size() > detail::kMaxControlPacket) {
+    text = to_text(error_reply(Errc::over_limit, "the reply (" + std::to_string(text.size()) + " bytes) is above " +
+                                                     std::to_string(detail::kMaxControlPacket) + " bytes"));
+  }
+  Connection& c = clients_.at(fd);
+  if (c.output.empty()) {
+    const ssize_t sent = ::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return;
+    if (errno == EMSGSIZE && text.size() > kSmallReply) {
+      // Larger than this socket carries (net.core.wmem_max): say so, rather
+      // than drop the connection and leave the client guessing.
+      text = to_text(error_reply(Errc::over_limit, "the reply (" + std::to_string(text.size()) +
+                                                       " bytes) is larger than the control socket carries"));
+      reply(fd, std::move(text));
+      return;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+      disconnect(fd);
+      return;
+    }
+  }
+  if (c.output_bytes + text.size() > kMaxPendingOutput || pending_output_ + text.size() > kMaxPendingOutputTotal) {
+    spdlog::warn("client pid {} does not read its replies ({} bytes waiting, {} for all clients): disconnected", c.pid,
+                 c.output_bytes, pending_output_);
+    disconnect(fd);
+    return;
+  }
+  c.output_bytes += text.size();
+  pending_output_ += text.size();
+  c.output.push_back(std::move(text));
+}
+
+void ControlServer::flush(int fd) {
+  Connection& c = clients_.at(fd);
+  while (!c.output.empty()) {
+    const std::string& text = c.output.front();
+    const ssize_t sent = ::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      if (errno == EMSGSIZE && text.size() > kSmallReply) {
+        c.output_bytes -= text.size();
+        pending_output_ -= text.size();
+        c.output.front() =
+            to_text(error_reply(Errc::over_limit, "the reply is larger than the control socket carries"));
+        c.output_bytes += c.output.front().size();
+        pending_output_ += c.output.front().size();
+        continue;
+      }
+      disconnect(fd);
+      return;
+    }
+    c.output_bytes -= text.size();
+    pending_output_ -= text.size();
+    c.output.pop_front();
+  }
+}
+
+std::string ControlServer::answer(std::string_view packet) {
+  try {
+    const json request = json::parse(packet.begin(), packet.end(), nullptr, false);
+    if (request.is_discarded() || !request.is_object()) {
+      return to_text(error_reply(Errc::invalid_parameter_value, "request is not a JSON object"));
+    }
+    return to_text(handle(request));
+  } catch (const std::exception& e) {
+    // handle() maps the errors it expects; anything else is a bug, and one
+    // request's bug must not end the daemon.
+    spdlog::error("control request failed: {}", e.what());
+    return to_text(error_reply(Errc::internal, e.what()));
+  }
 }
 
 json ControlServer::handle(const json& request) {
@@ -251,38 +456,47 @@ json ControlServer::handle(const json& request) {
 void ControlServer::close_connections() noexcept {
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
-  for (auto& [fd, peer] : clients_) ::shutdown(fd, SHUT_RDWR);
+  for (auto& [fd, connection] : clients_) ::shutdown(fd, SHUT_RDWR);
 }
 
 void ControlServer::run(int stop_fd) {
   spdlog::info("control socket for namespace '{}' ready", config_.ns);
+  std::vector<pollfd> fds;
   for (;;) {
-    std::vector<pollfd> fds;
+    fds.clear();
     fds.push_back({stop_fd, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
-    for (auto& [fd, peer] : clients_) fds.push_back({fd, POLLIN, 0});
+    const auto now = std::chrono::steady_clock::now();
+    const bool accepting = now >= accept_paused_until_;
+    // A negative fd is ignored by poll: the listen socket while paused.
+    fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
+    for (auto& [fd, connection] : clients_) {
+      fds.push_back({fd, static_cast<short>(POLLIN | (connection.output.empty() ? 0 : POLLOUT)), 0});
+    }
     for (auto& [fd, pid] : pidfds_) fds.push_back({fd, POLLIN, 0});
-    for (auto& [fd, uid] : refused_) fds.push_back({fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    int timeout_ms = unwatched_.empty() ? -1 : kUnwatchedCheckMs;
+    if (!accepting) {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(accept_paused_until_ - now).count();
+      timeout_ms = timeout_ms < 0 ? static_cast<int>(wait) : std::min(timeout_ms, static_cast<int>(wait));
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
     }
     if (fds[0].revents) return;
-    if (fds[1].revents & POLLIN) accept_client();
+    if (fds[1].revents & POLLIN) accept_clients();
     for (std::size_t i = 2; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;
       const int fd = fds[i].fd;
-      if (auto it = pidfds_.find(fd); it != pidfds_.end()) {
-        const pid_t pid = it->second;
-        ::close(fd);
-        pidfds_.erase(it);
-        if (!connections_.count(pid)) registry_.reclaim(pid);
+      if (const auto it = pidfds_.find(fd); it != pidfds_.end()) {
+        // Checked again: handling an earlier entry may have closed this
+        // pidfd and opened another under the same number.
+        if (readable_now(fd)) process_exited(it->second);
       } else if (clients_.count(fd)) {
-        serve(fd);
-      } else if (refused_.count(fd)) {
-        refuse(fd);
+        if (fds[i].revents & POLLOUT) flush(fd);
+        if (clients_.count(fd) && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) serve(fd);
       }
     }
+    if (!unwatched_.empty()) check_unwatched();
   }
 }
 

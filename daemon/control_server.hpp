@@ -1,14 +1,19 @@
 // The control socket of a namespace: accepts clients (checking their
 // credentials with SO_PEERCRED), answers their requests, and notices through
-// the kernel when a client dies: its last connection closes, or, for clients
-// left over from before a daemon restart, its pidfd becomes readable.
+// the kernel when a client dies. One thread polls everything; no socket call
+// blocks it (see docs/control-socket.md).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstddef>
+#include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon_config.hpp"
@@ -19,6 +24,13 @@ namespace shmq::daemon {
 
 class ControlServer {
  public:
+  // Replies waiting for a client to read them, per connection: a client that
+  // lets more pile up is not reading and is disconnected.
+  static constexpr std::size_t kMaxPendingOutput = 4u << 20;
+  // The same for all connections together: many connections of a user that
+  // do not read hold no more memory than this.
+  static constexpr std::size_t kMaxPendingOutputTotal = 64u << 20;
+
   // Binds the namespace's abstract socket. Throws std::runtime_error if
   // another daemon serves this namespace. Message move tasks started through
   // it run until it is destroyed (which cancels and joins them).
@@ -38,29 +50,48 @@ class ControlServer {
   // instead of waiting forever.
   void close_connections() noexcept;
 
-  // Answers one request from a peer with these credentials (public for tests).
+  // Answers one request packet, as received from a client: the reply's text.
+  // Never throws for any input; a packet that is not a JSON object gets an
+  // invalid_parameter_value reply.
+  std::string answer(std::string_view packet);
+
+  // Answers one decoded request (public for tests).
   nlohmann::json handle(const nlohmann::json& request);
 
  private:
-  struct Peer {
+  struct Connection {
     pid_t pid;
     uid_t uid;
+    std::deque<std::string> output;  // replies the socket did not take yet
+    std::size_t output_bytes = 0;
   };
-  void accept_client();
+  void accept_clients();
+  void turn_away(int fd, const std::error_code& ec, const std::string& why);
   void serve(int fd);
-  void refuse(int fd);
+  void reply(int fd, std::string text);
+  void flush(int fd);
   void disconnect(int fd);
+  void last_connection_closed(pid_t pid);
+  void process_exited(pid_t pid);
+  void check_unwatched();
+  bool watch(pid_t pid);
   bool allowed(uid_t uid, gid_t gid) const;
 
   const DaemonConfig& config_;
   QueueRegistry& registry_;
   MessageMoveTasks move_tasks_{registry_};
+  const pid_t self_;
   int listen_fd_ = -1;
-  std::map<int, Peer> clients_;       // fd -> peer
-  std::map<pid_t, int> connections_;  // pid -> open connections
-  std::map<int, pid_t> pidfds_;       // pidfd -> pid
-  std::map<int, uid_t> refused_;      // fd -> uid, until its first request is answered
-  std::vector<char> buffer_;          // requests
+  // Accepting resumes at this time after the process ran out of descriptors.
+  std::chrono::steady_clock::time_point accept_paused_until_{};
+  std::map<int, Connection> clients_;    // fd -> connection
+  std::map<pid_t, int> connections_;     // pid -> open connections
+  std::map<uid_t, int> connections_of_;  // uid -> open connections
+  std::map<int, pid_t> pidfds_;          // pidfd -> pid it watches
+  std::map<pid_t, int> watched_;         // pid -> its pidfd
+  std::set<pid_t> unwatched_;            // no pidfd could be had: checked with kill(pid, 0)
+  std::size_t pending_output_ = 0;       // output_bytes of all connections
+  std::vector<char> buffer_;             // requests
 };
 
 }  // namespace shmq::daemon

@@ -39,6 +39,12 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "region", po::value(&config.region)->default_value(config.region), "region in queue ARNs")(
       "account-id", po::value(&config.account_id)->default_value(config.account_id),
       "account id in queue ARNs and URLs (12 digits)")(
+      "control-max-connections",
+      po::value(&config.control_max_connections)->default_value(config.control_max_connections),
+      "control connections open at once, all users together; more are refused at once")(
+      "control-max-connections-per-uid",
+      po::value(&config.control_max_connections_per_uid)->default_value(config.control_max_connections_per_uid),
+      "control connections one user may have open at once")(
       "bridge-listen", po::value(&bridge_listen)->default_value(bridge_listen),
       "where the SQS HTTP bridge listens, HOST:PORT (port 0: any free port), or off")(
       "bridge-threads", po::value(&config.bridge_threads)->default_value(config.bridge_threads),
@@ -111,6 +117,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   if (config.bridge_threads < 1 || config.bridge_threads > 64) throw std::runtime_error("--bridge-threads: 1 to 64");
   if (config.bridge_idle_timeout_s < 1 || config.bridge_idle_timeout_s > 3600) {
     throw std::runtime_error("--bridge-idle-timeout: 1 to 3600 seconds");
+  }
+  if (config.control_max_connections < 1 || config.control_max_connections > 1'000'000 ||
+      config.control_max_connections_per_uid < 1 || config.control_max_connections_per_uid > 1'000'000) {
+    throw std::runtime_error("--control-max-connections and --control-max-connections-per-uid: 1 to 1000000");
   }
   for (const std::string& pair : auth_pairs) {
     const auto colon = pair.find(':');

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -19,6 +20,10 @@ struct DaemonConfig {
   std::optional<gid_t> allow_gid;            // --allow-gid: a group whose members may connect
   std::string region = "us-east-1";          // --region: in queue ARNs
   std::string account_id = "000000000000";   // --account-id: in queue ARNs and URLs
+
+  // The control socket: connections open at once, all users together and per user.
+  std::size_t control_max_connections = 4096;          // --control-max-connections
+  std::size_t control_max_connections_per_uid = 1024;  // --control-max-connections-per-uid
 
   // The SQS HTTP bridge.
   bool bridge = true;                       // --bridge-listen off: no bridge

@@ -1,7 +1,7 @@
-// A client's connection to its namespace's shmqd. Its lifetime is what the
-// daemon watches: when the last connection of a process closes (the kernel
-// closes it when the process dies), the daemon reclaims the slots that
-// process had reserved but not committed.
+// A client's connection to its namespace's shmqd. It tells the daemon which
+// processes to watch: once the kernel says such a process exited (its
+// pidfd), the daemon reclaims the slots it had reserved but not committed.
+// Closing and reopening a connection is safe; the process is alive.
 #pragma once
 
 #include <mutex>
@@ -20,8 +20,9 @@ class ControlConnection {
   ControlConnection& operator=(const ControlConnection&) = delete;
 
   // Sends a request and waits for the reply. Reconnects once if the daemon
-  // restarted. Throws std::system_error with the daemon's error code, or
-  // daemon_unavailable.
+  // restarted. Throws std::system_error with the daemon's error code,
+  // daemon_unavailable, or invalid_parameter_value for a request above
+  // kMaxControlRequest (without reconnecting).
   nlohmann::json call(const nlohmann::json& request);
 
   // Replaces the connection with a new one, if the daemon answers; otherwise

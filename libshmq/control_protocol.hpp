@@ -22,7 +22,16 @@
 
 namespace shmq::detail {
 
+// The largest packet either side reads. A SOCK_SEQPACKET packet must also
+// fit its sender's socket buffer, which an unprivileged process can raise
+// only to twice net.core.wmem_max (416 KiB by default).
 inline constexpr std::size_t kMaxControlPacket = 1 << 20;
+
+// The largest request a client sends: far above what any operation needs
+// (SQS's largest, a Policy or a set of tags, is tens of KiB) and within the
+// buffer any system gives. Larger requests are refused by the client with
+// invalid_parameter_value, on a connection that stays open.
+inline constexpr std::size_t kMaxControlRequest = 256 << 10;
 
 // 1 to 64 characters: letters, digits, '-' and '_'.
 bool valid_namespace(std::string_view ns) noexcept;

@@ -384,14 +384,25 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     m.flags = 0;
     set_state(index, MessageState::kWriting);
     count(MessageState::kWriting, +1);
-    out[i] = Reservation{index, m.generation, arena_base_ + offset};
+    out[i] = Reservation{index, m.generation, pid, arena_base_ + offset};
   }
+}
+
+// Under the lock. A reclaimed slot has a new generation (free_slot bumps
+// it), and may be kWriting again for another sender.
+bool QueueCore::holds(const Reservation& slot) const noexcept {
+  MessageDescriptor& m = d_[slot.index];
+  return state_of(m) == MessageState::kWriting && m.generation == slot.generation && m.owner_pid == slot.owner_pid;
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
   Lock lock(*this);
   for (Reservation& slot : slots) {
     if (slot.index == kNil) continue;
+    if (!holds(slot)) {
+      slot = Reservation{};
+      continue;
+    }
     count(MessageState::kWriting, -1);
     free_slot(slot.index);
     slot = Reservation{};
@@ -486,6 +497,13 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
     const CommitRequest& req = requests[i];
     CommitResult& res = results[i];
     MessageDescriptor& m = d_[index];
+    if (!holds(slots[i])) {
+      // Freed under this sender (it was taken for dead): the slot and its
+      // block may be another message's now, so touch neither.
+      res.error = Errc::internal;
+      slots[i] = Reservation{};
+      continue;
+    }
     if (req.dedup) {
       if (const DedupEntry* seen = dedup_.find(req.dedup_key)) {
         res.duplicate = true;

@@ -96,10 +96,13 @@ struct CommitResult {
   std::uint64_t seq = 0;                      // sequence number (the original's, when duplicate)
 };
 
-// A slot a sender reserved and now fills outside the lock.
+// A slot a sender reserved and now fills outside the lock. Index,
+// generation and owner identify it: a commit checks that the slot still
+// holds this reservation (the daemon may have reclaimed it meanwhile).
 struct Reservation {
   std::uint32_t index = kNil;
   std::uint32_t generation = 0;
+  std::uint32_t owner_pid = 0;
   std::uint8_t* payload = nullptr;  // body_bytes writable bytes
 };
 
@@ -157,13 +160,15 @@ class QueueCore {
                                  std::span<const std::uint32_t> bodies, std::span<const CommitRequest> requests,
                                  std::span<CommitResult> results, Now now, std::uint32_t& seen_epoch) noexcept;
 
-  // Frees reservations that will not be committed.
+  // Frees reservations that will not be committed (those still held).
   void unreserve(std::span<Reservation> slots) noexcept;
 
   // Publishes filled reservations (skipping those with index kNil). `bodies`
   // gives each one's body length (the rest of its bytes are the blob). A
   // FIFO duplicate is freed instead. Returns how many receives it made
-  // possible (to wake receivers).
+  // possible (to wake receivers). A reservation the slot no longer holds
+  // (reclaimed since, so not this sender's any more) is left alone and its
+  // entry gets Errc::internal: the message was not sent.
   std::uint32_t commit(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
                        std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now) noexcept;
 
@@ -245,6 +250,7 @@ class QueueCore {
   void prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept;
   void reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                       std::span<std::error_code> errors) noexcept;
+  bool holds(const Reservation& slot) const noexcept;
   std::uint32_t commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
                               std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now,
                               bool& wake_reaper) noexcept;

@@ -171,6 +171,45 @@ TEST(QueueCore, ReclaimFreesOnlyTheDeadSendersSlots) {
   EXPECT_EQ(q.header().counts.writing, 1u);
 }
 
+// Commits one reservation as a send does (filled first unless it is stale: a
+// write into a freed block would break the allocator's links, which no
+// commit can undo); returns the entry's error.
+std::error_code commit_one(CoreHarness& q, detail::Reservation slot, const std::string& body, bool fill = true) {
+  if (fill) std::memcpy(slot.payload, body.data(), body.size());
+  const auto size = static_cast<std::uint32_t>(body.size());
+  detail::CommitRequest req;
+  req.message_id = detail::new_message_id();
+  detail::CommitResult res;
+  q.core().commit(std::span(&slot, 1), std::span(&size, 1), std::span(&req, 1), std::span(&res, 1), q.now());
+  return res.error;
+}
+
+TEST(QueueCore, CommitOfAReclaimedReservationFailsAndPublishesNothing) {
+  CoreHarness q(4);
+  const detail::Reservation slot = q.reserve_only(10, 100);
+  EXPECT_EQ(q.core().reclaim_writing([](std::uint32_t pid) { return pid == 100; }), 1u);
+  EXPECT_EQ(commit_one(q, slot, "late", false), Errc::internal);
+  EXPECT_EQ(q.header().counts.writing, 0u);
+  EXPECT_EQ(q.header().counts.visible, 0u);
+  EXPECT_TRUE(q.receive(10).empty()) << "a freed slot was published";
+  // All four slots are still usable: nothing was lost or linked twice.
+  for (const char* body : {"a", "b", "c", "d"}) ASSERT_FALSE(q.send(body)) << body;
+  EXPECT_EQ(q.send("e"), Errc::queue_full);
+}
+
+TEST(QueueCore, CommitOfAReclaimedReservationLeavesTheSlotsNewOwnerAlone) {
+  CoreHarness q(1);
+  detail::Reservation stale = q.reserve_only(10, 100);
+  EXPECT_EQ(q.core().reclaim_writing([](std::uint32_t pid) { return pid == 100; }), 1u);
+  const detail::Reservation fresh = q.reserve_only(10, 200);
+  ASSERT_EQ(fresh.index, stale.index) << "the test needs the one slot reserved again";
+  EXPECT_EQ(commit_one(q, stale, "stale", false), Errc::internal);
+  q.core().unreserve(std::span(&stale, 1));  // as a send that gives up does
+  EXPECT_EQ(q.header().counts.writing, 1u) << "the new owner's reservation was taken";
+  EXPECT_EQ(commit_one(q, fresh, "fresh"), std::error_code{});
+  EXPECT_EQ(q.bodies(q.receive(10)), std::vector<std::string>{"fresh"});
+}
+
 TEST(QueueCore, CopyIsInvalidOnceTheSlotIsFreed) {
   CoreHarness q;
   ASSERT_FALSE(q.send("m"));
