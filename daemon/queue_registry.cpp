@@ -211,9 +211,14 @@ std::set<pid_t> QueueRegistry::attach_existing() {
         live_writers.insert(static_cast<pid_t>(pid));
       }
     }
-    const auto counts = queue->header().counts;
-    spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, counts.visible, counts.in_flight,
-                 counts.delayed, freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
+    // Relaxed atomic loads, not a copy of the struct: clients in other
+    // processes (and the queue's reaper) update the counts meanwhile.
+    detail::Counts& counts = queue->header().counts;
+    const auto count = [](std::uint32_t& field) { return detail::atom(field).load(std::memory_order_relaxed); };
+    spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, count(counts.visible),
+                 count(counts.in_flight), count(counts.delayed),
+                 freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
+    reapers_.add(queue);
     std::lock_guard lock(mutex_);
     queues_.emplace(name, std::move(queue));
   }

@@ -274,7 +274,7 @@ void QueueCore::all_unlink(std::uint32_t index) noexcept {
 void QueueCore::redrive_push(std::uint32_t index) noexcept {
   IndexRoots& r = h_->roots;
   d_[index].prev = kNil;
-  d_[index].next = r.redrive_head;
+  store_hint(d_[index].next, r.redrive_head);
   if (r.redrive_head != kNil) d_[r.redrive_head].prev = index;
   r.redrive_head = index;
 }
@@ -282,12 +282,13 @@ void QueueCore::redrive_push(std::uint32_t index) noexcept {
 void QueueCore::redrive_unlink(std::uint32_t index) noexcept {
   MessageDescriptor& m = d_[index];
   if (m.prev != kNil) {
-    d_[m.prev].next = m.next;
+    store_hint(d_[m.prev].next, m.next);
   } else {
     h_->roots.redrive_head = m.next;
   }
   if (m.next != kNil) d_[m.next].prev = m.prev;
-  m.next = m.prev = kNil;
+  store_hint(m.next, kNil);
+  m.prev = kNil;
 }
 
 void QueueCore::free_slot(std::uint32_t index) noexcept {
@@ -301,8 +302,8 @@ void QueueCore::free_slot(std::uint32_t index) noexcept {
   // body. Once the state says free, recovery frees the block from the states.
   set_state(index, MessageState::kFree);
   arena_.release(m.block_offset, m.block_order);
-  m.next = h_->roots.free_head;
-  h_->roots.free_head = index;
+  store_hint(m.next, h_->roots.free_head);
+  store_hint(h_->roots.free_head, index);
 }
 
 // Takes a committed message out of every index its state puts it in, and
@@ -354,9 +355,10 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     if (errors[i]) continue;
     std::uint32_t index = r.free_head;
     if (index != kNil) {
-      r.free_head = d_[index].next;
+      store_hint(r.free_head, d_[index].next);
     } else if (r.unused_from < h_->capacity) {
-      index = r.unused_from++;
+      index = r.unused_from;
+      store_hint(r.unused_from, index + 1);
     } else {
       errors[i] = Errc::queue_full;
       continue;
@@ -364,8 +366,8 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     const unsigned order = Arena::order_for(sizes[i]);
     const std::uint64_t offset = arena_.allocate(order);
     if (offset == kNilOffset) {
-      d_[index].next = r.free_head;  // still kFree: hand the slot back
-      r.free_head = index;
+      store_hint(d_[index].next, r.free_head);  // still kFree: hand the slot back
+      store_hint(r.free_head, index);
       errors[i] = Errc::queue_full;
       continue;
     }
@@ -378,7 +380,8 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     atom(m.receive_count).store(0, std::memory_order_relaxed);
     m.first_receive_ms = 0;
     m.heap_pos = kNil;
-    m.next = m.prev = kNil;
+    store_hint(m.next, kNil);
+    m.prev = kNil;
     m.all_next = m.all_prev = kNil;
     m.group = kNil;
     m.flags = 0;
@@ -414,32 +417,39 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
 // Prefetching before taking the lock: the cache lines a critical section
 // will write are usually modified in another core's cache (the last
 // locker's), and a miss inside the section holds every other process up.
-// The reads here are racy hints (relaxed, unlocked); a stale one only wastes
-// a prefetch.
+// The reads here are racy hints: relaxed atomic loads of fields that the
+// mutex guards and that every writer stores with store_hint, so that they
+// are not data races; a stale value only wastes a prefetch. Prefetching an
+// address never faults, and indices are bounds-checked before use.
 namespace {
 void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
+
+template <class T>
+T load_hint(const T& field) noexcept {
+  // Relaxed: a hint (see above); the critical section reads it again.
+  return atom(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
 }  // namespace
 
 void QueueCore::prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept {
   const IndexRoots& r = h_->roots;
-  std::uint32_t index = atom(const_cast<std::uint32_t&>(r.free_head)).load(std::memory_order_relaxed);
-  if (index >= h_->capacity) index = atom(const_cast<std::uint32_t&>(r.unused_from)).load(std::memory_order_relaxed);
+  std::uint32_t index = load_hint(r.free_head);
+  if (index >= h_->capacity) index = load_hint(r.unused_from);
   if (index < h_->capacity) {
     prefetch_for_write(&d_[index]);
     prefetch_for_write(reinterpret_cast<const std::uint8_t*>(&d_[index]) + kCacheLine);
   }
   const unsigned order = Arena::order_for(sizes.empty() ? 0 : sizes[0]);
   if (order > kMaxOrder) return;
-  const std::uint64_t block =
-      atom(const_cast<std::uint64_t&>(r.arena_free_head[order - kMinOrder])).load(std::memory_order_relaxed);
+  const std::uint64_t block = load_hint(r.arena_free_head[order - kMinOrder]);
   if (block < h_->arena_bytes) prefetch_for_write(arena_base_ + block);
 }
 
 void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
-  std::uint32_t index = atom(const_cast<std::uint32_t&>(h_->roots.ready_head)).load(std::memory_order_relaxed);
+  std::uint32_t index = load_hint(h_->roots.ready_head);
   for (std::size_t i = 0; i < n && index < h_->capacity; ++i) {
     prefetch_for_write(&d_[index]);
-    index = atom(d_[index].next).load(std::memory_order_relaxed);
+    index = load_hint(d_[index].next);
   }
 }
 
@@ -880,7 +890,9 @@ std::uint32_t QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, 
 void QueueCore::rebuild() noexcept {
   IndexRoots& r = h_->roots;
   Counts& c = h_->counts;
-  r.free_head = r.ready_head = r.ready_tail = kNil;
+  store_hint(r.free_head, kNil);
+  store_hint(r.ready_head, kNil);
+  r.ready_tail = kNil;
   r.all_head = r.all_tail = r.redrive_head = kNil;
   r.heap_size = 0;
   groups_.reset_for_rebuild();
@@ -894,7 +906,8 @@ void QueueCore::rebuild() noexcept {
   for (std::uint32_t i = r.unused_from; i-- > 0;) {
     MessageDescriptor& m = d_[i];
     m.heap_pos = kNil;
-    m.next = m.prev = kNil;
+    store_hint(m.next, kNil);
+    m.prev = kNil;
     m.all_next = m.all_prev = kNil;
     MessageState s = state_of(m);
     if (s != MessageState::kFree && s != MessageState::kWriting && !committed(s)) {
@@ -902,8 +915,8 @@ void QueueCore::rebuild() noexcept {
       s = MessageState::kFree;
     }
     if (s == MessageState::kFree) {
-      m.next = r.free_head;
-      r.free_head = i;
+      store_hint(m.next, r.free_head);
+      store_hint(r.free_head, i);
       continue;
     }
     allocated.emplace_back(m.block_offset, m.block_order);

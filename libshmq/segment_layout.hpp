@@ -82,6 +82,16 @@ inline std::atomic_ref<T> atom(T& field) noexcept {
   return std::atomic_ref<T>(field);
 }
 
+// Writes a field that is guarded by the mutex but also read without it, as
+// a hint, by the prefetches before a critical section (free_head,
+// unused_from, ready_head, descriptors' next, arena free-list heads). Under
+// the mutex, plain reads stay correct; the store is atomic so that the
+// lock-free reads are not data races. Relaxed: a hint orders nothing.
+template <class T>
+inline void store_hint(T& field, T value) noexcept {
+  atom(field).store(value, std::memory_order_relaxed);
+}
+
 // MessageDescriptor::flags
 inline constexpr std::uint8_t kHasSenderUid = 1;  // sender_uid is the SenderId
 
