@@ -1038,38 +1038,30 @@ void QueueCore::wake_receivers(std::uint32_t count) noexcept {
   futex_wake(&h_->ready_seq, count > INT_MAX ? INT_MAX : static_cast<int>(count));
 }
 
-std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop,
-                                     bool sleep_despite_redrive) noexcept {
-  std::uint32_t seq;
-  std::uint64_t deadline;
-  std::uint32_t moved;
-  bool redrive = false;
+QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
+  ReaperTurn turn{};
   {
     Lock lock(*this);
-    moved = expire_locked(now(), redrive);
-    deadline = std::min(timers_.earliest(), retention_deadline());
+    bool redrive = false;
+    const Now t = now();
+    turn.moved = expire_locked(t, redrive);
+    turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
     if (h_->roots.all_head == kNil) {
       // No message to expire: but one sent later expires a retention period
       // after it arrives, so waking a period from now is early enough, and
       // senders never have to wake the reaper for retention.
-      deadline = std::min(deadline, now().mono_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed)));
+      turn.deadline_ns =
+          std::min(turn.deadline_ns, t.mono_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed)));
     }
-    redrive = redrive || h_->roots.redrive_head != kNil;
-    h_->reaper_deadline_ns = deadline;
+    // Under the mutex, as clients check it (reaper_needs_wake): one that sets
+    // an earlier deadline after this section bumps reaper_seq, so the
+    // reaper's futex wait on `seq` returns at once.
+    h_->reaper_deadline_ns = turn.deadline_ns;
     atom(h_->reaper_waiting).store(1, std::memory_order_relaxed);
-    // seq_cst, and stop read after it: whoever sets stop and then calls
-    // reaper_wake() either changes seq after this read (the futex_wait below
-    // returns at once) or is seen here through stop.
-    seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
+    turn.seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
   }
-  if (moved > 0) wake_receivers(moved);
-  const std::uint64_t t = monotonic_ns();
-  if ((!redrive || sleep_despite_redrive) && deadline > t && !stop.load(std::memory_order_seq_cst)) {
-    const std::uint64_t sleep = std::min(deadline - t, max_sleep_ns);
-    futex_wait(&h_->reaper_seq, seq, sleep);
-  }
-  atom(h_->reaper_waiting).store(0, std::memory_order_relaxed);
-  return moved;
+  if (turn.moved > 0) wake_receivers(turn.moved);
+  return turn;
 }
 
 void QueueCore::reaper_wake() noexcept {

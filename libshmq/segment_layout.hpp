@@ -300,7 +300,7 @@ struct alignas(4096) SegmentHeader {
   // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
   // that sets an earlier deadline bumps it and wakes the reaper.
   alignas(kCacheLine) std::uint32_t reaper_seq;
-  std::uint32_t reaper_waiting;      // 1 while the reaper sleeps
+  std::uint32_t reaper_waiting;      // 1 once a reaper serves the queue (it sleeps between turns)
   std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
 
   // How many of `waiters` each process contributes, so that the daemon can
