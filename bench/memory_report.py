@@ -15,7 +15,7 @@ on a free port, once with --bridge-listen off) and reports:
     descriptor and the smallest arena block that libshmq/segment_layout.hpp
     defines;
   - per empty queue, over --queues more: resident shared memory, and the
-    daemon's RSS, threads (one reaper thread per queue) and address space.
+    daemon's RSS, threads (a reaper thread per 127 queues) and address space.
 Memory is in bytes. Python standard library only.
 """
 

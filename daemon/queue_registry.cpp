@@ -52,8 +52,7 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
       shm_name_(std::move(shm_name)),
       segment_(std::move(segment)),
       core_(segment_.base()),
-      redrive_(std::move(redrive)),
-      reaper_([this] { reap(); }) {
+      redrive_(std::move(redrive)) {
   // Before any reclaim scan: a sender that reserves after this sees the new
   // epoch under the lock and reconnects (see Queue's send path).
   detail::atom(segment_.header().daemon_epoch).fetch_add(1, std::memory_order_seq_cst);
@@ -62,22 +61,16 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
   }
 }
 
-ManagedQueue::~ManagedQueue() {
-  stop_.store(true);
-  core_.reaper_wake();
-  reaper_.join();
-}
-
-void ManagedQueue::reap() {
+std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   // While messages wait for a dead-letter queue that cannot take them, retry
   // once a second instead of spinning.
   constexpr std::uint64_t kRetryNs = 1'000'000'000ull;
-  bool blocked = false;
-  while (!stop_.load()) {
-    if (const std::uint32_t moved = core_.reaper_wait(blocked ? kRetryNs : ~0ull, stop_, blocked)) {
-      spdlog::trace("queue {}: {} messages visible again", name_, moved);
-    }
-    blocked = core_.redrive_pending() && !stop_.load() && !redrive_(*this);
+  for (;;) {
+    const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
+    if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
+    seq = turn.seq;
+    if (!core_.redrive_pending()) return turn.deadline_ns;
+    if (!redrive_(*this)) return std::min(turn.deadline_ns, detail::monotonic_ns() + kRetryNs);
   }
 }
 
@@ -106,8 +99,9 @@ void ManagedQueue::set_metadata(QueueMetadata metadata) {
 }
 
 QueueRegistry::~QueueRegistry() {
-  // Stop every reaper before any queue goes: a reaper may be moving messages
-  // into another queue.
+  // Stop the reaper before any queue goes: it may be moving messages into
+  // another queue.
+  reapers_.stop();
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues;
   {
     std::lock_guard lock(mutex_);
@@ -211,9 +205,14 @@ std::set<pid_t> QueueRegistry::attach_existing() {
         live_writers.insert(static_cast<pid_t>(pid));
       }
     }
-    const auto counts = queue->header().counts;
-    spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, counts.visible, counts.in_flight,
-                 counts.delayed, freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
+    // Relaxed atomic loads, not a copy of the struct: clients in other
+    // processes (and the queue's reaper) update the counts meanwhile.
+    detail::Counts& counts = queue->header().counts;
+    const auto count = [](std::uint32_t& field) { return detail::atom(field).load(std::memory_order_relaxed); };
+    spdlog::info("attached queue {}: {} visible, {} in flight, {} delayed{}", name, count(counts.visible),
+                 count(counts.in_flight), count(counts.delayed),
+                 freed ? fmt::format(", {} unfinished sends of dead clients freed", freed) : "");
+    reapers_.add(queue);
     std::lock_guard lock(mutex_);
     queues_.emplace(name, std::move(queue));
   }
@@ -288,6 +287,7 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   // Before the queue is listed: a client that finds it finds it complete.
   queue->set_metadata(std::move(metadata));
   wire_redrive(*queue);
+  reapers_.add(queue);
   std::lock_guard lock(mutex_);
   queues_.emplace(name, queue);
   return queue;
@@ -447,6 +447,7 @@ void QueueRegistry::remove(const std::string& name) {
     removed = std::move(it->second);
     queues_.erase(it);
   }
+  reapers_.remove(*removed);
   ManagedQueue& q = *removed;
   detail::Segment::unlink(q.shm_name());
   // Release: a client that sees deleted stops using the queue.

@@ -1,6 +1,6 @@
 // The queues of one namespace as the daemon owns them: their segments, and
-// one reaper thread per queue that returns expired in-flight messages and
-// ends delays, sleeping until the queue's earliest deadline.
+// the reaper (reaper_pool.hpp) that returns expired in-flight messages and
+// ends delays, waking on each queue's earliest deadline.
 #pragma once
 
 #include <sys/types.h>
@@ -19,6 +19,7 @@
 #include "daemon_config.hpp"
 #include "queue_core.hpp"
 #include "queue_metadata.hpp"
+#include "reaper_pool.hpp"
 #include "segment.hpp"
 #include "shmq/types.hpp"
 
@@ -31,7 +32,7 @@ class ManagedQueue {
   using Redrive = std::function<bool(ManagedQueue&)>;
 
   ManagedQueue(std::string name, std::string shm_name, detail::Segment segment, Redrive redrive);
-  ~ManagedQueue();  // stops and joins the reaper; the segment stays
+  ~ManagedQueue() = default;  // unmaps; the segment stays
   ManagedQueue(const ManagedQueue&) = delete;
   ManagedQueue& operator=(const ManagedQueue&) = delete;
 
@@ -51,9 +52,13 @@ class ManagedQueue {
   // Throws invalid_parameter_value if it exceeds 64 KiB; nothing changes then.
   void set_metadata(QueueMetadata metadata);
 
- private:
-  void reap();
+  // One reaper turn (see ReaperPool): expires what is due and moves messages
+  // to the dead-letter queue. Returns when (CLOCK_MONOTONIC ns) the next turn
+  // is due at the latest; sets `seq` to the reaper word's value that, once
+  // changed, asks for one sooner. Called by one reaper thread at a time.
+  std::uint64_t reap(std::uint32_t& seq);
 
+ private:
   std::string name_;
   std::string shm_name_;
   detail::Segment segment_;
@@ -63,12 +68,10 @@ class ManagedQueue {
   std::string dead_letter_target_;
   mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
   QueueMetadata metadata_;
-  std::atomic<bool> stop_{false};
-  std::thread reaper_;
 };
 
-// The namespace's queues. Used by the control thread, and by reaper threads
-// looking up a dead-letter queue: the map is guarded by a mutex and queues
+// The namespace's queues. Used by the control thread, and by the reaper's
+// threads looking up a dead-letter queue: the map is guarded by a mutex and queues
 // are shared, so a queue deleted meanwhile stays valid for whoever holds it.
 class QueueRegistry {
  public:
@@ -145,6 +148,7 @@ class QueueRegistry {
   std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
+  ReaperPool reapers_;  // serves every queue in queues_
 };
 
 }  // namespace shmq::daemon

@@ -26,7 +26,7 @@ void Arena::push(std::uint64_t offset, unsigned order) noexcept {
   b.next = head;
   b.prev = kNilOffset;
   if (head != kNilOffset) block(head).prev = offset;
-  head = offset;
+  store_hint(head, offset);  // prefetched by senders without the mutex
   if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = static_cast<std::uint8_t>(order + 1);
   roots_.arena_free_bytes += size_of(order);
 }
@@ -36,7 +36,7 @@ void Arena::unlink(std::uint64_t offset, unsigned order) noexcept {
   if (b.prev != kNilOffset) {
     block(b.prev).next = b.next;
   } else {
-    roots_.arena_free_head[order - kMinOrder] = b.next;
+    store_hint(roots_.arena_free_head[order - kMinOrder], b.next);
   }
   if (b.next != kNilOffset) block(b.next).prev = b.prev;
   if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = 0;
@@ -133,7 +133,7 @@ bool Arena::coalesce() noexcept try {
 }
 
 void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {
-  for (auto& head : roots_.arena_free_head) head = kNilOffset;
+  for (auto& head : roots_.arena_free_head) store_hint(head, kNilOffset);
   roots_.arena_small_freed = 0;  // everything below is merged as far as it goes
   roots_.arena_free_bytes = bytes_ - roots_.arena_untouched;
   const std::uint64_t slots = roots_.arena_untouched >> kMinOrder;

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <numeric>
@@ -372,6 +374,52 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
   const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
   if (q.core.available_count() == 0 && !deleted(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
   q.core.remove_waiter(q.pid);
+}
+
+void WaitInterrupt::notify() noexcept {
+  // seq_cst: pairs with value() read by the waiter before it decides to sleep.
+  word_.fetch_add(1, std::memory_order_seq_cst);
+  static_assert(sizeof(word_) == sizeof(std::uint32_t) && std::atomic<std::uint32_t>::is_always_lock_free);
+  detail::futex_wake_private(reinterpret_cast<std::uint32_t*>(&word_), INT_MAX);
+}
+
+void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::milliseconds timeout,
+                         const WaitInterrupt& interrupt, std::uint32_t interrupt_seen,
+                         std::vector<std::size_t>& ready) {
+  if (queues.size() > kMaxWaitQueues) queues = queues.first(kMaxWaitQueues);
+  ready.clear();
+  const std::uint64_t t = detail::monotonic_ns();
+  // Past a year, no limit: and no overflow for milliseconds::max().
+  constexpr std::int64_t kNoLimitMs = 365ll * 24 * 3600 * 1000;
+  const std::int64_t ms = std::max<std::int64_t>(timeout.count(), 0);
+  std::uint64_t until = ms >= kNoLimitMs ? ~0ull : t + static_cast<std::uint64_t>(ms) * 1'000'000ull;
+  std::array<detail::FutexWord, kMaxWaitQueues + 1> words{};
+  std::array<std::uint32_t, kMaxWaitQueues> seen{};
+  // As in receive: seq_cst on waiters and ready_seq pairs with the sender's
+  // wake-up check, queue by queue.
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    detail::QueueState& q = *queues[i].state_;
+    q.core.add_waiter(q.pid);
+    seen[i] = atom(q.core.header().ready_seq).load(std::memory_order_seq_cst);
+    words[i] = {&q.core.header().ready_seq, seen[i], false};
+    if (q.core.available_count() > 0 || deleted(q)) until = t;  // no sleep
+    until = std::min(until, q.core.next_deadline_ns());
+  }
+  words[queues.size()] = {reinterpret_cast<std::uint32_t*>(const_cast<std::atomic<std::uint32_t>*>(&interrupt.word_)),
+                          interrupt_seen, true};
+  if (until > t) detail::futex_wait_any(std::span(words.data(), queues.size() + 1), until);
+  const std::uint64_t after = detail::monotonic_ns();
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    detail::QueueState& q = *queues[i].state_;
+    q.core.remove_waiter(q.pid);
+    // A bumped ready_seq or a passed deadline (a delay or visibility timeout
+    // that a receive would expire) may let a receive find something.
+    if (q.core.available_count() > 0 || deleted(q) ||
+        atom(q.core.header().ready_seq).load(std::memory_order_relaxed) != seen[i] ||
+        q.core.next_deadline_ns() <= after) {
+      ready.push_back(i);
+    }
+  }
 }
 
 std::error_code Queue::delete_message(std::string_view receipt_handle) {

@@ -274,7 +274,7 @@ void QueueCore::all_unlink(std::uint32_t index) noexcept {
 void QueueCore::redrive_push(std::uint32_t index) noexcept {
   IndexRoots& r = h_->roots;
   d_[index].prev = kNil;
-  d_[index].next = r.redrive_head;
+  store_hint(d_[index].next, r.redrive_head);
   if (r.redrive_head != kNil) d_[r.redrive_head].prev = index;
   r.redrive_head = index;
 }
@@ -282,12 +282,13 @@ void QueueCore::redrive_push(std::uint32_t index) noexcept {
 void QueueCore::redrive_unlink(std::uint32_t index) noexcept {
   MessageDescriptor& m = d_[index];
   if (m.prev != kNil) {
-    d_[m.prev].next = m.next;
+    store_hint(d_[m.prev].next, m.next);
   } else {
     h_->roots.redrive_head = m.next;
   }
   if (m.next != kNil) d_[m.next].prev = m.prev;
-  m.next = m.prev = kNil;
+  store_hint(m.next, kNil);
+  m.prev = kNil;
 }
 
 void QueueCore::free_slot(std::uint32_t index) noexcept {
@@ -301,8 +302,8 @@ void QueueCore::free_slot(std::uint32_t index) noexcept {
   // body. Once the state says free, recovery frees the block from the states.
   set_state(index, MessageState::kFree);
   arena_.release(m.block_offset, m.block_order);
-  m.next = h_->roots.free_head;
-  h_->roots.free_head = index;
+  store_hint(m.next, h_->roots.free_head);
+  store_hint(h_->roots.free_head, index);
 }
 
 // Takes a committed message out of every index its state puts it in, and
@@ -354,9 +355,10 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     if (errors[i]) continue;
     std::uint32_t index = r.free_head;
     if (index != kNil) {
-      r.free_head = d_[index].next;
+      store_hint(r.free_head, d_[index].next);
     } else if (r.unused_from < h_->capacity) {
-      index = r.unused_from++;
+      index = r.unused_from;
+      store_hint(r.unused_from, index + 1);
     } else {
       errors[i] = Errc::queue_full;
       continue;
@@ -364,8 +366,8 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     const unsigned order = Arena::order_for(sizes[i]);
     const std::uint64_t offset = arena_.allocate(order);
     if (offset == kNilOffset) {
-      d_[index].next = r.free_head;  // still kFree: hand the slot back
-      r.free_head = index;
+      store_hint(d_[index].next, r.free_head);  // still kFree: hand the slot back
+      store_hint(r.free_head, index);
       errors[i] = Errc::queue_full;
       continue;
     }
@@ -378,7 +380,8 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     atom(m.receive_count).store(0, std::memory_order_relaxed);
     m.first_receive_ms = 0;
     m.heap_pos = kNil;
-    m.next = m.prev = kNil;
+    store_hint(m.next, kNil);
+    m.prev = kNil;
     m.all_next = m.all_prev = kNil;
     m.group = kNil;
     m.flags = 0;
@@ -425,32 +428,39 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
 // Prefetching before taking the lock: the cache lines a critical section
 // will write are usually modified in another core's cache (the last
 // locker's), and a miss inside the section holds every other process up.
-// The reads here are racy hints (relaxed, unlocked); a stale one only wastes
-// a prefetch.
+// The reads here are racy hints: relaxed atomic loads of fields that the
+// mutex guards and that every writer stores with store_hint, so that they
+// are not data races; a stale value only wastes a prefetch. Prefetching an
+// address never faults, and indices are bounds-checked before use.
 namespace {
 void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
+
+template <class T>
+T load_hint(const T& field) noexcept {
+  // Relaxed: a hint (see above); the critical section reads it again.
+  return atom(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
 }  // namespace
 
 void QueueCore::prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept {
   const IndexRoots& r = h_->roots;
-  std::uint32_t index = atom(const_cast<std::uint32_t&>(r.free_head)).load(std::memory_order_relaxed);
-  if (index >= h_->capacity) index = atom(const_cast<std::uint32_t&>(r.unused_from)).load(std::memory_order_relaxed);
+  std::uint32_t index = load_hint(r.free_head);
+  if (index >= h_->capacity) index = load_hint(r.unused_from);
   if (index < h_->capacity) {
     prefetch_for_write(&d_[index]);
     prefetch_for_write(reinterpret_cast<const std::uint8_t*>(&d_[index]) + kCacheLine);
   }
   const unsigned order = Arena::order_for(sizes.empty() ? 0 : sizes[0]);
   if (order > kMaxOrder) return;
-  const std::uint64_t block =
-      atom(const_cast<std::uint64_t&>(r.arena_free_head[order - kMinOrder])).load(std::memory_order_relaxed);
+  const std::uint64_t block = load_hint(r.arena_free_head[order - kMinOrder]);
   if (block < h_->arena_bytes) prefetch_for_write(arena_base_ + block);
 }
 
 void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
-  std::uint32_t index = atom(const_cast<std::uint32_t&>(h_->roots.ready_head)).load(std::memory_order_relaxed);
+  std::uint32_t index = load_hint(h_->roots.ready_head);
   for (std::size_t i = 0; i < n && index < h_->capacity; ++i) {
     prefetch_for_write(&d_[index]);
-    index = atom(d_[index].next).load(std::memory_order_relaxed);
+    index = load_hint(d_[index].next);
   }
 }
 
@@ -898,7 +908,9 @@ std::uint32_t QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, 
 void QueueCore::rebuild() noexcept {
   IndexRoots& r = h_->roots;
   Counts& c = h_->counts;
-  r.free_head = r.ready_head = r.ready_tail = kNil;
+  store_hint(r.free_head, kNil);
+  store_hint(r.ready_head, kNil);
+  r.ready_tail = kNil;
   r.all_head = r.all_tail = r.redrive_head = kNil;
   r.heap_size = 0;
   groups_.reset_for_rebuild();
@@ -912,7 +924,8 @@ void QueueCore::rebuild() noexcept {
   for (std::uint32_t i = r.unused_from; i-- > 0;) {
     MessageDescriptor& m = d_[i];
     m.heap_pos = kNil;
-    m.next = m.prev = kNil;
+    store_hint(m.next, kNil);
+    m.prev = kNil;
     m.all_next = m.all_prev = kNil;
     MessageState s = state_of(m);
     if (s != MessageState::kFree && s != MessageState::kWriting && !committed(s)) {
@@ -920,8 +933,8 @@ void QueueCore::rebuild() noexcept {
       s = MessageState::kFree;
     }
     if (s == MessageState::kFree) {
-      m.next = r.free_head;
-      r.free_head = i;
+      store_hint(m.next, r.free_head);
+      store_hint(r.free_head, i);
       continue;
     }
     allocated.emplace_back(m.block_offset, m.block_order);
@@ -1043,38 +1056,30 @@ void QueueCore::wake_receivers(std::uint32_t count) noexcept {
   futex_wake(&h_->ready_seq, count > INT_MAX ? INT_MAX : static_cast<int>(count));
 }
 
-std::uint32_t QueueCore::reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop,
-                                     bool sleep_despite_redrive) noexcept {
-  std::uint32_t seq;
-  std::uint64_t deadline;
-  std::uint32_t moved;
-  bool redrive = false;
+QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
+  ReaperTurn turn{};
   {
     Lock lock(*this);
-    moved = expire_locked(now(), redrive);
-    deadline = std::min(timers_.earliest(), retention_deadline());
+    bool redrive = false;
+    const Now t = now();
+    turn.moved = expire_locked(t, redrive);
+    turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
     if (h_->roots.all_head == kNil) {
       // No message to expire: but one sent later expires a retention period
       // after it arrives, so waking a period from now is early enough, and
       // senders never have to wake the reaper for retention.
-      deadline = std::min(deadline, now().mono_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed)));
+      turn.deadline_ns =
+          std::min(turn.deadline_ns, t.mono_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed)));
     }
-    redrive = redrive || h_->roots.redrive_head != kNil;
-    h_->reaper_deadline_ns = deadline;
+    // Under the mutex, as clients check it (reaper_needs_wake): one that sets
+    // an earlier deadline after this section bumps reaper_seq, so the
+    // reaper's futex wait on `seq` returns at once.
+    h_->reaper_deadline_ns = turn.deadline_ns;
     atom(h_->reaper_waiting).store(1, std::memory_order_relaxed);
-    // seq_cst, and stop read after it: whoever sets stop and then calls
-    // reaper_wake() either changes seq after this read (the futex_wait below
-    // returns at once) or is seen here through stop.
-    seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
+    turn.seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
   }
-  if (moved > 0) wake_receivers(moved);
-  const std::uint64_t t = monotonic_ns();
-  if ((!redrive || sleep_despite_redrive) && deadline > t && !stop.load(std::memory_order_seq_cst)) {
-    const std::uint64_t sleep = std::min(deadline - t, max_sleep_ns);
-    futex_wait(&h_->reaper_seq, seq, sleep);
-  }
-  atom(h_->reaper_waiting).store(0, std::memory_order_relaxed);
-  return moved;
+  if (turn.moved > 0) wake_receivers(turn.moved);
+  return turn;
 }
 
 void QueueCore::reaper_wake() noexcept {

@@ -226,12 +226,18 @@ class QueueCore {
   // Wakes receivers sleeping on ready_seq, if any (outside the lock).
   void wake_receivers(std::uint32_t count) noexcept;
 
-  // For the daemon's reaper: expires due timers, then sleeps until the
-  // earliest deadline (at most max_sleep_ns) or reaper_wake(), unless `stop`
-  // is set, or messages wait to move to the dead-letter queue and
-  // !sleep_despite_redrive. Returns the number of messages it made visible.
-  std::uint32_t reaper_wait(std::uint64_t max_sleep_ns, const std::atomic<bool>& stop,
-                            bool sleep_despite_redrive = false) noexcept;
+  // One turn of the daemon's reaper, which serves many queues from one
+  // thread: expires due timers and retention, then arms the wake-up. Until
+  // header().reaper_seq differs from `seq`, nothing needs the reaper before
+  // `deadline_ns` (CLOCK_MONOTONIC) except messages waiting to move to the
+  // dead-letter queue (redrive_pending()).
+  struct ReaperTurn {
+    std::uint32_t moved;        // messages it made visible
+    std::uint32_t seq;          // the reaper word's value when armed
+    std::uint64_t deadline_ns;  // the next turn, at the latest
+  };
+  ReaperTurn reaper_turn() noexcept;
+  std::uint32_t* reaper_word() const noexcept { return &h_->reaper_seq; }
 
   bool redrive_pending() const noexcept { return atom(h_->counts.redrive).load(std::memory_order_relaxed) > 0; }
   void reaper_wake() noexcept;

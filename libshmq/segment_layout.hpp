@@ -82,6 +82,16 @@ inline std::atomic_ref<T> atom(T& field) noexcept {
   return std::atomic_ref<T>(field);
 }
 
+// Writes a field that is guarded by the mutex but also read without it, as
+// a hint, by the prefetches before a critical section (free_head,
+// unused_from, ready_head, descriptors' next, arena free-list heads). Under
+// the mutex, plain reads stay correct; the store is atomic so that the
+// lock-free reads are not data races. Relaxed: a hint orders nothing.
+template <class T>
+inline void store_hint(T& field, T value) noexcept {
+  atom(field).store(value, std::memory_order_relaxed);
+}
+
 // MessageDescriptor::flags
 inline constexpr std::uint8_t kHasSenderUid = 1;  // sender_uid is the SenderId
 
@@ -290,7 +300,7 @@ struct alignas(4096) SegmentHeader {
   // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
   // that sets an earlier deadline bumps it and wakes the reaper.
   alignas(kCacheLine) std::uint32_t reaper_seq;
-  std::uint32_t reaper_waiting;      // 1 while the reaper sleeps
+  std::uint32_t reaper_waiting;      // 1 once a reaper serves the queue (it sleeps between turns)
   std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
 
   // How many of `waiters` each process contributes, so that the daemon can

@@ -1,78 +1,122 @@
 #include "long_poll.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace shmq::bridge {
 
 using Clock = std::chrono::steady_clock;
 
+LongPollHub::LongPollHub(SqsService& service) : service_(service), thread_([this] { serve(); }) {}
+
 LongPollHub::~LongPollHub() {
-  std::lock_guard lock(mutex_);
-  for (auto& [name, q] : queues_) {
-    {
-      std::lock_guard ql(q->mutex);
-      q->stop = true;
-    }
-    q->added.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
   }
-  for (auto& [name, q] : queues_) q->thread.join();
+  interrupt_.notify();
+  thread_.join();
 }
 
 void LongPollHub::add(PendingReceive pending, Complete done) {
-  QueueWaiters* q;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = queues_[pending.queue_name];
-    if (!slot) {
-      slot = std::make_unique<QueueWaiters>();
-      slot->thread = std::thread([this, raw = slot.get()] { serve(*raw); });
-    }
-    q = slot.get();
+    added_.push_back(Waiter{std::move(pending), std::move(done)});
   }
-  {
-    std::lock_guard lock(q->mutex);
-    q->waiters.push_back(Waiter{std::move(pending), std::move(done)});
-  }
-  q->added.notify_one();
+  interrupt_.notify();
 }
 
-void LongPollHub::serve(QueueWaiters& q) {
-  // A new waiter with an earlier deadline is noticed within this slice.
-  constexpr auto kSlice = std::chrono::milliseconds(50);
-  std::unique_lock lock(q.mutex);
-  for (;;) {
-    q.added.wait(lock, [&] { return q.stop || !q.waiters.empty(); });
-    if (q.stop) return;
-    // Serve in arrival order; the answer goes out outside the lock.
-    std::deque<Waiter> waiting;
-    waiting.swap(q.waiters);
-    lock.unlock();
-    std::deque<Waiter> still;
-    auto earliest = Clock::time_point::max();
-    std::optional<Queue> sample;
-    for (Waiter& w : waiting) {
-      const bool last = Clock::now() >= w.pending.deadline;
-      try {
-        if (auto result = service_.receive_now(w.pending, last)) {
-          w.done(std::move(*result), nullptr);
-          continue;
-        }
-      } catch (...) {
-        w.done({}, std::current_exception());
+std::size_t LongPollHub::waiting_queues() const {
+  std::lock_guard lock(mutex_);
+  return waiting_count_;
+}
+
+void LongPollHub::serve_queue(QueueWaiters& q) {
+  std::deque<Waiter> still;
+  for (Waiter& w : q.waiters) {
+    const bool last = Clock::now() >= w.pending.deadline;
+    try {
+      if (auto result = service_.receive_now(w.pending, last)) {
+        w.done(std::move(*result), nullptr);
         continue;
       }
-      earliest = std::min(earliest, w.pending.deadline);
-      sample = w.pending.queue;
-      still.push_back(std::move(w));
+    } catch (...) {
+      w.done({}, std::current_exception());  // e.g. QueueDoesNotExist: deleted meanwhile
+      continue;
     }
-    if (!still.empty()) {
-      const auto timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(earliest - Clock::now()),
-                                      std::chrono::milliseconds(0), kSlice);
-      sample->wait_for_messages(timeout);  // woken by a send, or the slice ends
+    still.push_back(std::move(w));
+  }
+  q.waiters.swap(still);
+}
+
+void LongPollHub::serve() {
+  // With more queues than one wait takes, each turn waits on the next
+  // kMaxWaitQueues and polls the rest once a slice.
+  constexpr auto kSlice = std::chrono::milliseconds(50);
+  std::vector<Queue> wait_set;
+  std::vector<QueueWaiters*> wait_owner;
+  std::vector<std::size_t> ready;
+  std::size_t rotation = 0;
+  for (;;) {
+    std::deque<Waiter> added;
+    std::uint32_t seen;
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_) return;
+      added.swap(added_);
+      // Read after taking added_: a waiter added later notifies after this.
+      seen = interrupt_.value();
     }
-    lock.lock();
-    // Waiters that came meanwhile queue up behind those still waiting.
-    for (auto it = still.rbegin(); it != still.rend(); ++it) q.waiters.push_front(std::move(*it));
+    for (Waiter& w : added) {
+      QueueWaiters& q = queues_[w.pending.queue_name];
+      q.waiters.push_back(std::move(w));
+      q.try_now = true;  // it may have missed a message sent since its first try
+    }
+    const auto now = Clock::now();
+    auto earliest = Clock::time_point::max();
+    for (auto it = queues_.begin(); it != queues_.end();) {
+      QueueWaiters& q = it->second;
+      const bool expired =
+          std::any_of(q.waiters.begin(), q.waiters.end(), [&](const Waiter& w) { return now >= w.pending.deadline; });
+      if (q.try_now || expired) serve_queue(q);
+      q.try_now = false;
+      if (q.waiters.empty()) {
+        it = queues_.erase(it);  // nothing of a queue stays without waiters
+        continue;
+      }
+      for (const Waiter& w : q.waiters) earliest = std::min(earliest, w.pending.deadline);
+      ++it;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      waiting_count_ = queues_.size();
+    }
+    // The queues to sleep on this turn: all, or the next kMaxWaitQueues.
+    wait_set.clear();
+    wait_owner.clear();
+    const std::size_t n = queues_.size();
+    const bool sliced = n > Queue::kMaxWaitQueues;
+    rotation = n == 0 ? 0 : rotation % n;
+    auto it = std::next(queues_.begin(), static_cast<std::ptrdiff_t>(rotation));
+    for (std::size_t i = 0; i < std::min(n, Queue::kMaxWaitQueues); ++i, ++it) {
+      if (it == queues_.end()) it = queues_.begin();
+      // The newest waiter's handle: an older one may be of a deleted queue
+      // of the same name, answered at its next try.
+      wait_set.push_back(it->second.waiters.back().pending.queue);
+      wait_owner.push_back(&it->second);
+    }
+    if (sliced) rotation += Queue::kMaxWaitQueues;
+    auto timeout = std::chrono::milliseconds::max();
+    if (earliest != Clock::time_point::max()) {
+      timeout =
+          std::max(std::chrono::ceil<std::chrono::milliseconds>(earliest - Clock::now()), std::chrono::milliseconds(0));
+    }
+    if (sliced) timeout = std::min(timeout, std::chrono::milliseconds(kSlice));
+    Queue::wait_for_any(wait_set, timeout, interrupt_, seen, ready);
+    for (const std::size_t i : ready) wait_owner[i]->try_now = true;
+    if (sliced) {
+      for (auto& [name, q] : queues_) q.try_now = true;  // the ones not waited on are polled
+    }
   }
 }
 

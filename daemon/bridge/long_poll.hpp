@@ -1,52 +1,66 @@
-// Long polls without a thread per request: a ReceiveMessage that finds
-// nothing waits here. One thread per queue with waiting receivers sleeps on
-// the queue's futex (Queue::wait_for_messages) and, whenever messages may
-// have arrived or a wait time ends, serves its waiters in arrival order.
+// Long polls without a thread per request or per queue: a ReceiveMessage
+// that finds nothing waits here. One thread serves every waiting receiver:
+// it sleeps on the futexes of the queues that have any (Queue::wait_for_any,
+// up to Queue::kMaxWaitQueues at once; beyond that in turns of a bounded
+// slice) and, whenever messages may have arrived on a queue or a wait time
+// ends, serves that queue's waiters in arrival order. A queue's state here
+// lives only while it has waiters (see docs/reaper-and-long-polls.md).
 #pragma once
 
-#include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 
+#include "shmq/queue.hpp"
 #include "sqs_service.hpp"
 
 namespace shmq::bridge {
 
 class LongPollHub {
  public:
-  // Called once, from a hub thread: the result, or the exception it raised.
+  // Called once, from the hub's thread: the result, or the exception it raised.
   using Complete = std::function<void(nlohmann::json result, std::exception_ptr error)>;
 
-  explicit LongPollHub(SqsService& service) : service_(service) {}
-  ~LongPollHub();  // answers no one: the server is going away
+  explicit LongPollHub(SqsService& service);  // starts the hub's thread
+  ~LongPollHub();                             // answers no one: the server is going away
   LongPollHub(const LongPollHub&) = delete;
   LongPollHub& operator=(const LongPollHub&) = delete;
 
+  // Does not block: the hub answers through `done`.
   void add(PendingReceive pending, Complete done);
+
+  // Queues that have waiting receivers now (for tests and stats).
+  std::size_t waiting_queues() const;
 
  private:
   struct Waiter {
     PendingReceive pending;
     Complete done;
   };
+  // The waiters of one queue (by name), oldest first. Only the hub's thread
+  // touches these.
   struct QueueWaiters {
-    std::mutex mutex;
-    std::condition_variable added;
     std::deque<Waiter> waiters;
-    bool stop = false;
-    std::thread thread;
+    bool try_now = true;  // a receive might find something: serve the waiters
   };
-  void serve(QueueWaiters& q);
+  void serve();
+  // Answers those that got messages, failed or timed out; keeps the others.
+  void serve_queue(QueueWaiters& q);
 
   SqsService& service_;
-  std::mutex mutex_;  // guards queues_
-  std::map<std::string, std::unique_ptr<QueueWaiters>> queues_;
+  mutable std::mutex mutex_;  // guards added_, stop_, waiting_count_
+  std::deque<Waiter> added_;  // not yet taken by the hub's thread
+  bool stop_ = false;
+  std::size_t waiting_count_ = 0;               // queues_.size(), as last published by the thread
+  WaitInterrupt interrupt_;                     // notified when added_ or stop_ change
+  std::map<std::string, QueueWaiters> queues_;  // the hub's thread only
+  std::thread thread_;
 };
 
 }  // namespace shmq::bridge

@@ -4,7 +4,10 @@
 // Do not use a Queue (or its Client) in a child after fork(): open a new one.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,6 +22,21 @@ namespace shmq {
 namespace detail {
 struct QueueState;
 }
+
+// Cuts short, from another thread of this process, a Queue::wait_for_any
+// that was given it (e.g. when an event loop has a new receiver to serve).
+class WaitInterrupt {
+ public:
+  // Read before deciding to wait, and pass it to wait_for_any: the wait
+  // returns at once if notify() was called since. Does not block.
+  std::uint32_t value() const noexcept { return word_.load(std::memory_order_seq_cst); }
+  // Wakes the waits given this interrupt. Does not block.
+  void notify() noexcept;
+
+ private:
+  friend class Queue;
+  std::atomic<std::uint32_t> word_{0};
+};
 
 class Queue {
  public:
@@ -60,6 +78,20 @@ class Queue {
   // or `timeout` passes; no spinning. For event loops that serve many
   // receivers with one thread; a receive after it may still find nothing.
   void wait_for_messages(std::chrono::milliseconds timeout) const noexcept;
+
+  // The most queues one wait_for_any takes (the kernel's futex_waitv limit,
+  // less one word for the interrupt).
+  static constexpr std::size_t kMaxWaitQueues = 127;
+
+  // wait_for_messages for several queues at once (at most kMaxWaitQueues;
+  // more are ignored): blocks until a receive on one of them might find a
+  // message (or one is deleted), `timeout` passes, or `interrupt` is
+  // notified after `interrupt_seen` was read from it. Sets `ready` to the
+  // indices of the queues a receive might find messages on now (or that
+  // were deleted); perhaps none. No spinning.
+  static void wait_for_any(std::span<const Queue> queues, std::chrono::milliseconds timeout,
+                           const WaitInterrupt& interrupt, std::uint32_t interrupt_seen,
+                           std::vector<std::size_t>& ready);
 
   // The queue's ReceiveMessageWaitTimeSeconds: how long receive() waits when
   // ReceiveOptions::wait_time is not given. Read from shared memory; does

@@ -5,6 +5,7 @@ no request failed. Timing is not asserted: these machines are noisy.
 
     bench_smoke.py bridge --shmqd PATH --floor PATH
     bench_smoke.py memory --shmqd PATH --shmqctl PATH
+    bench_smoke.py many-queues --shmqd PATH
 """
 
 import argparse
@@ -89,9 +90,32 @@ def check_memory(opts, c):
         c.positive(f"empty_queues.{figure}", doc["empty_queues"][figure])
 
 
+def check_many_queues(opts, c):
+    queues, polled = 300, 130
+    doc = run("many_queues.py", ["--shmqd", opts.shmqd, "--queues", str(queues), "--long-polled", str(polled),
+                                 "--idle-seconds", "0.5"])
+    c.equal("queues", doc["queues"], queues)
+    for key in ("idle", "created", "deleted"):
+        for figure in ("threads", "vm_rss"):
+            c.positive(f"{key}.{figure}", doc[key][figure])
+    for figure in ("create_total_s", "create_per_queue_median_s", "create_per_queue_p99_s"):
+        c.positive(f"created.{figure}", doc["created"][figure])
+    c.at_least("created.create_total_s vs the median", doc["created"]["create_total_s"],
+               queues * doc["created"]["create_per_queue_median_s"] / 2)
+    c.at_least("created.create_per_queue_p99_s", doc["created"]["create_per_queue_p99_s"],
+               doc["created"]["create_per_queue_median_s"])
+    c.at_least("created.idle_cpu_s", doc["created"]["idle_cpu_s"], 0)
+    lp = doc["long_polled"]
+    c.equal("long_polled.queues", lp["queues"], polled)
+    c.equal("long_polled.answered_with_a_message", lp["answered_with_a_message"], polled)
+    c.equal("long_polled.errors", lp["errors"], [])
+    # Consistent figures: the threads counted come back to the idle count.
+    c.equal("deleted.threads", doc["deleted"]["threads"], doc["idle"]["threads"])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("which", choices=["bridge", "memory"])
+    p.add_argument("which", choices=["bridge", "memory", "many-queues"])
     p.add_argument("--shmqd", required=True)
     p.add_argument("--shmqctl")
     p.add_argument("--floor")
@@ -99,6 +123,8 @@ def main():
     c = Checks()
     if opts.which == "bridge":
         check_bridge(opts, c)
+    elif opts.which == "many-queues":
+        check_many_queues(opts, c)
     else:
         check_memory(opts, c)
     for failure in c.failures:
