@@ -73,6 +73,7 @@ SqsBridge::SqsBridge(BridgeOptions options)
   if (!options_.credentials.empty()) verifier_.emplace(options_.credentials);
   server_ = std::make_unique<HttpServer>(
       options_.http, [this](HttpRequest&& request, HttpServer::Reply reply) { handle(std::move(request), reply); });
+  admission_.emplace(options_.admission, server_->address(), options_.http.host, options_.sqs.advertise_url);
 }
 
 SqsBridge::~SqsBridge() { stop(); }
@@ -82,7 +83,28 @@ void SqsBridge::stop() {
   hub_.reset();
 }
 
+bool SqsBridge::admit(const HttpRequest& req, HttpServer::Reply& reply) {
+  if (auto refused = admission_->refusal(req)) {
+    const Protocol protocol = req["X-Amz-Target"].empty() ? Protocol::kQuery : Protocol::kJson;
+    reply(respond_error(protocol, *refused, request_id()));
+    return false;
+  }
+  HttpResponse headers;
+  if (admission_->cors(req, headers)) {
+    reply(std::move(headers));
+    return false;
+  }
+  if (headers.begin() != headers.end()) {
+    reply = [reply, headers = std::move(headers)](HttpResponse&& response) {
+      for (const auto& field : headers) response.set(field.name_string(), field.value());
+      reply(std::move(response));
+    };
+  }
+  return true;
+}
+
 void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) {
+  if (!admit(req, reply)) return;
   const std::string id = request_id();
   const std::string target_header(req["X-Amz-Target"]);
   const Protocol protocol = target_header.empty() ? Protocol::kQuery : Protocol::kJson;
