@@ -298,14 +298,18 @@ std::optional<net::ip::address> HttpServer::address() const {
   return endpoint.address();
 }
 
-// Answers a connection past the limit without taking it on.
+// Answers a connection past the limit without taking it on. What the client
+// has sent already is read first: closing with unread data would reset the
+// connection, which can destroy the answer before the client reads it.
 template <class Socket>
 void HttpServer::refuse_busy(Socket& socket) {
-  beast::error_code ignored;
-  socket.non_blocking(true, ignored);  // a fresh socket's send buffer takes this; never wait for it
-  socket.write_some(net::buffer(kBusyAnswer.data(), kBusyAnswer.size()), ignored);
-  socket.shutdown(Socket::shutdown_both, ignored);
-  socket.close(ignored);
+  beast::error_code ec;
+  socket.non_blocking(true, ec);  // a fresh socket's send buffer takes this; never wait for it
+  socket.write_some(net::buffer(kBusyAnswer.data(), kBusyAnswer.size()), ec);
+  std::array<char, 4096> unread;
+  for (int i = 0; i < 16 && !ec; ++i) socket.read_some(net::buffer(unread), ec);
+  socket.shutdown(Socket::shutdown_both, ec);
+  socket.close(ec);
 }
 
 template <class Acceptor>

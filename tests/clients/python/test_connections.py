@@ -98,7 +98,7 @@ def test_connections_past_the_limit_get_503_and_are_closed():
         for s in held:
             s.sendall(b"GET /?Action=ListQueues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert s.recv(65536).startswith(b"HTTP/1.1 200 OK"), "a connection within the limit is served"
-        extra = raw_http(d.port, b"GET /?Action=ListQueues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        extra = raw_http(d.port, b"")  # a request sent at once may race the close and be reset
         assert extra.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), extra
         for s in held[:5]:
             s.close()
