@@ -1,5 +1,6 @@
 #include "daemon_config.hpp"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <iostream>
@@ -13,11 +14,31 @@ namespace shmq::daemon {
 
 namespace po = boost::program_options;
 
+namespace {
+
+constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// An octal mode that gives the owner read and write, or nullopt.
+std::optional<mode_t> owner_rw_mode(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long mode = 0;
+  try {
+    mode = std::stoul(text, &used, 8);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (used != text.size() || mode > 0777 || (mode & 0600) != 0600) return std::nullopt;
+  return static_cast<mode_t>(mode);
+}
+
+}  // namespace
+
 std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[]) {
   DaemonConfig config;
   std::string config_file;
   std::string shm_mode = "0600";
   std::string bridge_listen = "127.0.0.1:9324";
+  std::string socket_mode = "0600";
   std::vector<std::string> auth_pairs;
   std::uint64_t arena_mib = config.arena_bytes >> 20;
   long allow_gid = -1;
@@ -46,7 +67,17 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       po::value(&config.control_max_connections_per_uid)->default_value(config.control_max_connections_per_uid),
       "control connections one user may have open at once")(
       "bridge-listen", po::value(&bridge_listen)->default_value(bridge_listen),
-      "where the SQS HTTP bridge listens, HOST:PORT (port 0: any free port), or off")(
+      "where the SQS HTTP bridge listens: HOST:PORT (a name is resolved; port 0: any free port), "
+      "unix:PATH (a Unix socket), or off")("bridge-socket-mode", po::value(&socket_mode)->default_value(socket_mode),
+                                           "permissions of the bridge's Unix socket (octal): who may connect")(
+      "bridge-max-connections", po::value(&config.bridge_max_connections)->default_value(config.bridge_max_connections),
+      "open bridge connections at most (lowered to fit the fd limit); more are answered 503 and closed")(
+      "cors-allow-origin", po::value(&config.cors_allow_origins)->composing(),
+      "a web origin (e.g. http://localhost:3000) whose pages may call the bridge; \"*\" for any (repeatable; "
+      "default: requests with an Origin header are refused)")(
+      "allow-host", po::value(&config.allow_hosts)->composing(),
+      "a name clients may use in Host on a loopback bridge, besides loopback addresses, localhost, the listen "
+      "address and the --advertise-url host (repeatable)")(
       "bridge-threads", po::value(&config.bridge_threads)->default_value(config.bridge_threads),
       "threads serving the bridge (long polls do not hold them)")(
       "advertise-url", po::value(&config.advertise_url),
@@ -84,20 +115,31 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   }
   if (arena_mib < 1 || arena_mib > (1u << 20)) throw std::runtime_error("--arena-mib: from 1 to 1048576");
   config.arena_bytes = arena_mib << 20;
-  std::size_t used = 0;
-  unsigned long mode = 0;
-  try {
-    mode = std::stoul(shm_mode, &used, 8);
-  } catch (const std::exception&) {
-    used = 0;
+  if (std::find(std::begin(kLogLevels), std::end(kLogLevels), config.log_level) == std::end(kLogLevels)) {
+    std::string levels;
+    for (const char* level : kLogLevels) levels += std::string(levels.empty() ? "" : ", ") + level;
+    throw std::runtime_error("--log-level '" + config.log_level + "': one of " + levels);
   }
-  if (used != shm_mode.size() || mode > 0777 || (mode & 0600) != 0600) {
+  const auto mode = owner_rw_mode(shm_mode);
+  if (!mode) {
     throw std::runtime_error("--shm-mode: an octal mode that gives the owner read and write, such as 0600 or 0660");
   }
-  config.shm_mode = static_cast<mode_t>(mode);
+  config.shm_mode = *mode;
+  const auto bridge_socket_mode = owner_rw_mode(socket_mode);
+  if (!bridge_socket_mode) {
+    throw std::runtime_error(
+        "--bridge-socket-mode: an octal mode that gives the owner read and write, such as 0600 or 0660");
+  }
+  config.bridge_socket_mode = *bridge_socket_mode;
+  if (config.bridge_max_connections < 1 || config.bridge_max_connections > 1000000) {
+    throw std::runtime_error("--bridge-max-connections: 1 to 1000000");
+  }
   if (allow_gid >= 0) config.allow_gid = static_cast<gid_t>(allow_gid);
   if (bridge_listen == "off") {
     config.bridge = false;
+  } else if (bridge_listen.starts_with("unix:")) {
+    config.bridge_unix_path = bridge_listen.substr(5);
+    if (config.bridge_unix_path.empty()) throw std::runtime_error("--bridge-listen unix:PATH: a path is missing");
   } else {
     const auto colon = bridge_listen.rfind(':');
     unsigned long port = 0;
@@ -109,9 +151,12 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     }
     if (colon == std::string::npos || colon == 0 || digits == 0 || digits != bridge_listen.size() - colon - 1 ||
         port > 65535) {
-      throw std::runtime_error("--bridge-listen: HOST:PORT (e.g. 127.0.0.1:9324) or off");
+      throw std::runtime_error("--bridge-listen: HOST:PORT (e.g. 127.0.0.1:9324), unix:PATH or off");
     }
     config.bridge_host = bridge_listen.substr(0, colon);
+    if (config.bridge_host.size() > 2 && config.bridge_host.front() == '[' && config.bridge_host.back() == ']') {
+      config.bridge_host = config.bridge_host.substr(1, config.bridge_host.size() - 2);  // [::1]:9324
+    }
     config.bridge_port = static_cast<unsigned short>(port);
   }
   if (config.bridge_threads < 1 || config.bridge_threads > 64) throw std::runtime_error("--bridge-threads: 1 to 64");

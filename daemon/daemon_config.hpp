@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shmq::daemon {
 
@@ -26,14 +27,19 @@ struct DaemonConfig {
   std::size_t control_max_connections_per_uid = 1024;  // --control-max-connections-per-uid
 
   // The SQS HTTP bridge.
-  bool bridge = true;                       // --bridge-listen off: no bridge
-  std::string bridge_host = "127.0.0.1";    // --bridge-listen HOST:PORT
-  unsigned short bridge_port = 9324;        //   (port 0: any free port)
-  int bridge_threads = 2;                   // --bridge-threads
-  int bridge_idle_timeout_s = 60;           // --bridge-idle-timeout: silent connections are closed after it
-  std::string advertise_url;                // --advertise-url: base of queue URLs
-  std::string bridge_port_file;             // --bridge-port-file: where to write the port bound
-  std::map<std::string, std::string> auth;  // --auth KEY:SECRET: verify SigV4 with these
+  bool bridge = true;                           // --bridge-listen off: no bridge
+  std::string bridge_host = "127.0.0.1";        // --bridge-listen HOST:PORT (a name is resolved)
+  unsigned short bridge_port = 9324;            //   (port 0: any free port)
+  std::string bridge_unix_path;                 // --bridge-listen unix:PATH: a Unix socket instead
+  mode_t bridge_socket_mode = 0600;             // --bridge-socket-mode: who may connect to it
+  std::size_t bridge_max_connections = 4096;    // --bridge-max-connections: more are answered 503
+  int bridge_threads = 2;                       // --bridge-threads
+  int bridge_idle_timeout_s = 60;               // --bridge-idle-timeout: silent connections are closed after it
+  std::string advertise_url;                    // --advertise-url: base of queue URLs
+  std::string bridge_port_file;                 // --bridge-port-file: where to write the port bound
+  std::map<std::string, std::string> auth;      // --auth KEY:SECRET: verify SigV4 with these
+  std::vector<std::string> cors_allow_origins;  // --cors-allow-origin: web origins served ("*": any)
+  std::vector<std::string> allow_hosts;         // --allow-host: more Host names a loopback bridge takes
 };
 
 // Parses argv (and --config FILE). Returns nullopt after printing --help or

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -16,7 +18,50 @@
 
 namespace shmq::daemon {
 
+namespace {
+
+// Every bridge connection and control client holds a descriptor; the soft
+// limit (often 1024) is a default, the hard one what the system allows.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  spdlog::debug("open files limit raised from {} to {}", soft, limit.rlim_max);
+}
+
+// Who can reach the bridge, said loudly where it is open to more than the
+// daemon's own user.
+void log_bridge_access(const DaemonConfig& config, const bridge::SqsBridge& sqs) {
+  if (!config.bridge_unix_path.empty()) {
+    spdlog::info("SQS bridge listening on unix:{} (mode {:04o}; {})", config.bridge_unix_path,
+                 config.bridge_socket_mode,
+                 config.auth.empty() ? "signatures not checked" : "AWS Signature V4 checked");
+    return;
+  }
+  spdlog::info(
+      "SQS bridge listening on http://{}:{} ({}; at most {} connections)", config.bridge_host, sqs.port(),
+      config.auth.empty() ? "signatures not checked: --auth KEY:SECRET to check them" : "AWS Signature V4 checked",
+      sqs.server().max_connections());
+  if (!config.auth.empty()) return;
+  if (sqs.checks_host()) {
+    spdlog::warn(
+        "SQS bridge without --auth: EVERY LOCAL USER can read, send and delete messages of every queue "
+        "through it; use --auth KEY:SECRET, or --bridge-listen unix:PATH to admit only the users the socket's "
+        "permissions let in");
+  } else {
+    spdlog::warn(
+        "SQS bridge without --auth on a non-loopback address: EVERY LOCAL USER AND EVERY HOST that can reach "
+        "{}:{} can read, send and delete messages of every queue; use --auth KEY:SECRET",
+        config.bridge_host, sqs.port());
+  }
+}
+
+}  // namespace
+
 int Supervisor::run() {
+  raise_fd_limit();
   auto logger = spdlog::stderr_color_mt("shmqd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
@@ -39,6 +84,7 @@ int Supervisor::run() {
   // The bridge is a client of this daemon: it connects to the control socket,
   // which answers only once server.run() polls, so it starts on its own thread.
   std::unique_ptr<bridge::SqsBridge> sqs;
+  std::atomic<bool> bridge_failed{false};
   std::thread bridge_starter;
   if (config_.bridge) {
     bridge_starter = std::thread([&] {
@@ -47,6 +93,9 @@ int Supervisor::run() {
         options.ns = config_.ns;
         options.http.host = config_.bridge_host;
         options.http.port = config_.bridge_port;
+        options.http.unix_path = config_.bridge_unix_path;
+        options.http.unix_mode = config_.bridge_socket_mode;
+        options.http.max_connections = config_.bridge_max_connections;
         options.http.threads = config_.bridge_threads;
         options.http.idle_timeout = std::chrono::seconds(config_.bridge_idle_timeout_s);
         options.http.read_timeout = std::chrono::seconds(std::min(config_.bridge_idle_timeout_s, 30));
@@ -54,15 +103,18 @@ int Supervisor::run() {
         options.sqs.region = config_.region;
         options.sqs.advertise_url = config_.advertise_url;
         options.credentials = config_.auth;
+        options.admission.allowed_origins = config_.cors_allow_origins;
+        options.admission.allowed_hosts = config_.allow_hosts;
         sqs = std::make_unique<bridge::SqsBridge>(std::move(options));
         sqs->start();
         if (!config_.bridge_port_file.empty()) std::ofstream(config_.bridge_port_file) << sqs->port() << "\n";
-        spdlog::info("SQS bridge listening on http://{}:{} ({})", config_.bridge_host, sqs->port(),
-                     config_.auth.empty() ? "signatures not checked: --auth KEY:SECRET to check them"
-                                          : "AWS Signature V4 checked");
+        log_bridge_access(config_, *sqs);
       } catch (const std::exception& e) {
         spdlog::critical("SQS bridge: {}", e.what());
-        ::kill(::getpid(), SIGTERM);  // a daemon asked for a bridge and without one is not what was asked
+        // A daemon asked for a bridge and without one is not what was asked:
+        // stop, and say so in the exit status.
+        bridge_failed = true;
+        ::kill(::getpid(), SIGTERM);
       }
     });
   }
@@ -71,8 +123,12 @@ int Supervisor::run() {
   if (bridge_starter.joinable()) bridge_starter.join();
   if (sqs) sqs->stop();
   sqs.reset();
-  spdlog::info("stopping: queues stay in shared memory for the next start");
   ::close(stop_fd);
+  if (bridge_failed) {
+    spdlog::critical("stopping: the SQS bridge could not start");
+    return 1;
+  }
+  spdlog::info("stopping: queues stay in shared memory for the next start");
   return 0;
 }
 

@@ -6,6 +6,7 @@ SqsBridge::SqsBridge(BridgeOptions options) : options_(std::move(options)), clie
   handler_ = std::make_unique<SqsRequestHandler>(client_, options_.sqs, options_.credentials);
   server_ = std::make_unique<HttpServer>(
       options_.http, [this](HttpRequest&& request, HttpServer::Reply reply) { handle(std::move(request), reply); });
+  admission_.emplace(options_.admission, server_->address(), options_.http.host, options_.sqs.advertise_url);
 }
 
 SqsBridge::~SqsBridge() { stop(); }
@@ -15,6 +16,28 @@ void SqsBridge::stop() {
   handler_.reset();
 }
 
-void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) { handler_->handle(std::move(req), reply); }
+bool SqsBridge::admit(const HttpRequest& req, HttpServer::Reply& reply) {
+  if (auto refused = admission_->refusal(req)) {
+    handler_->reject(req, *refused, reply);
+    return false;
+  }
+  HttpResponse headers;
+  if (admission_->cors(req, headers)) {
+    reply(std::move(headers));
+    return false;
+  }
+  if (headers.begin() != headers.end()) {
+    reply = [reply, headers = std::move(headers)](HttpResponse&& response) {
+      for (const auto& field : headers) response.set(field.name_string(), field.value());
+      reply(std::move(response));
+    };
+  }
+  return true;
+}
+
+void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) {
+  if (!admit(req, reply)) return;
+  handler_->handle(std::move(req), reply);
+}
 
 }  // namespace shmq::bridge

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "http_server.hpp"
+#include "request_admission.hpp"
 #include "sqs_request_handler.hpp"
 #include "sqs_service.hpp"
 
@@ -19,6 +20,7 @@ struct BridgeOptions {
   HttpServer::Options http;
   BridgeConfig sqs;
   std::map<std::string, std::string> credentials;  // non-empty: verify SigV4 with these
+  AdmissionOptions admission;                      // which Host and Origin values are served
 };
 
 class SqsBridge {
@@ -29,16 +31,23 @@ class SqsBridge {
   ~SqsBridge();
 
   unsigned short port() const noexcept { return server_->port(); }
+  const HttpServer& server() const noexcept { return *server_; }
+  // Whether requests with a Host that is not the bridge's own are refused.
+  bool checks_host() const noexcept { return admission_->checks_host(); }
   void start() { server_->start(); }
   void stop();
 
  private:
   void handle(HttpRequest&& request, HttpServer::Reply reply);
+  // False when `request` is refused (Host, Origin) or already answered (a
+  // CORS pre-flight); may wrap `reply` to add CORS headers.
+  bool admit(const HttpRequest& request, HttpServer::Reply& reply);
 
   BridgeOptions options_;
   Client client_;
   std::unique_ptr<SqsRequestHandler> handler_;
   std::unique_ptr<HttpServer> server_;
+  std::optional<RequestAdmission> admission_;  // set once server_ has bound its address
 };
 
 }  // namespace shmq::bridge

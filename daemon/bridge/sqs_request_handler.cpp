@@ -98,6 +98,16 @@ SqsRequestHandler::SqsRequestHandler(Client& client, BridgeConfig config,
 
 SqsRequestHandler::~SqsRequestHandler() = default;
 
+void SqsRequestHandler::reject(const HttpRequest& req, const SqsError& error,
+                               const HttpServer::Reply& reply) noexcept {
+  const Protocol protocol = req["X-Amz-Target"].empty() ? Protocol::kQuery : Protocol::kJson;
+  try {
+    reply(respond_error(protocol, error, request_id()));
+  } catch (...) {
+    reply(respond_exception(protocol, {}));
+  }
+}
+
 void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply) noexcept {
   std::string id;
   Protocol protocol = Protocol::kQuery;

@@ -12,6 +12,7 @@
 #include "http_server.hpp"
 #include "long_poll.hpp"
 #include "sigv4.hpp"
+#include "sqs_errors.hpp"
 #include "sqs_service.hpp"
 
 namespace shmq::bridge {
@@ -31,6 +32,10 @@ class SqsRequestHandler {
   // control socket. A client's mistake is a 4xx with the SQS error code; a
   // 500 InternalError means a bug.
   void handle(HttpRequest&& request, const HttpServer::Reply& reply) noexcept;
+
+  // Answers `request` with `error` instead, in the request's protocol (the
+  // bridge's admission checks refuse a request this way).
+  void reject(const HttpRequest& request, const SqsError& error, const HttpServer::Reply& reply) noexcept;
 
  private:
   BridgeConfig config_;

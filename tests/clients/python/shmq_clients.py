@@ -101,10 +101,11 @@ class CliError(Exception):
 
 
 class Daemon:
-    """One shmqd with its bridge on a free port; stop() ends it with SIGTERM
-    and removes its segments."""
+    """One shmqd with its bridge on a free port (or where `listen` says);
+    stop() ends it with SIGTERM and removes its segments. `preexec` runs in
+    the child before exec (e.g. to set resource limits)."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), listen="127.0.0.1:0", preexec=None):
         self.ns = f"pyc{os.getpid()}x{next(_namespaces)}"
         self.dir = tempfile.mkdtemp(prefix=f"shmq-{self.ns}-")
         port_file = Path(self.dir) / "port"
@@ -112,13 +113,18 @@ class Daemon:
         args = [
             SHMQD,
             "--namespace", self.ns,
-            "--bridge-listen", "127.0.0.1:0",
+            "--bridge-listen", listen,
             "--bridge-port-file", str(port_file),
             "--log-level", "warn",
             *extra_args,
         ]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            def before_exec():
+                _die_with_parent()
+                if preexec:
+                    preexec()
+
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=before_exec)
         atexit.register(self.stop)
         deadline = time.monotonic() + 15
         self.port = None
@@ -191,6 +197,19 @@ class Daemon:
         if check and r.returncode != 0:
             raise AssertionError(f"{cmd} exited {r.returncode}: {r.stderr}")
         return r
+
+
+def raw_http(port, request: bytes, timeout=10) -> bytes:
+    """Sends `request` as it is on a new connection to 127.0.0.1:port and
+    returns everything the server sent until it closed."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        return answer
 
 
 def error_code(excinfo) -> str:
