@@ -1,5 +1,7 @@
 #include "segment_check.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -50,6 +52,26 @@ const char* bad_root(const SegmentHeader& h) {
   return nullptr;
 }
 
+// The kind word of the mutex QueueCore::format initialises (robust,
+// process-shared). glibc trusts that word: another kind (priority
+// inheritance, say) with a made-up owner makes pthread_mutex_lock assert and
+// abort the process, so the word is checked before any lock call.
+int expected_mutex_kind() noexcept {
+  static const int kind = [] {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_t m;
+    pthread_mutex_init(&m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    const int k = m.__data.__kind;
+    pthread_mutex_destroy(&m);
+    return k;
+  }();
+  return kind;
+}
+
 }  // namespace
 
 std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes, std::string* why) noexcept {
@@ -76,6 +98,9 @@ std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes,
       g.metadata_offset != h.metadata_offset || g.order_map_offset != h.order_map_offset ||
       g.arena_offset != h.arena_offset || g.total_bytes != h.segment_bytes) {
     return refuse(Errc::segment_corrupt, why, "its table offsets do not match its sizes");
+  }
+  if (atom(const_cast<int&>(h.mutex.__data.__kind)).load(std::memory_order_relaxed) != expected_mutex_kind()) {
+    return refuse(Errc::segment_corrupt, why, "its lock is not a robust process-shared mutex");
   }
   if (const char* root = bad_root(h)) {
     return refuse(Errc::segment_corrupt, why, std::string("index root out of range: ") + root);

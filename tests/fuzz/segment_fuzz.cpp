@@ -7,6 +7,7 @@
 // formatted small queue holding a few messages, in a private mapping.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -70,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t patchable = g.arena_offset;
   for (std::size_t at = 1; at + 3 <= size;) {
     const std::size_t offset = (std::size_t{data[at]} | std::size_t{data[at + 1]} << 8) * 8 % patchable;
-    const std::size_t length = std::min<std::size_t>({data[at + 2], size - at - 3, patchable - offset});
+    const std::size_t length = std::min<std::size_t>({std::size_t{data[at + 2]}, size - at - 3, patchable - offset});
     std::memcpy(bytes + offset, data + at + 3, length);
     at += 3 + length;
   }

@@ -36,6 +36,15 @@ TEST(SegmentValidation, IndexRootsOutOfRangeAreCorrupt) {
   EXPECT_FALSE(detail::validate_segment(h, t.segment().size()));
 }
 
+TEST(SegmentValidation, MutexOfAnotherKindIsCorrupt) {
+  test::TestSegment t;
+  auto& h = t.segment().header();
+  h.mutex.__data.__kind |= 32;  // glibc's priority-inheritance bit: its lock calls would trust a made-up owner
+  std::string why;
+  EXPECT_EQ(detail::validate_segment(h, t.segment().size(), &why), Errc::segment_corrupt);
+  EXPECT_NE(why.find("lock"), std::string::npos) << why;
+}
+
 TEST(SegmentValidation, OwnerCheckRefusesPermissionsBeyondTheMode) {
   test::TestSegment t;
   const detail::SegmentOwner owner{::geteuid(), 0600};
