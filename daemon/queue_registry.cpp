@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -51,7 +52,7 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
     : name_(std::move(name)),
       shm_name_(std::move(shm_name)),
       segment_(std::move(segment)),
-      core_(segment_.base()),
+      core_(segment_.base(), detail::Backing(segment_.base(), segment_.fd())),
       redrive_(std::move(redrive)) {
   // Before any reclaim scan: a sender that reserves after this sees the new
   // epoch under the lock and reconnects (see Queue's send path).
@@ -59,6 +60,23 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
   if (!load_metadata(segment_.header(), metadata_)) {
     spdlog::error("queue {}: its metadata (tags, policies) does not parse; the queue has none now", name_);
   }
+}
+
+bool ManagedQueue::check_intact() {
+  if (failed_.load()) return false;
+  if (segment_.intact()) return true;
+  if (!segment_.restore_size()) {
+    spdlog::critical("queue {}: segment {} was truncated and cannot be restored", name_, shm_name_);
+    failed_.store(true);
+    return false;
+  }
+  // Release: a client that sees deleted stops using the queue (the zeros
+  // where the missing pages were are no queue).
+  detail::atom(segment_.header().deleted).store(1, std::memory_order_release);
+  detail::atom(segment_.header().ready_seq).fetch_add(1, std::memory_order_seq_cst);
+  core_.wake_receivers(~0u);
+  failed_.store(true);
+  return false;
 }
 
 std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
@@ -171,21 +189,47 @@ bool QueueRegistry::redrive(ManagedQueue& source) {
 std::set<pid_t> QueueRegistry::attach_existing() {
   std::set<pid_t> live_writers;
   const std::string prefix = "shmq." + config_.ns + ".";
+  // What this daemon creates: its own user's files, no permission beyond
+  // --shm-mode (a file another user planted, or made writable for others,
+  // could be read or changed behind the daemon's back).
+  const detail::SegmentOwner owner{::geteuid(), config_.shm_mode};
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
     const std::string file = entry.path().filename().string();
     if (file.rfind(prefix, 0) != 0) continue;
     const std::string name = file.substr(prefix.size());
     const std::string shm_name = "/" + file;
+    auto refuse = [&](const std::string& why) {
+      spdlog::error("queue segment {} not attached: {}; it is left in place (shmqctl delete-queue {} removes it)",
+                    shm_name, why, name);
+      std::lock_guard lock(mutex_);
+      refused_[name] = why;
+    };
     detail::Segment segment;
-    if (auto err = detail::Segment::open(shm_name, segment)) {
-      spdlog::error("queue segment {} not attached: {} (left in place; remove it with shmqctl or rm /dev/shm/{})",
-                    shm_name, err.message(), file);
+    std::string why;
+    if (auto err = detail::Segment::open(shm_name, segment, &owner, &why)) {
+      refuse(why.empty() ? err.message() : why);
       continue;
     }
-    if (name != segment.header().name || !detail::valid_queue_name(name)) {
-      spdlog::error("queue segment {} names queue '{}': not attached", shm_name, segment.header().name);
+    const char* named = segment.header().name;
+    const std::string_view header_name(named, ::strnlen(named, sizeof(segment.header().name)));
+    if (name != header_name || !detail::valid_queue_name(name)) {
+      refuse(fmt::format("it names queue '{}'", header_name));
       continue;
+    }
+    {
+      // Bounded: a lock word naming a thread that does not exist must not
+      // hold up the start (nor the other queues).
+      constexpr std::uint64_t kLockWaitNs = 2'000'000'000ull;
+      detail::QueueCore check(segment.base());
+      if (auto err = check.attach_check(kLockWaitNs, &why)) {
+        refuse(why.empty() ? err.message() : why);
+        continue;
+      }
+      if (!detail::QueueCore(segment.base(), detail::Backing(segment.base(), segment.fd())).reserve_in_use()) {
+        spdlog::warn("queue {}: /dev/shm has no room to back all of its segment; its sends may fail until it has",
+                     name);
+      }
     }
     auto queue = make_queue(name, shm_name, std::move(segment));
     // A RedrivePolicy set before the restart is in force again.
@@ -243,6 +287,13 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
     throw std::system_error(Errc::invalid_parameter_value, "the queue's tags and policies exceed 64 KiB as JSON");
   }
 
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = refused_.find(name); it != refused_.end()) {
+      throw std::system_error(Errc::queue_name_exists,
+                              "its segment was refused (" + it->second + "); delete-queue " + name + " removes it");
+    }
+  }
   if (auto existing_queue = find(name)) {
     // Idempotent for the attributes given; any that differ is a conflict.
     detail::QueueSettings existing = detail::read_settings(existing_queue->header());
@@ -281,7 +332,8 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   params.dedup_per_group = settings.dedup_per_group;
   params.throughput_per_group = settings.throughput_per_group;
   const std::string shm_name = detail::Segment::shm_name(config_.ns, name);
-  detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode);
+  // With --allow-gid, the group's members must be able to map it.
+  detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode, config_.allow_gid);
   spdlog::info("created queue {} ({} slots, {} MiB payload space)", name, cap.max_messages, cap.arena_bytes >> 20);
   auto queue = make_queue(name, shm_name, std::move(segment));
   // Before the queue is listed: a client that finds it finds it complete.
@@ -440,6 +492,25 @@ std::vector<std::string> QueueRegistry::dead_letter_sources(const std::string& n
 
 void QueueRegistry::remove(const std::string& name) {
   std::shared_ptr<ManagedQueue> removed;
+  bool refused = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = queues_.find(name);
+    if (it == queues_.end() || it->second->failed()) {
+      refused = true;
+      const auto entry = refused_.find(name);
+      if (entry == refused_.end() && it == queues_.end()) throw std::system_error(Errc::queue_does_not_exist, name);
+      // Never attached (or failed): nobody serves it; unlinking frees the name.
+      detail::Segment::unlink(detail::Segment::shm_name(config_.ns, name));
+      if (entry != refused_.end()) refused_.erase(entry);
+      if (it != queues_.end()) {
+        removed = std::move(it->second);
+        queues_.erase(it);
+      }
+      spdlog::info("deleted the refused segment of queue {}", name);
+    }
+  }
+  if (refused) return;  // `removed` is released here, outside mutex_: its destructor joins the reaper
   {
     std::lock_guard lock(mutex_);
     auto it = queues_.find(name);
@@ -464,9 +535,26 @@ std::shared_ptr<ManagedQueue> QueueRegistry::get(const std::string& name) {
 }
 
 std::shared_ptr<ManagedQueue> QueueRegistry::find(const std::string& name) {
+  std::shared_ptr<ManagedQueue> failed;  // released after the lock: its destructor joins the reaper
   std::lock_guard lock(mutex_);
   auto it = queues_.find(name);
-  return it == queues_.end() ? nullptr : it->second;
+  if (it == queues_.end()) return nullptr;
+  if (it->second->failed()) {
+    failed = fail_locked(name, "its segment file was truncated while attached");
+    return nullptr;
+  }
+  return it->second;
+}
+
+std::shared_ptr<ManagedQueue> QueueRegistry::fail_locked(const std::string& name, const std::string& reason) {
+  auto it = queues_.find(name);
+  if (it == queues_.end()) return nullptr;
+  std::shared_ptr<ManagedQueue> queue = std::move(it->second);
+  queues_.erase(it);
+  refused_[name] = reason;
+  spdlog::error("queue {} no longer served: {}; its segment is left in place (shmqctl delete-queue {} removes it)",
+                name, reason, name);
+  return queue;
 }
 
 std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
@@ -482,6 +570,13 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
   std::uint64_t freed = 0;
   for (const auto& queue : all()) {
     const std::string& name = queue->name();
+    // The scan touches every descriptor in use: not of a truncated file.
+    if (!queue->check_intact()) {
+      std::shared_ptr<ManagedQueue> failed;
+      std::lock_guard lock(mutex_);
+      failed = fail_locked(name, "its segment file was truncated while attached");
+      continue;
+    }
     const std::uint32_t n =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
     queue->core().forget_waiters(static_cast<std::uint32_t>(pid));

@@ -41,6 +41,15 @@ class ManagedQueue {
   detail::QueueCore& core() noexcept { return core_; }
   detail::SegmentHeader& header() noexcept { return segment_.header(); }
 
+  // False once the segment file was found truncated (see check_intact): the
+  // queue then serves nobody and its reaper has stopped.
+  bool failed() const noexcept { return failed_.load(); }
+  // Checks that the file still has the size it was mapped with, before a scan
+  // touches all of it. If not, gives it its size back (so no process faults
+  // on the missing pages), marks the queue deleted for its clients and
+  // failed here; returns false.
+  bool check_intact();
+
   // The dead-letter queue's name (from the RedrivePolicy), empty if none.
   std::string dead_letter_target() const;
   void set_dead_letter_target(std::string name);
@@ -68,6 +77,7 @@ class ManagedQueue {
   std::string dead_letter_target_;
   mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
   QueueMetadata metadata_;
+  std::atomic<bool> failed_{false};
 };
 
 // The namespace's queues. Used by the control thread, and by the reaper's
@@ -78,8 +88,11 @@ class QueueRegistry {
   explicit QueueRegistry(const DaemonConfig& config) : config_(config) {}
   ~QueueRegistry();
 
-  // Re-attaches to this namespace's segments in /dev/shm. A segment that fails
-  // validation is logged and left in place. Frees slots that dead senders
+  // Re-attaches to this namespace's segments in /dev/shm: only files owned by
+  // the daemon's user with no permission beyond --shm-mode, whose header and
+  // tables pass validation (see docs/segment-validation.md). A segment that
+  // fails is logged, left in place and remembered as refused: its name is
+  // taken until remove() (delete-queue) unlinks it. Frees slots that dead senders
   // left in kWriting; returns the pids of live processes that still hold
   // some, for the caller to watch.
   std::set<pid_t> attach_existing();
@@ -114,7 +127,8 @@ class QueueRegistry {
   // one, sorted. Throws queue_does_not_exist.
   std::vector<std::string> dead_letter_sources(const std::string& name);
   // Marks the queue deleted (clients see queue_does_not_exist), wakes its
-  // sleepers and unlinks the segment. Throws queue_does_not_exist.
+  // sleepers and unlinks the segment; for a refused segment, only unlinks it.
+  // Throws queue_does_not_exist.
   void remove(const std::string& name);
   // Throws queue_does_not_exist.
   std::shared_ptr<ManagedQueue> get(const std::string& name);
@@ -128,12 +142,17 @@ class QueueRegistry {
   std::string name_of_arn(const std::string& arn) const;
 
   // Frees what `pid` had reserved in every queue; returns the slot count.
+  // A queue whose segment was truncated is failed (refused) instead.
   std::uint64_t reclaim(pid_t pid);
 
  private:
   std::shared_ptr<ManagedQueue> make_queue(const std::string& name, const std::string& shm_name,
                                            detail::Segment segment);
   bool redrive(ManagedQueue& source);
+  // Stops serving a queue whose segment failed a check while attached; its
+  // name becomes a refused segment. Returns the queue for the caller to
+  // release outside mutex_ (its destructor joins the reaper).
+  std::shared_ptr<ManagedQueue> fail_locked(const std::string& name, const std::string& reason);
   std::vector<std::shared_ptr<ManagedQueue>> all() const;
   // Validates the daemon-held attributes `given` for queue `name` and merges
   // them into `metadata`. Throws invalid_attribute_value.
@@ -149,6 +168,7 @@ class QueueRegistry {
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
   ReaperPool reapers_;  // serves every queue in queues_
+  std::map<std::string, std::string> refused_;  // guarded by mutex_: queue name -> why its segment was refused
 };
 
 }  // namespace shmq::daemon

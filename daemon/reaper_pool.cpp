@@ -119,13 +119,18 @@ void ReaperPool::serve(Group& group) {
     dropped.clear();
     std::uint64_t earliest = ~0ull;
     for (Served& s : served) {
+      // A queue whose segment was truncated is failed and has no turns: its
+      // reaper word may be on a page that is gone (SIGBUS if read).
+      if (!s.queue->check_intact()) continue;
       // Relaxed: a changed word only asks for a turn, which takes the lock.
       const bool woken = detail::atom(*s.queue->core().reaper_word()).load(std::memory_order_relaxed) != s.seq;
       if (woken || s.due <= detail::monotonic_ns()) s.due = s.queue->reap(s.seq);
       earliest = std::min(earliest, s.due);
     }
     words.clear();
-    for (const Served& s : served) words.push_back({s.queue->core().reaper_word(), s.seq, false});
+    for (const Served& s : served) {
+      if (!s.queue->failed()) words.push_back({s.queue->core().reaper_word(), s.seq, false});
+    }
     words.push_back({&group.wake, wake_seq, true});
     detail::futex_wait_any(words, earliest);
   }

@@ -61,6 +61,10 @@ std::uint64_t Arena::take(unsigned order) noexcept {
     unlink(offset, found);
   } else if (roots_.arena_untouched < bytes_) {
     offset = roots_.arena_untouched;  // carve a maximal block from the never-used tail
+    if (!backing_.reserve(base_ + offset, kMaxBlock) ||
+        !backing_.reserve(order_map_ + slot_of(offset), kMaxBlock >> kMinOrder)) {
+      return kNilOffset;  // /dev/shm is full: this send fails, not the process
+    }
     roots_.arena_untouched += kMaxBlock;
     roots_.arena_free_bytes -= kMaxBlock;
     found = kMaxOrder;

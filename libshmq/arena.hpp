@@ -12,14 +12,18 @@
 #include <span>
 #include <utility>
 
+#include "backing.hpp"
 #include "segment_layout.hpp"
 
 namespace shmq::detail {
 
 class Arena {
  public:
-  Arena(IndexRoots& roots, std::uint8_t* order_map, std::uint8_t* base, std::uint64_t bytes) noexcept
-      : roots_(roots), order_map_(order_map), base_(base), bytes_(bytes) {}
+  // `backing` reserves each maximal block (and its order_map bytes) when it
+  // is first carved from the untouched tail.
+  Arena(IndexRoots& roots, std::uint8_t* order_map, std::uint8_t* base, std::uint64_t bytes,
+        Backing backing = {}) noexcept
+      : roots_(roots), order_map_(order_map), base_(base), bytes_(bytes), backing_(backing) {}
 
   // The smallest order whose block holds `bytes`; > kMaxOrder if none does.
   static unsigned order_for(std::uint64_t bytes) noexcept;
@@ -32,7 +36,8 @@ class Arena {
   static constexpr unsigned kEagerMergeOrder = 16;  // 64 KiB
 
   // Returns the arena-relative offset of a block of 2^order bytes, or
-  // kNilOffset when no block is free even after merging free small blocks.
+  // kNilOffset when no block is free even after merging free small blocks,
+  // or /dev/shm has no room for a fresh one.
   std::uint64_t allocate(unsigned order) noexcept;
   void release(std::uint64_t offset, unsigned order) noexcept;
 
@@ -55,6 +60,7 @@ class Arena {
   std::uint8_t* order_map_;
   std::uint8_t* base_;
   std::uint64_t bytes_;
+  Backing backing_;
 };
 
 }  // namespace shmq::detail

@@ -131,8 +131,10 @@ QueueStats Client::stats(std::string_view name) {
 Queue Client::open_queue(std::string_view name) {
   const json reply = connection_->call({{"op", "open_queue"}, {"name", name}});
   detail::Segment segment;
-  if (auto ec = detail::Segment::open(reply.at("shm_name").get<std::string>(), segment)) {
-    throw std::system_error(ec, "open queue " + std::string(name));
+  std::string why;
+  if (auto ec = detail::Segment::open(reply.at("shm_name").get<std::string>(), segment, nullptr, &why)) {
+    // Say what refused it: the daemon accepted this user, the file did not.
+    throw std::system_error(ec, "open queue " + std::string(name) + (why.empty() ? "" : ": " + why));
   }
   return Queue(std::make_shared<detail::QueueState>(std::move(segment), std::string(name), connection_));
 }

@@ -49,6 +49,10 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
   if (index != kNil) {
     r.dedup_free_head = e_[index].list_next;
   } else if (r.dedup_unused_from < h_.dedup_capacity) {
+    if (r.dedup_unused_from % kReserveChunk == 0) {
+      const std::uint32_t n = std::min(kReserveChunk, h_.dedup_capacity - r.dedup_unused_from);
+      if (!backing_.reserve(&e_[r.dedup_unused_from], std::size_t{n} * sizeof(DedupEntry))) return false;
+    }
     index = r.dedup_unused_from++;
   } else {
     return false;

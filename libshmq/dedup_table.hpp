@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "backing.hpp"
 #include "segment_layout.hpp"
 
 namespace shmq::detail {
@@ -20,12 +21,13 @@ DedupKey dedup_key(bool per_group, std::string_view group_id, std::string_view d
 
 class DedupTable {
  public:
-  DedupTable(SegmentHeader& h, DedupEntry* entries, std::uint32_t* buckets) noexcept
-      : h_(h), e_(entries), buckets_(buckets) {}
+  DedupTable(SegmentHeader& h, DedupEntry* entries, std::uint32_t* buckets, Backing backing = {}) noexcept
+      : h_(h), e_(entries), buckets_(buckets), backing_(backing) {}
 
   void expire(std::uint64_t now_ns) noexcept;
   const DedupEntry* find(const DedupKey& key) const noexcept;
-  // False if the table is full of live entries.
+  // False if the table is full of live entries, or /dev/shm has no room for
+  // more of them.
   bool insert(const DedupKey& key, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16],
               std::uint64_t seq) noexcept;
   // Re-derives the index and the expiry order from the entries in use.
@@ -37,6 +39,7 @@ class DedupTable {
   SegmentHeader& h_;
   DedupEntry* e_;
   std::uint32_t* buckets_;  // index + 1; 0 is empty
+  Backing backing_;
 };
 
 }  // namespace shmq::detail

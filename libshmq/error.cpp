@@ -43,7 +43,7 @@ constexpr std::array kEntries{
     Entry{Errc::batch_request_too_long, "batch_request_too_long",
           "the batch's messages together exceed the queue's MaximumMessageSize"},
     Entry{Errc::daemon_unavailable, "daemon_unavailable", "shmqd is not running for this namespace"},
-    Entry{Errc::permission_denied, "permission_denied", "shmqd refused this user"},
+    Entry{Errc::permission_denied, "permission_denied", "permission denied"},
     Entry{Errc::incompatible_layout, "incompatible_layout", "the queue segment has another layout version"},
     Entry{Errc::segment_corrupt, "segment_corrupt", "the queue segment failed validation"},
     Entry{Errc::resource_not_found, "resource_not_found", "the message move task or its queue does not exist"},

@@ -122,6 +122,9 @@ int GroupTable::update_ring(std::uint32_t group) noexcept {
 }
 
 void GroupTable::reset_for_rebuild() noexcept {
+  // A standard queue never uses its group tables: their pages were never
+  // reserved (see Segment::create), and touching them could fault.
+  if (!h_.fifo) return;
   IndexRoots& r = h_.roots;
   std::memset(buckets_, 0, sizeof(std::uint32_t) * h_.group_bucket_count);
   r.ring_head = r.ring_tail = kNil;

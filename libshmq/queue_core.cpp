@@ -1,5 +1,6 @@
 #include "queue_core.hpp"
 
+#include <signal.h>
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -7,11 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include "cpu_relax.hpp"
 #include "descriptor_list.hpp"
 #include "futex.hpp"
+#include "segment_check.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -115,6 +118,40 @@ class QueueCore::Lock {
   QueueCore& q_;
 };
 
+std::error_code QueueCore::attach_check(std::uint64_t max_wait_ns, std::string* why) noexcept {
+  timespec deadline{};
+  ::clock_gettime(CLOCK_REALTIME, &deadline);  // pthread_mutex_timedlock's clock
+  const std::uint64_t end_ns = std::uint64_t(deadline.tv_sec) * kNsPerSecond + deadline.tv_nsec + max_wait_ns;
+  deadline.tv_sec = static_cast<time_t>(end_ns / kNsPerSecond);
+  deadline.tv_nsec = static_cast<long>(end_ns % kNsPerSecond);
+  // A corrupt lock word may name a thread that never unlocks (one that does
+  // not exist, so the kernel never hands the lock on): a bounded wait.
+  const int rc = pthread_mutex_timedlock(&h_->mutex, &deadline);
+  if (rc != 0 && rc != EOWNERDEAD) {
+    const auto owner = static_cast<unsigned>(h_->mutex.__data.__owner & 0x3fffffff);  // FUTEX_TID_MASK
+    if (why) {
+      *why = rc == ETIMEDOUT
+                 ? "its lock is held by thread " + std::to_string(owner) +
+                       (::kill(static_cast<pid_t>(owner), 0) != 0 && errno == ESRCH ? ", which does not exist"
+                                                                                    : ", which did not release it")
+                 : std::string("its lock is unusable: ") + std::strerror(rc);
+    }
+    return Errc::segment_corrupt;
+  }
+  // What is authoritative (descriptor states and fields, group and dedup
+  // identities) is checked; everything derived from it (lists, heap, arena
+  // free lists, counts) is then rebuilt rather than trusted, as after a
+  // dead owner.
+  const std::error_code ec = check_tables(*h_, why);
+  if (!ec) {
+    rebuild();
+    if (rc == EOWNERDEAD) atom(h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
+  }
+  if (rc == EOWNERDEAD) pthread_mutex_consistent(&h_->mutex);
+  pthread_mutex_unlock(&h_->mutex);
+  return ec;
+}
+
 namespace {
 template <class T>
 T* at(void* base, std::uint64_t offset) {
@@ -122,17 +159,18 @@ T* at(void* base, std::uint64_t offset) {
 }
 }  // namespace
 
-QueueCore::QueueCore(void* base) noexcept
+QueueCore::QueueCore(void* base, Backing backing) noexcept
     : h_(static_cast<SegmentHeader*>(base)),
+      backing_(backing),
       d_(at<MessageDescriptor>(base, h_->descriptors_offset)),
       heap_slots_(at<std::uint32_t>(base, h_->heap_offset)),
       order_map_(at<std::uint8_t>(base, h_->order_map_offset)),
       arena_base_(at<std::uint8_t>(base, h_->arena_offset)),
       attempts_(at<ReceiveAttempt>(base, h_->attempts_offset)),
-      arena_(h_->roots, order_map_, arena_base_, h_->arena_bytes),
+      arena_(h_->roots, order_map_, arena_base_, h_->arena_bytes, backing),
       timers_(heap_slots_, h_->roots.heap_size, d_),
       groups_(*h_, d_, at<GroupRecord>(base, h_->groups_offset), at<std::uint32_t>(base, h_->group_buckets_offset)),
-      dedup_(*h_, at<DedupEntry>(base, h_->dedup_offset), at<std::uint32_t>(base, h_->dedup_buckets_offset)) {}
+      dedup_(*h_, at<DedupEntry>(base, h_->dedup_offset), at<std::uint32_t>(base, h_->dedup_buckets_offset), backing) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
   const SegmentGeometry g =
@@ -357,6 +395,12 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     if (index != kNil) {
       store_hint(r.free_head, d_[index].next);
     } else if (r.unused_from < h_->capacity) {
+      // Descriptors past the watermark get backing store a chunk at a time,
+      // before anything touches them.
+      if (r.unused_from % kReserveChunk == 0 && !reserve_descriptors(r.unused_from, kReserveChunk)) {
+        errors[i] = Errc::queue_full;  // /dev/shm is full
+        continue;
+      }
       index = r.unused_from;
       store_hint(r.unused_from, index + 1);
     } else {
@@ -396,6 +440,33 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
 bool QueueCore::holds(const Reservation& slot) const noexcept {
   MessageDescriptor& m = d_[slot.index];
   return state_of(m) == MessageState::kWriting && m.generation == slot.generation && m.owner_pid == slot.owner_pid;
+}
+
+bool QueueCore::reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept {
+  const std::uint32_t n = std::min(count, h_->capacity - first);
+  // The timer heap and the group records never hold more entries than
+  // descriptors were ever used (a group needs a message).
+  return backing_.reserve(&d_[first], std::size_t{n} * sizeof(MessageDescriptor)) &&
+         backing_.reserve(&heap_slots_[first], std::size_t{n} * sizeof(std::uint32_t)) &&
+         (!fifo() ||
+          backing_.reserve(at<GroupRecord>(h_, h_->groups_offset) + first, std::size_t{n} * sizeof(GroupRecord)));
+}
+
+bool QueueCore::reserve_in_use() noexcept {
+  Lock lock(*this);
+  const IndexRoots& r = h_->roots;
+  const std::uint32_t used = (r.unused_from + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
+  auto* base = reinterpret_cast<std::uint8_t*>(h_);
+  const bool fifo_tables =
+      !fifo() || (backing_.reserve(base + h_->group_buckets_offset, std::size_t{h_->group_bucket_count} * 4) &&
+                  backing_.reserve(base + h_->dedup_buckets_offset, std::size_t{h_->dedup_bucket_count} * 4) &&
+                  backing_.reserve(base + h_->dedup_offset,
+                                   std::size_t{std::min(h_->dedup_capacity, r.dedup_unused_from + kReserveChunk)} *
+                                       sizeof(DedupEntry)));
+  return backing_.reserve(base, h_->descriptors_offset) && reserve_descriptors(0, used) &&
+         backing_.reserve(base + h_->attempts_offset, h_->order_map_offset - h_->attempts_offset) &&
+         backing_.reserve(order_map_, r.arena_untouched >> kMinOrder) &&
+         backing_.reserve(arena_base_, r.arena_untouched) && fifo_tables;
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {

@@ -21,11 +21,13 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 #include "arena.hpp"
+#include "backing.hpp"
 #include "clock.hpp"
 #include "dedup_table.hpp"
 #include "group_table.hpp"
@@ -122,7 +124,9 @@ struct Delivery {
 
 class QueueCore {
  public:
-  explicit QueueCore(void* base) noexcept;
+  // `backing` reserves the pages of a region before its first use (see
+  // backing.hpp); by default, none is reserved.
+  explicit QueueCore(void* base, Backing backing = {}) noexcept;
 
   // Writes a complete empty queue into `base` (geometry.total_bytes, zeroed);
   // the layout version is stored last, with release.
@@ -213,6 +217,18 @@ class QueueCore {
   // Recomputes every derived structure from the descriptor states.
   void rebuild() noexcept;
 
+  // For a process attaching to a segment it did not create (the daemon at
+  // start): takes the mutex within `max_wait_ns`, checks the tables
+  // (check_tables) and rebuilds every derived structure from them. Returns
+  // segment_corrupt, with a sentence in `why`, if the mutex is unusable, is
+  // held past the wait, or a table fails; never blocks longer.
+  std::error_code attach_check(std::uint64_t max_wait_ns, std::string* why) noexcept;
+
+  // Reserves backing store for every region in use below the watermarks
+  // (a segment written before reservations, or one whose reserving process
+  // died midway). False if /dev/shm has no room for them.
+  bool reserve_in_use() noexcept;
+
   // A receiver of process `pid` goes to sleep on ready_seq / has woken
   // (lock-free; see SegmentHeader::waiter_slots).
   void add_waiter(std::uint32_t pid) noexcept;
@@ -284,8 +300,10 @@ class QueueCore {
   void publish_deadline() noexcept;
   bool reaper_needs_wake(std::uint64_t deadline_ns) const noexcept;
   std::uint32_t free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx) noexcept;
+  bool reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept;
 
   SegmentHeader* h_;
+  Backing backing_;
   MessageDescriptor* d_;
   std::uint32_t* heap_slots_;
   std::uint8_t* order_map_;

@@ -17,7 +17,7 @@ namespace shmq::detail {
 struct QueueState {
   QueueState(Segment seg, std::string queue_name, std::shared_ptr<ControlConnection> conn)
       : segment(std::move(seg)),
-        core(segment.base()),
+        core(segment.base(), Backing(segment.base(), segment.fd())),
         name(std::move(queue_name)),
         connection(std::move(conn)),
         pid(static_cast<std::uint32_t>(::getpid())),

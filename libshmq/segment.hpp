@@ -4,13 +4,22 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include "queue_core.hpp"
+#include "segment_check.hpp"
 
 namespace shmq::detail {
+
+// Who a segment must belong to for the daemon to attach it: a file another
+// user could write (or made, or a link to elsewhere) is not one it created.
+struct SegmentOwner {
+  uid_t uid;    // the owner
+  mode_t mode;  // permission bits the file may have at most
+};
 
 class Segment {
  public:
@@ -23,16 +32,30 @@ class Segment {
 
   // "/shmq.<namespace>.<queue>": the POSIX shm name of a queue.
   static std::string shm_name(std::string_view ns, std::string_view queue);
+  // Where that name lives: "/dev/shm/shmq.<namespace>.<queue>".
+  static std::string path(std::string_view shm_name);
 
-  // Creates, sizes and formats a new segment with `mode` permissions.
-  // Throws std::system_error: queue_name_exists if it exists already, or the
-  // errno of the failing call.
-  static Segment create(const std::string& name, const FormatParams& params, mode_t mode);
+  // Creates, sizes and formats a new segment with `mode` permissions, given
+  // to `group` if set, with backing store reserved for the pages every queue
+  // operation may touch. Throws std::system_error: queue_name_exists if it
+  // exists already, over_limit if /dev/shm has no room, or the errno of the
+  // failing call.
+  static Segment create(const std::string& name, const FormatParams& params, mode_t mode,
+                        std::optional<gid_t> group = std::nullopt);
 
-  // Maps an existing segment after checking it is a complete queue of this
-  // layout major version: queue_does_not_exist, incompatible_layout or
-  // segment_corrupt otherwise.
-  static std::error_code open(const std::string& name, Segment& out) noexcept;
+  // Maps an existing segment (never through a symbolic link) after checking
+  // it is a complete queue of this layout major version whose index roots
+  // are all in range: queue_does_not_exist, permission_denied,
+  // incompatible_layout or segment_corrupt otherwise. With `owner`, also
+  // permission_denied unless the file belongs to owner->uid with no
+  // permission beyond owner->mode. `why`, if given, gets a sentence saying
+  // what failed.
+  static std::error_code open(const std::string& name, Segment& out, const SegmentOwner* owner = nullptr,
+                              std::string* why = nullptr) noexcept;
+
+  // "/dev/shm/shmq.ns.q (owner uid 0, group 0, mode 0600)", or why it cannot
+  // be examined: what a refused open names.
+  static std::string describe_file(const std::string& name);
 
   // Removes the name; processes that mapped it keep their mapping.
   static void unlink(const std::string& name) noexcept;
@@ -40,12 +63,21 @@ class Segment {
   bool mapped() const noexcept { return base_ != nullptr; }
   void* base() const noexcept { return base_; }
   std::size_t size() const noexcept { return size_; }
+  int fd() const noexcept { return fd_; }
   SegmentHeader& header() const noexcept { return *static_cast<SegmentHeader*>(base_); }
 
+  // False if the file is now shorter than the mapping (someone truncated
+  // it): touching the missing pages would raise SIGBUS.
+  bool intact() const noexcept;
+  // Gives a truncated file its size back, so that no process that maps it
+  // faults on the missing pages (they read as zeros). False if it cannot.
+  bool restore_size() const noexcept;
+
  private:
-  Segment(void* base, std::size_t size) noexcept : base_(base), size_(size) {}
+  Segment(void* base, std::size_t size, int fd) noexcept : base_(base), size_(size), fd_(fd) {}
   void* base_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;  // kept for reservations (fallocate) and size checks
 };
 
 }  // namespace shmq::detail

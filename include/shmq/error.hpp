@@ -36,7 +36,7 @@ enum class Errc {
   batch_request_too_long,  // entries together above MaximumMessageSize
   // Environment
   daemon_unavailable,   // shmqd is not running for this namespace (or went away)
-  permission_denied,    // the daemon refused this user
+  permission_denied,    // the daemon refused this user, or the segment file's permissions did
   incompatible_layout,  // the segment was written by another major layout version
   segment_corrupt,      // the segment failed validation or could not be recovered
   // Administration

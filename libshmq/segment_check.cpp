@@ -1,0 +1,191 @@
+#include "segment_check.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "queue_core.hpp"
+#include "shmq/error.hpp"
+
+namespace shmq::detail {
+
+namespace {
+
+// Sets *why (if wanted) and returns `ec`.
+std::error_code refuse(std::error_code ec, std::string* why, std::string text) {
+  if (why) *why = std::move(text);
+  return ec;
+}
+
+bool index_ok(std::uint32_t index, std::uint32_t limit) { return index == kNil || index < limit; }
+
+// The roots the creator formats and every locker keeps in range; a value out
+// of range is corruption that would send an operation outside the tables.
+const char* bad_root(const SegmentHeader& h) {
+  const IndexRoots& r = h.roots;
+  if (r.unused_from > h.capacity) return "unused_from";
+  if (r.heap_size > r.unused_from) return "heap_size";
+  if (!index_ok(r.free_head, r.unused_from)) return "free_head";
+  if (!index_ok(r.ready_head, r.unused_from) || !index_ok(r.ready_tail, r.unused_from)) return "ready list";
+  if (!index_ok(r.all_head, r.unused_from) || !index_ok(r.all_tail, r.unused_from)) return "retention list";
+  if (!index_ok(r.redrive_head, r.unused_from)) return "redrive_head";
+  if (r.arena_untouched > h.arena_bytes || r.arena_untouched % kMaxBlock != 0) return "arena_untouched";
+  if (r.arena_free_bytes > h.arena_bytes) return "arena_free_bytes";
+  for (unsigned order = kMinOrder; order <= kMaxOrder; ++order) {
+    const std::uint64_t head = r.arena_free_head[order - kMinOrder];
+    if (head != kNilOffset && (head >= r.arena_untouched || head % (1ull << order) != 0)) return "arena free list";
+  }
+  if (r.group_unused_from > h.capacity) return "group_unused_from";
+  if (!index_ok(r.group_free_head, r.group_unused_from)) return "group_free_head";
+  if (!index_ok(r.ring_head, r.group_unused_from) || !index_ok(r.ring_tail, r.group_unused_from)) return "group ring";
+  if (r.dedup_unused_from > h.dedup_capacity) return "dedup_unused_from";
+  if (!index_ok(r.dedup_free_head, r.dedup_unused_from) || !index_ok(r.dedup_oldest, r.dedup_unused_from) ||
+      !index_ok(r.dedup_newest, r.dedup_unused_from)) {
+    return "dedup lists";
+  }
+  if (h.metadata_active > 1 || h.metadata_bytes[0] > kMetadataBytes || h.metadata_bytes[1] > kMetadataBytes) {
+    return "metadata";
+  }
+  return nullptr;
+}
+
+// The kind word of the mutex QueueCore::format initialises (robust,
+// process-shared). glibc trusts that word: another kind (priority
+// inheritance, say) with a made-up owner makes pthread_mutex_lock assert and
+// abort the process, so the word is checked before any lock call.
+int expected_mutex_kind() noexcept {
+  static const int kind = [] {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_t m;
+    pthread_mutex_init(&m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    const int k = m.__data.__kind;
+    pthread_mutex_destroy(&m);
+    return k;
+  }();
+  return kind;
+}
+
+}  // namespace
+
+std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes, std::string* why) noexcept {
+  if (h.magic != kMagic) return refuse(Errc::segment_corrupt, why, "no queue segment magic");
+  // Acquire: pairs with the creator's release store, written after the rest.
+  const std::uint32_t version = atom(const_cast<std::uint32_t&>(h.layout_version)).load(std::memory_order_acquire);
+  if (version == 0) return refuse(Errc::segment_corrupt, why, "its creator died while formatting it");
+  if ((version >> 16) != kLayoutMajor) {
+    return refuse(Errc::incompatible_layout, why, "layout version " + std::to_string(version >> 16));
+  }
+  // Bounded before the geometry is computed from them: no overflow there.
+  if (h.header_bytes != sizeof(SegmentHeader) || h.segment_bytes != file_bytes || h.capacity == 0 ||
+      h.capacity > (1u << 24) || h.arena_bytes == 0 || h.arena_bytes > (1ull << 40) || h.arena_bytes % kMaxBlock != 0 ||
+      h.dedup_capacity > (1u << 26)) {
+    return refuse(Errc::segment_corrupt, why,
+                  "its sizes do not match the file (" + std::to_string(file_bytes) + " bytes)");
+  }
+  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.dedup_capacity);
+  if (g.descriptors_offset != h.descriptors_offset || g.heap_offset != h.heap_offset ||
+      g.groups_offset != h.groups_offset || g.group_buckets_offset != h.group_buckets_offset ||
+      g.group_bucket_count != h.group_bucket_count || g.dedup_offset != h.dedup_offset ||
+      g.dedup_capacity != h.dedup_capacity || g.dedup_buckets_offset != h.dedup_buckets_offset ||
+      g.dedup_bucket_count != h.dedup_bucket_count || g.attempts_offset != h.attempts_offset ||
+      g.metadata_offset != h.metadata_offset || g.order_map_offset != h.order_map_offset ||
+      g.arena_offset != h.arena_offset || g.total_bytes != h.segment_bytes) {
+    return refuse(Errc::segment_corrupt, why, "its table offsets do not match its sizes");
+  }
+  if (atom(const_cast<int&>(h.mutex.__data.__kind)).load(std::memory_order_relaxed) != expected_mutex_kind()) {
+    return refuse(Errc::segment_corrupt, why, "its lock is not a robust process-shared mutex");
+  }
+  if (const char* root = bad_root(h)) {
+    return refuse(Errc::segment_corrupt, why, std::string("index root out of range: ") + root);
+  }
+  return {};
+}
+
+namespace {
+
+template <class T>
+const T* table(const SegmentHeader& h, std::uint64_t offset) {
+  return reinterpret_cast<const T*>(reinterpret_cast<const std::uint8_t*>(&h) + offset);
+}
+
+std::string at_index(const char* what, std::uint64_t index) { return std::string(what) + " " + std::to_string(index); }
+
+const char* bad_descriptor(const SegmentHeader& h, const MessageDescriptor& m) {
+  const IndexRoots& r = h.roots;
+  const auto state = atom(const_cast<std::uint32_t&>(m.state)).load(std::memory_order_relaxed);
+  if (state > static_cast<std::uint32_t>(MessageState::kRedrive)) return "state";
+  if (state == static_cast<std::uint32_t>(MessageState::kFree)) return nullptr;
+  if (m.block_order < kMinOrder || m.block_order > kMaxOrder) return "block order";
+  const std::uint64_t block = 1ull << m.block_order;
+  if (m.block_offset % block != 0 || m.block_offset >= r.arena_untouched ||
+      r.arena_untouched - m.block_offset < block) {
+    return "payload block";
+  }
+  if (std::uint64_t{m.body_bytes} + m.attr_bytes > block) return "payload size";
+  if (h.fifo && state != static_cast<std::uint32_t>(MessageState::kWriting)) {
+    const auto* groups =
+        reinterpret_cast<const GroupRecord*>(reinterpret_cast<const std::uint8_t*>(&h) + h.groups_offset);
+    if (m.group >= r.group_unused_from ||
+        atom(const_cast<std::uint32_t&>(groups[m.group].in_use)).load(std::memory_order_relaxed) == 0) {
+      return "group";
+    }
+  } else if (m.group != kNil) {
+    return "group";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::error_code check_tables(const SegmentHeader& h, std::string* why) noexcept try {
+  const IndexRoots& r = h.roots;
+  const auto* d = table<MessageDescriptor>(h, h.descriptors_offset);
+  for (std::uint32_t i = 0; i < r.unused_from; ++i) {
+    if (const char* what = bad_descriptor(h, d[i])) {
+      return refuse(Errc::segment_corrupt, why, at_index("descriptor", i) + ": " + what + " out of range");
+    }
+  }
+  // Two messages' payload blocks must not overlap: freeing one would put
+  // allocator links into the other's bytes.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;
+  for (std::uint32_t i = 0; i < r.unused_from; ++i) {
+    if (atom(const_cast<std::uint32_t&>(d[i].state)).load(std::memory_order_relaxed) != 0) {
+      blocks.emplace_back(d[i].block_offset, d[i].block_offset + (1ull << d[i].block_order));
+    }
+  }
+  std::sort(blocks.begin(), blocks.end());
+  for (std::size_t i = 1; i < blocks.size(); ++i) {
+    if (blocks[i].first < blocks[i - 1].second) {
+      return refuse(Errc::segment_corrupt, why, "two messages share payload bytes");
+    }
+  }
+  if (h.fifo) {
+    const auto* g = table<GroupRecord>(h, h.groups_offset);
+    for (std::uint32_t i = 0; i < r.group_unused_from; ++i) {
+      if (g[i].id_bytes > kMaxGroupId) return refuse(Errc::segment_corrupt, why, at_index("group record", i));
+    }
+  }
+  const auto* attempts = table<ReceiveAttempt>(h, h.attempts_offset);
+  for (std::uint32_t i = 0; i < kAttemptSlots; ++i) {
+    if (attempts[i].count > std::size(attempts[i].messages)) {
+      return refuse(Errc::segment_corrupt, why, at_index("receive attempt", i));
+    }
+    for (std::uint32_t k = 0; k < attempts[i].count; ++k) {
+      if (attempts[i].messages[k].index >= h.capacity) {
+        return refuse(Errc::segment_corrupt, why, at_index("receive attempt", i));
+      }
+    }
+  }
+  return {};
+} catch (...) {
+  return Errc::internal;  // only the strings can throw (bad_alloc)
+}
+
+}  // namespace shmq::detail
