@@ -230,7 +230,7 @@ void SqsService::forget(const std::string& name) {
 std::string SqsService::queue_name(const json& p, const RequestContext& context) const {
   std::string url = optional_string(p, "QueueUrl");
   if (url.empty()) {
-    if (!context.path_queue.empty()) return context.path_queue;
+    if (!context.path_queue.empty()) return utf8(context.path_queue, "QueueUrl");  // the request path
     raise("MissingParameter", "The request must contain the parameter QueueUrl.");
   }
   // http://host:port/<account>/<queue>, or just /<account>/<queue>: the queue is the last segment.

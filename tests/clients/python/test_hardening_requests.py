@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -31,6 +32,18 @@ def post(daemon, body, headers=None, path="/"):
         return r.status, dict(r.getheaders()), r.read()
     finally:
         conn.close()
+
+
+def raw_request(daemon, data):
+    """Sends `data` as the whole request; returns (status, body bytes)."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=60) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 def query_error(body):
@@ -180,6 +193,16 @@ def test_client_mistakes_get_400_not_500(daemon, queue_url, form, code):
     status, _, body = post(daemon, form.format(url=quote(queue_url)))
     assert status == 400, body
     assert query_error(body) == code
+    still_serves(daemon)
+
+
+def test_non_utf8_queue_in_the_request_path_gets_400(daemon):
+    body = b"Action=PurgeQueue"
+    status, answer = raw_request(daemon, b"POST /000000000000/\xfdq HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         b"Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+                                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert status == 400, answer
+    assert query_error(answer) == "InvalidParameterValue"
     still_serves(daemon)
 
 
