@@ -118,14 +118,26 @@ void ReaperPool::serve(Group& group) {
     }
     dropped.clear();
     std::uint64_t earliest = ~0ull;
+    bool failed = false;
     for (Served& s : served) {
       // A queue whose segment was truncated is failed and has no turns: its
       // reaper word may be on a page that is gone (SIGBUS if read).
-      if (!s.queue->check_intact()) continue;
+      if (!s.queue->check_intact()) {
+        failed = true;
+        continue;
+      }
       // Relaxed: a changed word only asks for a turn, which takes the lock.
       const bool woken = detail::atom(*s.queue->core().reaper_word()).load(std::memory_order_relaxed) != s.seq;
       if (woken || s.due <= detail::monotonic_ns()) s.due = s.queue->reap(s.seq);
       earliest = std::min(earliest, s.due);
+    }
+    if (failed) {
+      // This thread alone drops them (the registry, which may be calling in
+      // from this very thread for a redrive, must not wait for it).
+      std::lock_guard lock(mutex_);
+      std::erase_if(group.members, [](const auto& queue) { return queue->failed(); });
+      ++group.version;
+      continue;
     }
     words.clear();
     for (const Served& s : served) {

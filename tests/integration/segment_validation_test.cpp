@@ -125,9 +125,14 @@ TEST_F(SegmentValidation, LockHeldByThreadThatDoesNotExistDoesNotHangStart) {
 TEST_F(SegmentValidation, SegmentTruncatedWhileAttachedFailsOnlyItsQueue) {
   make_queues("bad");
   ASSERT_EQ(::truncate(segment_path(daemon_.ns(), "bad").c_str(), 4096), 0);  // the header alone is left
-  // A client that disconnects makes the daemon scan every queue for slots it
-  // left reserved: the truncated one must not take the daemon down.
-  { Client client(Client::Options{daemon_.ns()}); }
+  // A client process that exits makes the daemon scan every queue for slots
+  // it left reserved: the truncated one must not take the daemon down.
+  const std::string ns = daemon_.ns();
+  ASSERT_EQ(wait_child(fork_child([&] {
+              Client client(Client::Options{ns});
+              return 0;
+            })),
+            0);
   Client client(Client::Options{daemon_.ns()});
   EXPECT_TRUE(eventually([&] { return !contains(client.list_queues(), "bad"); }))
       << "the truncated queue is still served";
