@@ -55,10 +55,13 @@ bool load_metadata(const detail::SegmentHeader& header, QueueMetadata& out) {
   return true;
 }
 
-void store_metadata(detail::SegmentHeader& header, const QueueMetadata& metadata) {
+void store_metadata(detail::SegmentHeader& header, const detail::Backing& backing, const QueueMetadata& metadata) {
   const std::string text = serialize(metadata);
   // Relaxed: the daemon is the only writer, so it reads its own last store.
   const std::uint32_t inactive = (detail::atom(header.metadata_active).load(std::memory_order_relaxed) & 1u) ^ 1u;
+  if (!backing.reserve(copy_area(header, inactive), text.size())) {
+    throw std::system_error(Errc::over_limit, "/dev/shm has no room for the queue's tags and policies");
+  }
   std::memcpy(copy_area(header, inactive), text.data(), text.size());
   // Relaxed: published by the release store of metadata_active below.
   detail::atom(header.metadata_bytes[inactive])

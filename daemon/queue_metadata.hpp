@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "backing.hpp"
 #include "segment_layout.hpp"
 #include "shmq/types.hpp"
 
@@ -35,8 +36,10 @@ bool metadata_fits(const QueueMetadata& metadata);
 
 // Writes `metadata` so that a crash at any instruction leaves either the old
 // or the new document: the inactive copy is written, then made current.
-// Throws std::system_error(invalid_parameter_value) if the document exceeds
-// kMetadataBytes (64 KiB); the old document then stays. One writer at a time.
-void store_metadata(detail::SegmentHeader& header, const QueueMetadata& metadata);
+// Throws std::system_error: invalid_parameter_value if the document exceeds
+// kMetadataBytes (64 KiB), over_limit if /dev/shm has no room for its pages
+// (`backing` reserves them first); the old document then stays. One writer
+// at a time.
+void store_metadata(detail::SegmentHeader& header, const detail::Backing& backing, const QueueMetadata& metadata);
 
 }  // namespace shmq::daemon

@@ -112,7 +112,7 @@ QueueMetadata ManagedQueue::metadata() const {
 
 void ManagedQueue::set_metadata(QueueMetadata metadata) {
   std::lock_guard lock(metadata_mutex_);
-  store_metadata(segment_.header(), metadata);
+  store_metadata(segment_.header(), detail::Backing(segment_.base(), segment_.fd()), metadata);
   metadata_ = std::move(metadata);
 }
 
@@ -337,7 +337,13 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   spdlog::info("created queue {} ({} slots, {} MiB payload space)", name, cap.max_messages, cap.arena_bytes >> 20);
   auto queue = make_queue(name, shm_name, std::move(segment));
   // Before the queue is listed: a client that finds it finds it complete.
-  queue->set_metadata(std::move(metadata));
+  // A full /dev/shm fails the create here, and leaves nothing behind.
+  try {
+    queue->set_metadata(std::move(metadata));
+  } catch (...) {
+    detail::Segment::unlink(shm_name);
+    throw;
+  }
   wire_redrive(*queue);
   reapers_.add(queue);
   std::lock_guard lock(mutex_);

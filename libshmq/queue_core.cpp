@@ -463,8 +463,16 @@ bool QueueCore::reserve_in_use() noexcept {
                   backing_.reserve(base + h_->dedup_offset,
                                    std::size_t{std::min(h_->dedup_capacity, r.dedup_unused_from + kReserveChunk)} *
                                        sizeof(DedupEntry)));
+  // The metadata copies as far as they were written (store_metadata
+  // reserves as it writes); the receive attempts of a FIFO queue.
+  const auto metadata_copy = [&](std::uint32_t copy) {
+    const std::size_t bytes = std::min<std::size_t>(atom(h_->metadata_bytes[copy]).load(std::memory_order_relaxed),
+                                                    kMetadataBytes);
+    return backing_.reserve(base + h_->metadata_offset + copy * kMetadataBytes, bytes);
+  };
   return backing_.reserve(base, h_->descriptors_offset) && reserve_descriptors(0, used) &&
-         backing_.reserve(base + h_->attempts_offset, h_->order_map_offset - h_->attempts_offset) &&
+         (!fifo() || backing_.reserve(base + h_->attempts_offset, h_->metadata_offset - h_->attempts_offset)) &&
+         metadata_copy(0) && metadata_copy(1) &&
          backing_.reserve(order_map_, r.arena_untouched >> kMinOrder) &&
          backing_.reserve(arena_base_, r.arena_untouched) && fifo_tables;
 }

@@ -97,11 +97,13 @@ Segment Segment::create(const std::string& name, const FormatParams& params, mod
   const Backing backing(base, segment.fd());
   auto* bytes = static_cast<std::uint8_t*>(base);
   const bool fifo = SegmentGeometry::default_dedup_capacity(params.capacity, params.fifo) > 0;
+  // The metadata area is reserved as it is written (store_metadata), the
+  // receive attempts only where they are used (FIFO queues): a standard
+  // queue costs its header page until messages come.
   const bool reserved =
       backing.reserve(bytes, sizeof(SegmentHeader)) &&
-      backing.reserve(bytes + g.attempts_offset, g.metadata_offset - g.attempts_offset) &&
-      backing.reserve(bytes + g.metadata_offset, 2 * kMetadataBytes) &&
-      (!fifo || (backing.reserve(bytes + g.group_buckets_offset, std::uint64_t{g.group_bucket_count} * 4) &&
+      (!fifo || (backing.reserve(bytes + g.attempts_offset, g.metadata_offset - g.attempts_offset) &&
+                 backing.reserve(bytes + g.group_buckets_offset, std::uint64_t{g.group_bucket_count} * 4) &&
                  backing.reserve(bytes + g.dedup_buckets_offset, std::uint64_t{g.dedup_bucket_count} * 4)));
   if (!reserved) {
     ::shm_unlink(name.c_str());

@@ -172,8 +172,9 @@ std::error_code check_tables(const SegmentHeader& h, std::string* why) noexcept 
       if (g[i].id_bytes > kMaxGroupId) return refuse(Errc::segment_corrupt, why, at_index("group record", i));
     }
   }
+  // Receive attempts are used (and backed) by FIFO queues alone.
   const auto* attempts = table<ReceiveAttempt>(h, h.attempts_offset);
-  for (std::uint32_t i = 0; i < kAttemptSlots; ++i) {
+  for (std::uint32_t i = 0; h.fifo && i < kAttemptSlots; ++i) {
     if (attempts[i].count > std::size(attempts[i].messages)) {
       return refuse(Errc::segment_corrupt, why, at_index("receive attempt", i));
     }
