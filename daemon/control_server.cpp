@@ -421,16 +421,17 @@ json ControlServer::handle(const json& request) {
     }
     if (op == "stats") {
       const detail::SegmentHeader& h = q.header();
-      const detail::Counts c = h.counts;
+      const detail::QueueCore::Stats stats = q.core().stats();
+      const detail::Counts& c = stats.counts;
       return {{"ok", true},
               {"stats",
                {{"name", name},
                 {"shm_name", q.shm_name()},
                 {"segment_bytes", h.segment_bytes},
                 {"max_messages", h.capacity},
-                {"slots_ever_used", h.roots.unused_from},
+                {"slots_ever_used", stats.slots_ever_used},
                 {"arena_bytes", h.arena_bytes},
-                {"arena_free_bytes", h.roots.arena_free_bytes},
+                {"arena_free_bytes", stats.arena_free_bytes},
                 {"visible", c.visible},
                 {"in_flight", c.in_flight},
                 {"delayed", c.delayed},

@@ -1166,6 +1166,11 @@ void QueueCore::reaper_wake() noexcept {
   futex_wake(&h_->reaper_seq, 1);
 }
 
+QueueCore::Stats QueueCore::stats() noexcept {
+  Lock lock(*this);
+  return Stats{h_->counts, h_->roots.unused_from, h_->roots.arena_free_bytes};
+}
+
 std::uint32_t QueueCore::available_count() const noexcept {
   return atom(h_->available).load(std::memory_order_relaxed);
 }

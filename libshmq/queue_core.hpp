@@ -258,6 +258,15 @@ class QueueCore {
   bool redrive_pending() const noexcept { return atom(h_->counts.redrive).load(std::memory_order_relaxed) > 0; }
   void reaper_wake() noexcept;
 
+  // The counts and the tables' use, copied under the mutex (for stats: a
+  // plain copy without it would race with their writers).
+  struct Stats {
+    Counts counts;
+    std::uint32_t slots_ever_used;
+    std::uint64_t arena_free_bytes;
+  };
+  Stats stats() noexcept;
+
   // Lock-free reads.
   std::uint32_t available_count() const noexcept;
   std::uint64_t next_deadline_ns() const noexcept;
