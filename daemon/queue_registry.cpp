@@ -87,7 +87,9 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
     const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
     if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     seq = turn.seq;
-    if (!core_.redrive_pending()) return turn.deadline_ns;
+    // The list, read under the lock, not the count: a count another process
+    // left wrong must not keep this loop going.
+    if (!turn.redrive) return turn.deadline_ns;
     if (!redrive_(*this)) return std::min(turn.deadline_ns, detail::monotonic_ns() + kRetryNs);
   }
 }

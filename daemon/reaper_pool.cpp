@@ -46,9 +46,10 @@ void ReaperPool::remove(const ManagedQueue& queue) {
   members.erase(it);
   ++group->version;
   if (!members.empty()) {
+    // No wait for the thread to take the change: it may be in a turn of
+    // another queue (whose lock may be held for long), and the queue it drops
+    // stays valid through its own reference until then.
     interrupt(*group);
-    const std::uint64_t version = group->version;
-    applied_.wait(lock, [&] { return group->applied >= version || group->stop; });
     return;
   }
   // The thread's last queue: the thread ends with it. The group stays listed
@@ -74,7 +75,6 @@ void ReaperPool::stop() {
       threads.push_back(std::move(group->thread));
       stopped.push_back(group);
     }
-    applied_.notify_all();
   }
   for (std::thread& thread : threads) thread.join();
   std::lock_guard lock(mutex_);
@@ -109,8 +109,7 @@ void ReaperPool::serve(Group& group) {
         }
         dropped.swap(served);
         served.swap(next);
-        version = group.applied = group.version;
-        applied_.notify_all();
+        version = group.version;
       }
       // seq_cst, read after the members: a change made after this load
       // bumps the word, and the futex wait below returns at once.

@@ -7,7 +7,6 @@
 // goes.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -32,8 +31,10 @@ class ReaperPool {
 
   // Serves the queue from now on (its first turn comes at once).
   void add(std::shared_ptr<ManagedQueue> queue);
-  // Returns once no reaper thread uses the queue any more. Does nothing for
-  // a queue it does not serve.
+  // Takes the queue from its thread, which lets go of it when it next wakes
+  // (at once, unless it is in a turn of another queue; it never waits for
+  // one), or, if it was the thread's last queue, ends and is joined. Does
+  // nothing for a queue it does not serve.
   void remove(const ManagedQueue& queue);
   // Ends every thread; the queues stay as they are. Idempotent.
   void stop();
@@ -44,7 +45,6 @@ class ReaperPool {
   struct Group {
     std::vector<std::shared_ptr<ManagedQueue>> members;  // guarded by ReaperPool::mutex_
     std::uint64_t version = 0;                           // bumped on every change of members; guarded by mutex_
-    std::uint64_t applied = 0;                           // the version the thread serves; guarded by mutex_
     bool stop = false;                                   // guarded by mutex_
     std::uint32_t wake = 0;  // futex word (atomic_ref): bumped to cut the thread's sleep short
     std::thread thread;
@@ -52,9 +52,8 @@ class ReaperPool {
   void serve(Group& group);
   static void interrupt(Group& group) noexcept;
 
-  mutable std::mutex mutex_;         // guards groups_ and what Group says
-  std::condition_variable applied_;  // a thread took a new version of its members
-  std::list<Group> groups_;          // a list: threads hold references to their group
+  mutable std::mutex mutex_;  // guards groups_ and what Group says
+  std::list<Group> groups_;   // a list: threads hold references to their group
 };
 
 }  // namespace shmq::daemon

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <vector>
 
 #include "cpu_relax.hpp"
@@ -91,14 +92,39 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
   return pthread_mutex_lock(&mutex);
 }
 
+// lock_robust without the sleep: EBUSY if the lock stays held while it spins.
+int try_lock_robust(pthread_mutex_t& mutex) noexcept {
+  constexpr int kSpins = 200;
+  for (int i = 0; i < kSpins; ++i) {
+    // Relaxed: only a hint; trylock does the synchronising.
+    if (std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed) == 0) {
+      const int rc = pthread_mutex_trylock(&mutex);
+      if (rc != EBUSY) return rc;
+    }
+    cpu_relax();
+  }
+  return EBUSY;
+}
+
 }  // namespace
 
 // Holds the queue mutex. On EOWNERDEAD the previous owner died inside a
 // critical section: rebuild the derived structures, then mark it consistent.
 class QueueCore::Lock {
  public:
-  explicit Lock(QueueCore& q) noexcept : q_(q) {
-    const int rc = lock_robust(q.h_->mutex);
+  explicit Lock(QueueCore& q) noexcept : Lock(q, lock_robust(q.h_->mutex)) {}
+  // Only if the lock comes free while it spins; see owns().
+  Lock(QueueCore& q, std::try_to_lock_t) noexcept : Lock(q, try_lock_robust(q.h_->mutex)) {}
+  ~Lock() {
+    if (owns_) pthread_mutex_unlock(&q_.h_->mutex);
+  }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+  bool owns() const noexcept { return owns_; }
+
+ private:
+  Lock(QueueCore& q, int rc) noexcept : q_(q), owns_(rc != EBUSY) {
+    if (rc == EBUSY) return;  // a try that did not get it
     if (rc == EOWNERDEAD) {
       q.rebuild();
       atom(q.h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
@@ -110,12 +136,9 @@ class QueueCore::Lock {
       std::abort();
     }
   }
-  ~Lock() { pthread_mutex_unlock(&q_.h_->mutex); }
-  Lock(const Lock&) = delete;
-  Lock& operator=(const Lock&) = delete;
 
- private:
   QueueCore& q_;
+  bool owns_;
 };
 
 std::error_code QueueCore::attach_check(std::uint64_t max_wait_ns, std::string* why) noexcept {
@@ -142,7 +165,13 @@ std::error_code QueueCore::attach_check(std::uint64_t max_wait_ns, std::string* 
   // identities) is checked; everything derived from it (lists, heap, arena
   // free lists, counts) is then rebuilt rather than trusted, as after a
   // dead owner.
-  const std::error_code ec = check_tables(*h_, why);
+  std::error_code ec = check_tables(*h_, why);
+  // rebuild() clears the FIFO hash tables: their pages must have backing
+  // first (a segment from before backing was reserved may lack it).
+  if (!ec && !reserve_fifo_tables()) {
+    ec = Errc::over_limit;
+    if (why) *why = "/dev/shm has no room for its hash tables";
+  }
   if (!ec) {
     rebuild();
     if (rc == EOWNERDEAD) atom(h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
@@ -452,28 +481,32 @@ bool QueueCore::reserve_descriptors(std::uint32_t first, std::uint32_t count) no
           backing_.reserve(at<GroupRecord>(h_, h_->groups_offset) + first, std::size_t{n} * sizeof(GroupRecord)));
 }
 
+bool QueueCore::reserve_fifo_tables() noexcept {
+  auto* base = reinterpret_cast<std::uint8_t*>(h_);
+  return !fifo() || (backing_.reserve(base + h_->group_buckets_offset, std::size_t{h_->group_bucket_count} * 4) &&
+                     backing_.reserve(base + h_->dedup_buckets_offset, std::size_t{h_->dedup_bucket_count} * 4) &&
+                     backing_.reserve(base + h_->attempts_offset, h_->metadata_offset - h_->attempts_offset));
+}
+
 bool QueueCore::reserve_in_use() noexcept {
   Lock lock(*this);
   const IndexRoots& r = h_->roots;
   const std::uint32_t used = (r.unused_from + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
   auto* base = reinterpret_cast<std::uint8_t*>(h_);
   const bool fifo_tables =
-      !fifo() || (backing_.reserve(base + h_->group_buckets_offset, std::size_t{h_->group_bucket_count} * 4) &&
-                  backing_.reserve(base + h_->dedup_buckets_offset, std::size_t{h_->dedup_bucket_count} * 4) &&
-                  backing_.reserve(base + h_->dedup_offset,
+      reserve_fifo_tables() &&
+      (!fifo() || backing_.reserve(base + h_->dedup_offset,
                                    std::size_t{std::min(h_->dedup_capacity, r.dedup_unused_from + kReserveChunk)} *
                                        sizeof(DedupEntry)));
   // The metadata copies as far as they were written (store_metadata
   // reserves as it writes); the receive attempts of a FIFO queue.
   const auto metadata_copy = [&](std::uint32_t copy) {
-    const std::size_t bytes = std::min<std::size_t>(atom(h_->metadata_bytes[copy]).load(std::memory_order_relaxed),
-                                                    kMetadataBytes);
+    const std::size_t bytes =
+        std::min<std::size_t>(atom(h_->metadata_bytes[copy]).load(std::memory_order_relaxed), kMetadataBytes);
     return backing_.reserve(base + h_->metadata_offset + copy * kMetadataBytes, bytes);
   };
-  return backing_.reserve(base, h_->descriptors_offset) && reserve_descriptors(0, used) &&
-         (!fifo() || backing_.reserve(base + h_->attempts_offset, h_->metadata_offset - h_->attempts_offset)) &&
-         metadata_copy(0) && metadata_copy(1) &&
-         backing_.reserve(order_map_, r.arena_untouched >> kMinOrder) &&
+  return backing_.reserve(base, h_->descriptors_offset) && reserve_descriptors(0, used) && metadata_copy(0) &&
+         metadata_copy(1) && backing_.reserve(order_map_, r.arena_untouched >> kMinOrder) &&
          backing_.reserve(arena_base_, r.arena_untouched) && fifo_tables;
 }
 
@@ -1138,10 +1171,20 @@ void QueueCore::wake_receivers(std::uint32_t count) noexcept {
 QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
   ReaperTurn turn{};
   {
-    Lock lock(*this);
+    // The reaper serves many queues from one thread: a lock held for long
+    // (its holder stopped, or a corrupt lock word) must cost this queue a
+    // late turn, never the others theirs.
+    Lock lock(*this, std::try_to_lock);
+    if (!lock.owns()) {
+      turn.busy = true;
+      turn.seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
+      turn.deadline_ns = monotonic_ns() + kBusyRetryNs;
+      return turn;
+    }
     bool redrive = false;
     const Now t = now();
     turn.moved = expire_locked(t, redrive);
+    turn.redrive = h_->roots.redrive_head != kNil;
     turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
     if (h_->roots.all_head == kNil) {
       // No message to expire: but one sent later expires a retention period

@@ -251,7 +251,10 @@ class QueueCore {
     std::uint32_t moved;        // messages it made visible
     std::uint32_t seq;          // the reaper word's value when armed
     std::uint64_t deadline_ns;  // the next turn, at the latest
+    bool redrive;               // messages wait to move to the dead-letter queue
+    bool busy;                  // the lock stayed held: nothing done, try again at deadline_ns
   };
+  static constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
   ReaperTurn reaper_turn() noexcept;
   std::uint32_t* reaper_word() const noexcept { return &h_->reaper_seq; }
 
@@ -310,6 +313,9 @@ class QueueCore {
   bool reaper_needs_wake(std::uint64_t deadline_ns) const noexcept;
   std::uint32_t free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx) noexcept;
   bool reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept;
+  // A FIFO queue's tables reached by hash (group and dedup buckets, receive
+  // attempts); true for a standard queue.
+  bool reserve_fifo_tables() noexcept;
 
   SegmentHeader* h_;
   Backing backing_;

@@ -1,6 +1,7 @@
 #include "long_poll.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace shmq::bridge {
@@ -35,16 +36,20 @@ void LongPollHub::serve_queue(QueueWaiters& q) {
   std::deque<Waiter> still;
   for (Waiter& w : q.waiters) {
     const bool last = Clock::now() >= w.pending.deadline;
+    std::optional<nlohmann::json> result;
+    std::exception_ptr error;
     try {
-      if (auto result = service_.receive_now(w.pending, last)) {
-        w.done(std::move(*result), nullptr);
-        continue;
-      }
+      result = service_.receive_now(w.pending, last);
     } catch (...) {
-      w.done({}, std::current_exception());  // e.g. QueueDoesNotExist: deleted meanwhile
+      error = std::current_exception();  // e.g. QueueDoesNotExist: deleted meanwhile
+    }
+    if (!result && !error) {
+      still.push_back(std::move(w));
       continue;
     }
-    still.push_back(std::move(w));
+    // Once, outside the try: a second answer would be a second write on the
+    // connection. Complete renders any error itself and does not throw.
+    w.done(result ? std::move(*result) : nlohmann::json{}, error);
   }
   q.waiters.swap(still);
 }

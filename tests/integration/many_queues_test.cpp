@@ -1,10 +1,14 @@
 // Many queues in one daemon: its reaper serves them all with a few threads,
 // which end with the queues, and still wakes for each queue's deadlines.
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <string>
 #include <vector>
 
+#include "segment.hpp"
 #include "test_util.hpp"
 
 namespace shmq::test {
@@ -80,6 +84,39 @@ TEST_F(ManyQueues, AQueueCreatedAfterOthersWereDeletedIsServedByTheReaper) {
   ASSERT_EQ(receive_now(q).size(), 1u);
   EXPECT_TRUE(eventually([&] { return attribute("after", "ApproximateNumberOfMessages") == "1"; }))
       << "the expired message never became visible again";
+}
+
+// One reaper thread serves many queues: a queue whose lock stays held (its
+// holder stopped inside a critical section, by SIGSTOP or a debugger) must
+// cost that queue its turns, not its neighbours theirs, and must not stop
+// the deletion of a neighbour.
+TEST_F(ManyQueues, AQueueWhoseLockStaysHeldDelaysNeitherItsNeighboursNorTheirDeletion) {
+  (void)make_queue("stuck");
+  Queue neighbour = make_queue("neighbour", {{"VisibilityTimeout", "1"}});
+  client_.create_queue("doomed", {}, kSmallQueue);
+  detail::Segment segment;
+  ASSERT_FALSE(detail::Segment::open(detail::Segment::shm_name(daemon_.ns(), "stuck"), segment));
+  const pid_t holder = fork_child([&] {
+    if (pthread_mutex_lock(&segment.header().mutex) != 0) return 1;
+    ::raise(SIGSTOP);
+    return 0;
+  });
+  int status = 0;
+  ASSERT_EQ(::waitpid(holder, &status, WUNTRACED), holder);
+  ASSERT_TRUE(WIFSTOPPED(status)) << "the lock holder did not stop";
+  // An attribute change wakes the reaper for the stuck queue: its turn
+  // there finds the lock held.
+  client_.set_queue_attributes("stuck", {{"VisibilityTimeout", "5"}});
+  send_ok(neighbour, "x");
+  ASSERT_EQ(receive_now(neighbour).size(), 1u);
+  EXPECT_TRUE(eventually([&] { return attribute("neighbour", "ApproximateNumberOfMessages") == "1"; }))
+      << "the neighbour's expired message never became visible again";
+  const ProcessResult deleted =
+      run_process({"/usr/bin/timeout", "10", shmqctl_path(), "--namespace", daemon_.ns(), "delete-queue", "doomed"});
+  EXPECT_EQ(deleted.exit_code, 0) << "delete-queue of a neighbour: " << deleted.err;
+  // The holder dies: the next locker recovers the queue (EOWNERDEAD).
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, &status, 0);
 }
 
 }  // namespace
