@@ -208,6 +208,26 @@ int send_and_receive_as_group_member(const std::string& ns, gid_t gid, std::stri
   return 0;
 }
 
+// send_and_receive_as_group_member in a forked child (it changes the
+// process's user and group): its exit status, and its error text in `error`.
+int in_child_as_group_member(const std::string& ns, gid_t group, std::string& error) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return -1;
+  const pid_t child = fork_child([&] {
+    ::close(pipe_fds[0]);
+    std::string text;
+    const int rc = send_and_receive_as_group_member(ns, group, text);
+    (void)!::write(pipe_fds[1], text.data(), text.size());
+    return rc;
+  });
+  ::close(pipe_fds[1]);
+  error.assign(4096, '\0');
+  const ssize_t n = ::read(pipe_fds[0], error.data(), error.size());
+  error.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  ::close(pipe_fds[0]);
+  return wait_child(child);
+}
+
 TEST(AllowedGroup, MemberCanSendAndReceive) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a child as another user";
   constexpr gid_t kGroup = 4711;
@@ -217,21 +237,9 @@ TEST(AllowedGroup, MemberCanSendAndReceive) {
   ASSERT_EQ(::stat(segment_path(daemon.ns(), "shared").c_str(), &st), 0);
   EXPECT_EQ(st.st_gid, kGroup);
   const std::string ns = daemon.ns();
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const pid_t child = fork_child([&] {
-    ::close(pipe_fds[0]);
-    std::string error;
-    const int rc = send_and_receive_as_group_member(ns, kGroup, error);
-    (void)!::write(pipe_fds[1], error.data(), error.size());
-    return rc;
-  });
-  ::close(pipe_fds[1]);
-  std::string error(4096, '\0');
-  const ssize_t n = ::read(pipe_fds[0], error.data(), error.size());
-  error.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  ::close(pipe_fds[0]);
-  EXPECT_EQ(wait_child(child), 0) << error;
+  std::string error;
+  const int rc = in_child_as_group_member(ns, kGroup, error);
+  EXPECT_EQ(rc, 0) << error;
 }
 
 TEST(AllowedGroup, RefusalNamesTheSegmentFileAndItsPermissions) {
@@ -241,21 +249,9 @@ TEST(AllowedGroup, RefusalNamesTheSegmentFileAndItsPermissions) {
   DaemonProcess daemon(unique_namespace(), {"--allow-gid", std::to_string(kGroup)});
   Client(Client::Options{daemon.ns()}).create_queue("shared", {}, kSmallQueue);
   const std::string ns = daemon.ns();
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const pid_t child = fork_child([&] {
-    ::close(pipe_fds[0]);
-    std::string error;
-    const int rc = send_and_receive_as_group_member(ns, kGroup, error);
-    (void)!::write(pipe_fds[1], error.data(), error.size());
-    return rc;
-  });
-  ::close(pipe_fds[1]);
-  std::string error(4096, '\0');
-  const ssize_t n = ::read(pipe_fds[0], error.data(), error.size());
-  error.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  ::close(pipe_fds[0]);
-  ASSERT_EQ(wait_child(child), 1) << "expected a refusal";
+  std::string error;
+  const int rc = in_child_as_group_member(ns, kGroup, error);
+  ASSERT_EQ(rc, 1) << "expected a refusal";
   EXPECT_NE(error.find(segment_path(ns, "shared")), std::string::npos) << error;
   EXPECT_NE(error.find("mode 0600"), std::string::npos) << error;
   EXPECT_EQ(error.find("shmqd"), std::string::npos) << error;
