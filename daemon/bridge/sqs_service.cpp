@@ -218,6 +218,10 @@ Queue SqsService::open(const std::string& name) {
     if (auto it = queues_.find(name); it != queues_.end()) return it->second;
   }
   Queue q = client_.open_queue(name);
+  // The bridge's few threads serve every queue: a process stopped while it
+  // holds one queue's lock must cost that queue's requests a 503, not hold a
+  // thread (see docs/reaper-and-long-polls.md).
+  q.set_lock_wait(std::chrono::microseconds(kBridgeLockWait));
   std::lock_guard lock(mutex_);
   return queues_.insert_or_assign(name, q).first->second;
 }
@@ -511,6 +515,9 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   if (auto result = receive_now(pending, *wait == 0)) {
     out.result = std::move(*result);
   } else {
+    // The long-poll thread serves every queue's waiters: its tries never
+    // wait for a lock (it retries a busy queue a little later instead).
+    pending.options.lock_wait = std::chrono::microseconds(0);
     out.pending = std::move(pending);
   }
   return out;
@@ -519,6 +526,13 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
 std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) {
   std::vector<Message> messages;
   const std::error_code ec = pending.queue.receive(messages, pending.options);
+  pending.busy = ec == Errc::queue_busy;
+  if (pending.busy) {
+    // A receive may come back empty while messages exist (short polls
+    // sample, in SQS too): a stopped lock holder makes this one do so.
+    if (!last) return std::nullopt;
+    return render_messages(messages, pending.selection, pending.queue_name.ends_with(".fifo"));
+  }
   if (ec == Errc::queue_does_not_exist) {
     forget(pending.queue_name);
     raise("QueueDoesNotExist", "The specified queue does not exist.");
