@@ -416,7 +416,8 @@ json ControlServer::handle(const json& request) {
     }
     if (op == "purge_queue") {
       const std::optional<std::uint32_t> done = q.core().purge();
-      if (!done) throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
+      if (!done)
+        throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
       const std::uint32_t purged = *done;
       spdlog::info("purged queue {}: {} messages", name, purged);
       return {{"ok", true}, {"purged", purged}};

@@ -183,7 +183,7 @@ class QueueRegistry {
   std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
-  ReaperPool reapers_;  // serves every queue in queues_
+  ReaperPool reapers_;                          // serves every queue in queues_
   std::map<std::string, std::string> refused_;  // guarded by mutex_: queue name -> why its segment was refused
 };
 

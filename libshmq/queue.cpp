@@ -327,9 +327,9 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
       retry_attempt = false;
       std::error_code limited;
-      const std::uint32_t n = core.receive(std::span(taken.data(), options.max_messages), visibility,
-                                           detail::Now{t, detail::wall_ms()}, attempt ? &*attempt : nullptr, limited,
-                                           lock_wait_ns);
+      const std::uint32_t n =
+          core.receive(std::span(taken.data(), options.max_messages), visibility, detail::Now{t, detail::wall_ms()},
+                       attempt ? &*attempt : nullptr, limited, lock_wait_ns);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
         if (filled == messages.size()) messages.emplace_back();

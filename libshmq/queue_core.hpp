@@ -357,8 +357,8 @@ class QueueCore {
 
 template <class IsDead>
 std::optional<std::uint32_t> QueueCore::reclaim_writing(IsDead is_dead, std::uint64_t lock_wait_ns) noexcept {
-  return free_writing_matching([](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); },
-                               &is_dead, lock_wait_ns);
+  return free_writing_matching([](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); }, &is_dead,
+                               lock_wait_ns);
 }
 
 }  // namespace shmq::detail

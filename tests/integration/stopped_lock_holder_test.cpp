@@ -161,7 +161,9 @@ class StoppedLockHolderBridge : public ::testing::Test {
     })) << "the bridge did not start";
     return port;
   }
-  std::string url(const std::string& queue) { return "http://127.0.0.1:" + std::to_string(port()) + "/000000000000/" + queue; }
+  std::string url(const std::string& queue) {
+    return "http://127.0.0.1:" + std::to_string(port()) + "/000000000000/" + queue;
+  }
 
   std::filesystem::path port_file_;
   static void send_fifo(Queue& q, const std::string& body, const std::string& group) {
