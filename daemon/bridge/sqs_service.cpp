@@ -149,7 +149,12 @@ MessageAttributes message_attributes(const json& p, const char* name) {
   return out;
 }
 
-std::string error_code_of(const std::error_code& ec) { return to_sqs_error(ec).query_code; }
+// A batch's failed entry: SenderFault false for what the server, not the
+// request, is to blame for (a queue busy under a stopped lock holder).
+json failed_entry(const std::string& id, const std::error_code& ec, const std::string& message) {
+  const SqsError e = to_sqs_error(ec);
+  return {{"Id", id}, {"SenderFault", e.sender_fault}, {"Code", e.query_code}, {"Message", message}};
+}
 
 // SendMessage and SendMessageBatch entries alike.
 SendOptions send_options(const json& p, bool fifo, const RequestContext& context, std::string& body) {
@@ -479,8 +484,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BatchEntryResult& r = results[i];
     if (r.error) {
-      failed.push_back(
-          {{"Id", r.id}, {"SenderFault", true}, {"Code", error_code_of(r.error)}, {"Message", r.error.message()}});
+      failed.push_back(failed_entry(r.id, r.error, r.error.message()));
       continue;
     }
     json s{{"Id", r.id}, {"MessageId", r.message_id}};
@@ -606,10 +610,9 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
     if (!r.error || r.error == Errc::stale_receipt_handle) {
       out["Successful"].push_back({{"Id", r.id}});
     } else {
-      out["Failed"].push_back({{"Id", r.id},
-                               {"SenderFault", true},
-                               {"Code", error_code_of(r.error)},
-                               {"Message", "The input receipt handle is invalid."}});
+      const bool busy = r.error == Errc::queue_busy;
+      out["Failed"].push_back(
+          failed_entry(r.id, r.error, busy ? r.error.message() : "The input receipt handle is invalid."));
     }
   }
   return out;
@@ -636,8 +639,9 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
     if (!r.error) {
       out["Successful"].push_back({{"Id", r.id}});
     } else {
-      const std::string code = r.error == Errc::stale_receipt_handle ? "InvalidParameterValue" : error_code_of(r.error);
-      out["Failed"].push_back({{"Id", r.id}, {"SenderFault", true}, {"Code", code}, {"Message", r.error.message()}});
+      json entry = failed_entry(r.id, r.error, r.error.message());
+      if (r.error == Errc::stale_receipt_handle) entry["Code"] = "InvalidParameterValue";
+      out["Failed"].push_back(std::move(entry));
     }
   }
   return out;

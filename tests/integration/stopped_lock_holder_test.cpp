@@ -197,6 +197,15 @@ TEST_F(StoppedLockHolderBridge, RequestsToTheHeldQueueGet503AndOtherQueuesAndLon
     EXPECT_EQ(r.status, 503) << r.body;
     EXPECT_NE(r.body.find("ServiceUnavailable"), std::string::npos) << r.body;
   }
+  // A batch: its entries fail, the server's fault (SDKs retry those).
+  const HttpReply batch = sqs_call(http, "SendMessageBatch",
+                                   {{"QueueUrl", url("held")}, {"Entries", {{{"Id", "a"}, {"MessageBody", "x"}}}}});
+  EXPECT_EQ(batch.status, 200) << batch.body;
+  const json entries = json::parse(batch.body, nullptr, false);
+  ASSERT_TRUE(entries.contains("Failed")) << batch.body;
+  ASSERT_EQ(entries["Failed"].size(), 1u) << batch.body;
+  EXPECT_EQ(entries["Failed"][0].value("Code", ""), "ServiceUnavailable") << batch.body;
+  EXPECT_EQ(entries["Failed"][0].value("SenderFault", true), false) << batch.body;
   // A long poll on another queue is answered as soon as its message comes.
   auto other_poll = std::async(std::launch::async, [&] {
     return sqs_call(http, "ReceiveMessage", {{"QueueUrl", url("other")}, {"WaitTimeSeconds", 10}});
