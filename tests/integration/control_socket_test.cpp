@@ -164,25 +164,9 @@ TEST_F(ControlSocket, AProcessWithoutAConnectionKeepsItsSlotsUntilItExits) {
 
 // --- The SQS bridge: it is a client inside shmqd ---------------------------
 
-class BridgeControlSocket : public ::testing::Test {
+class BridgeControlSocket : public BridgeTest {
  protected:
-  BridgeControlSocket()
-      : port_file_(std::filesystem::temp_directory_path() / (unique_namespace() + ".port")),
-        daemon_(unique_namespace(), {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file", port_file_.string(),
-                                     "--bridge-threads", "4"}) {}
-  ~BridgeControlSocket() override { std::filesystem::remove(port_file_); }
-
-  int port() {
-    int port = 0;
-    EXPECT_TRUE(eventually([&] {
-      std::ifstream(port_file_) >> port;
-      return port > 0;
-    })) << "the bridge did not start";
-    return port;
-  }
-
-  std::filesystem::path port_file_;
-  DaemonProcess daemon_;
+  BridgeControlSocket() : BridgeTest({"--bridge-threads", "4"}) {}
 };
 
 // Big control requests made the bridge's connection fail and reconnect, and

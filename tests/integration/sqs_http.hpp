@@ -8,10 +8,17 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "test_util.hpp"
 
 namespace shmq::test {
 
@@ -54,5 +61,36 @@ inline HttpReply sqs_call(int port, const std::string& action, const nlohmann::j
   if (const auto end = response.find("\r\n\r\n"); end != std::string::npos) reply.body = response.substr(end + 4);
   return reply;
 }
+
+// A test with its own shmqd whose bridge listens on a free loopback port.
+class BridgeTest : public ::testing::Test {
+ protected:
+  explicit BridgeTest(std::vector<std::string> extra_args = {})
+      : port_file_(std::filesystem::temp_directory_path() / (unique_namespace() + ".port")),
+        daemon_(unique_namespace(), with_bridge(port_file_, std::move(extra_args))) {}
+  ~BridgeTest() override { std::filesystem::remove(port_file_); }
+
+  // The bridge's port, once it listens (0 if it never does).
+  int port() {
+    int port = 0;
+    EXPECT_TRUE(eventually([&] {
+      std::ifstream(port_file_) >> port;
+      return port > 0;
+    })) << "the bridge did not start";
+    return port;
+  }
+  std::string url(const std::string& queue) {
+    return "http://127.0.0.1:" + std::to_string(port()) + "/000000000000/" + queue;
+  }
+
+  std::filesystem::path port_file_;
+  DaemonProcess daemon_;
+
+ private:
+  static std::vector<std::string> with_bridge(const std::filesystem::path& port_file, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file", port_file.string()});
+    return args;
+  }
+};
 
 }  // namespace shmq::test

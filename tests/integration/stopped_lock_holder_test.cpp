@@ -146,26 +146,8 @@ TEST_F(StoppedLockHolderLibrary, TheControlSocketAnswersWhileAQueuesLockHolderIs
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
 }
 
-class StoppedLockHolderBridge : public ::testing::Test {
+class StoppedLockHolderBridge : public BridgeTest {
  protected:
-  StoppedLockHolderBridge()
-      : port_file_(std::filesystem::temp_directory_path() / (unique_namespace() + ".port")),
-        daemon_(unique_namespace(), {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file", port_file_.string()}) {}
-  ~StoppedLockHolderBridge() override { std::filesystem::remove(port_file_); }
-
-  int port() {
-    int port = 0;
-    EXPECT_TRUE(eventually([&] {
-      std::ifstream(port_file_) >> port;
-      return port > 0;
-    })) << "the bridge did not start";
-    return port;
-  }
-  std::string url(const std::string& queue) {
-    return "http://127.0.0.1:" + std::to_string(port()) + "/000000000000/" + queue;
-  }
-
-  std::filesystem::path port_file_;
   static void send_fifo(Queue& q, const std::string& body, const std::string& group) {
     SendOptions options;
     options.group_id = group;
@@ -174,14 +156,12 @@ class StoppedLockHolderBridge : public ::testing::Test {
     ASSERT_EQ(name_of(q.send(body, sent, options)), "ok");
   }
 
-  DaemonProcess daemon_;
   Client client_{Client::Options{daemon_.ns()}};
 };
 
 TEST_F(StoppedLockHolderBridge, RequestsToTheHeldQueueGet503AndOtherQueuesAndLongPollsKeepWorking) {
   client_.create_queue("held", {}, kSmallQueue);
   client_.create_queue("other", {}, kSmallQueue);
-  client_.create_queue("fifo.fifo", {{"FifoQueue", "true"}}, kSmallQueue);
   const int http = port();
   ASSERT_GT(http, 0);
   StoppedLockHolder holder(daemon_.ns(), "held");
