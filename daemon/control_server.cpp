@@ -415,7 +415,10 @@ json ControlServer::handle(const json& request) {
       return {{"ok", true}, {"queues", registry_.dead_letter_sources(name)}};
     }
     if (op == "purge_queue") {
-      const std::uint32_t purged = q.core().purge();
+      const std::optional<std::uint32_t> done = q.core().purge();
+      if (!done)
+        throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
+      const std::uint32_t purged = *done;
       spdlog::info("purged queue {}: {} messages", name, purged);
       return {{"ok", true}, {"purged", purged}};
     }

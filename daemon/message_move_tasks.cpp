@@ -276,6 +276,11 @@ void MessageMoveTasks::run(const std::shared_ptr<Task>& task_ptr, const std::sha
     }
     std::error_code ec;
     const std::uint32_t n = core.receive(std::span(got.data(), batch), kLeaseSeconds, detail::now(), nullptr, ec);
+    if (n == 0 && ec == Errc::queue_busy) {
+      // Its lock stays held (a stopped holder?): the task waits, as a sender would.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     if (n == 0) {
       if (ec) failure = "cannot take messages from the source queue: " + ec.message();
       break;  // nothing left that is visible: done

@@ -54,6 +54,7 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
       segment_(std::move(segment)),
       core_(segment_.base(), detail::Backing(segment_.base(), segment_.fd())),
       redrive_(std::move(redrive)) {
+  core_.set_lock_wait(kDaemonLockWaitNs);
   // Before any reclaim scan: a sender that reserves after this sees the new
   // epoch under the lock and reconnects (see Queue's send path).
   detail::atom(segment_.header().daemon_epoch).fetch_add(1, std::memory_order_seq_cst);
@@ -79,10 +80,37 @@ bool ManagedQueue::check_intact() {
   return false;
 }
 
+void ManagedQueue::defer_reclaim(pid_t pid) {
+  {
+    std::lock_guard lock(deferred_mutex_);
+    deferred_.push_back(static_cast<std::uint32_t>(pid));
+  }
+  core_.reaper_wake();
+}
+
+void ManagedQueue::reclaim_deferred() {
+  std::vector<std::uint32_t> pids;
+  {
+    std::lock_guard lock(deferred_mutex_);
+    if (deferred_.empty()) return;
+    pids.swap(deferred_);
+  }
+  // Without waiting: the reaper thread serves other queues too.
+  const std::optional<std::uint32_t> freed = core_.reclaim_writing(
+      [&](std::uint32_t owner) { return std::find(pids.begin(), pids.end(), owner) != pids.end(); }, 0);
+  if (!freed) {
+    std::lock_guard lock(deferred_mutex_);
+    deferred_.insert(deferred_.end(), pids.begin(), pids.end());
+    return;
+  }
+  if (*freed > 0) spdlog::info("queue {}: freed {} slots that dead clients had reserved", name_, *freed);
+}
+
 std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   // While messages wait for a dead-letter queue that cannot take them, retry
   // once a second instead of spinning.
   constexpr std::uint64_t kRetryNs = 1'000'000'000ull;
+  reclaim_deferred();
   for (;;) {
     const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
     if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
@@ -236,11 +264,16 @@ std::set<pid_t> QueueRegistry::attach_existing() {
     auto queue = make_queue(name, shm_name, std::move(segment));
     // A RedrivePolicy set before the restart is in force again.
     wire_redrive(*queue);
-    const std::uint32_t freed = queue->core().reclaim_writing([&](std::uint32_t pid) {
-      if (process_gone(pid)) return true;
-      live_writers.insert(static_cast<pid_t>(pid));
-      return false;
-    });
+    // attach_check took the lock a moment ago: wait for it as long as that did.
+    const std::uint32_t freed = queue->core()
+                                    .reclaim_writing(
+                                        [&](std::uint32_t pid) {
+                                          if (process_gone(pid)) return true;
+                                          live_writers.insert(static_cast<pid_t>(pid));
+                                          return false;
+                                        },
+                                        detail::QueueCore::kWaitForever)
+                                    .value_or(0);
     // Receivers asleep since before the restart: forget the dead ones, watch
     // the live ones (they never reconnect, so the daemon would not hear of
     // their death otherwise).
@@ -585,9 +618,17 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
       failed = fail_locked(name, "its segment file was truncated while attached");
       continue;
     }
-    const std::uint32_t n =
+    const std::optional<std::uint32_t> reclaimed =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
     queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
+    if (!reclaimed) {
+      // Its lock stays held (a stopped holder?): the reaper frees them once
+      // it is not, and this thread serves the others meanwhile.
+      spdlog::warn("queue {}: lock held; slots of dead client {} are freed once it is released", name, pid);
+      queue->defer_reclaim(pid);
+      continue;
+    }
+    const std::uint32_t n = *reclaimed;
     if (n > 0) spdlog::info("queue {}: freed {} slots that dead client {} had reserved", name, n, pid);
     freed += n;
   }

@@ -67,7 +67,15 @@ class ManagedQueue {
   // changed, asks for one sooner. Called by one reaper thread at a time.
   std::uint64_t reap(std::uint32_t& seq);
 
+  // Slots `pid` left in kWriting, to free at the next reaper turn that gets
+  // the lock: the reclaim scan found the queue's lock held (see
+  // kDaemonLockWaitNs) and does not wait for it.
+  void defer_reclaim(pid_t pid);
+
  private:
+  // Frees what defer_reclaim listed, if the lock is free now.
+  void reclaim_deferred();
+
   std::string name_;
   std::string shm_name_;
   detail::Segment segment_;
@@ -78,7 +86,15 @@ class ManagedQueue {
   mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
   QueueMetadata metadata_;
   std::atomic<bool> failed_{false};
+  std::mutex deferred_mutex_;  // guards deferred_
+  std::vector<std::uint32_t> deferred_;
 };
+
+// How long the daemon waits for a queue's lock (QueueCore::set_lock_wait)
+// on its control thread, reapers and bridge: a process stopped while holding
+// one queue's lock must cost that queue's requests an error, not every
+// queue's requests their answers.
+inline constexpr std::uint64_t kDaemonLockWaitNs = 100'000'000;  // 100 ms
 
 // The namespace's queues. Used by the control thread, and by the reaper's
 // threads looking up a dead-letter queue: the map is guarded by a mutex and queues
@@ -167,7 +183,7 @@ class QueueRegistry {
   std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
-  ReaperPool reapers_;  // serves every queue in queues_
+  ReaperPool reapers_;                          // serves every queue in queues_
   std::map<std::string, std::string> refused_;  // guarded by mutex_: queue name -> why its segment was refused
 };
 

@@ -50,6 +50,8 @@ constexpr std::array kEntries{
     Entry{Errc::unsupported_operation, "unsupported_operation", "the operation is not supported in this state"},
     Entry{Errc::over_limit, "over_limit", "the request exceeds a limit"},
     Entry{Errc::internal, "internal", "internal error"},
+    Entry{Errc::queue_busy, "queue_busy",
+          "the queue's lock stayed held longer than this process waits (its holder was stopped or descheduled)"},
 };
 
 const Entry* find(int value) {

@@ -47,6 +47,10 @@ std::error_code check_batch(std::span<const Entry> entries) {
 
 const std::string& Queue::name() const noexcept { return state_->name; }
 
+void Queue::set_lock_wait(std::chrono::microseconds wait) noexcept {
+  state_->core.set_lock_wait(static_cast<std::uint64_t>(std::max<std::int64_t>(wait.count(), 0)) * 1'000ull);
+}
+
 std::chrono::seconds Queue::receive_wait_time() const noexcept {
   return std::chrono::seconds(detail::read_settings(state_->core.header()).receive_wait_s);
 }
@@ -305,6 +309,10 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     if (!valid_fifo_id(options.receive_request_attempt_id)) return done(Errc::invalid_parameter_value);
     if (core.fifo()) attempt = detail::dedup_key(false, {}, options.receive_request_attempt_id);
   }
+  const std::uint64_t lock_wait_ns =
+      options.lock_wait ? static_cast<std::uint64_t>(std::max<std::int64_t>(options.lock_wait->count(), 0)) * 1'000ull
+                        : detail::QueueCore::kDefaultWait;
+  constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
   const std::uint64_t start = detail::monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(wait.count()) * 1'000'000ull;
   const std::uint64_t spin_until = start + static_cast<std::uint64_t>(options.spin.count()) * 1'000ull;
@@ -319,8 +327,9 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
       retry_attempt = false;
       std::error_code limited;
-      const std::uint32_t n = core.receive(std::span(taken.data(), options.max_messages), visibility,
-                                           detail::Now{t, detail::wall_ms()}, attempt ? &*attempt : nullptr, limited);
+      const std::uint32_t n =
+          core.receive(std::span(taken.data(), options.max_messages), visibility, detail::Now{t, detail::wall_ms()},
+                       attempt ? &*attempt : nullptr, limited, lock_wait_ns);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
         if (filled == messages.size()) messages.emplace_back();
@@ -342,6 +351,16 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
         ++filled;
       }
       if (filled > 0) return done({});
+      if (limited == Errc::queue_busy) {
+        // The lock stays held (its holder stopped?): try again a little
+        // later while the wait lasts, without spinning on it.
+        const std::uint64_t t2 = detail::monotonic_ns();
+        if (t2 >= deadline) return done(limited);
+        retry_attempt = attempt.has_value();
+        const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_relaxed);
+        detail::futex_wait(&h.ready_seq, seq, std::min<std::uint64_t>(deadline - t2, kBusyRetryNs));
+        continue;
+      }
       if (limited) return done(limited);
     }
     if (deadline == start) return done({});  // no wait
@@ -374,6 +393,11 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
   const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
   if (q.core.available_count() == 0 && !deleted(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
   q.core.remove_waiter(q.pid);
+}
+
+bool Queue::might_have_messages() const noexcept {
+  const detail::QueueState& q = *state_;
+  return q.core.available_count() > 0 || deleted(q) || q.core.next_deadline_ns() <= detail::monotonic_ns();
 }
 
 void WaitInterrupt::notify() noexcept {

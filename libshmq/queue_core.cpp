@@ -106,6 +106,23 @@ int try_lock_robust(pthread_mutex_t& mutex) noexcept {
   return EBUSY;
 }
 
+// lock_robust that sleeps at most `wait_ns` (QueueCore::kWaitForever: no
+// limit); EBUSY if the lock stays held that long.
+int lock_robust_within(pthread_mutex_t& mutex, std::uint64_t wait_ns) noexcept {
+  if (wait_ns == QueueCore::kWaitForever) return lock_robust(mutex);
+  const int rc = try_lock_robust(mutex);
+  if (rc != EBUSY || wait_ns == 0) return rc;
+  // CLOCK_REALTIME, as pthread_mutex_timedlock takes it (sanitizers know
+  // that call, not pthread_mutex_clocklock): a clock step only lengthens or
+  // shortens this one wait.
+  timespec deadline{};
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  const std::uint64_t until = std::uint64_t(deadline.tv_sec) * kNsPerSecond + std::uint64_t(deadline.tv_nsec) + wait_ns;
+  deadline = {static_cast<time_t>(until / kNsPerSecond), static_cast<long>(until % kNsPerSecond)};
+  const int timed = pthread_mutex_timedlock(&mutex, &deadline);
+  return timed == ETIMEDOUT ? EBUSY : timed;
+}
+
 }  // namespace
 
 // Holds the queue mutex. On EOWNERDEAD the previous owner died inside a
@@ -115,6 +132,8 @@ class QueueCore::Lock {
   explicit Lock(QueueCore& q) noexcept : Lock(q, lock_robust(q.h_->mutex)) {}
   // Only if the lock comes free while it spins; see owns().
   Lock(QueueCore& q, std::try_to_lock_t) noexcept : Lock(q, try_lock_robust(q.h_->mutex)) {}
+  // Within `wait_ns` (QueueCore::lock_wait); see owns().
+  Lock(QueueCore& q, std::uint64_t wait_ns) noexcept : Lock(q, lock_robust_within(q.h_->mutex, wait_ns)) {}
   ~Lock() {
     if (owns_) pthread_mutex_unlock(&q_.h_->mutex);
   }
@@ -409,9 +428,20 @@ void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
 
 std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                                  std::span<std::error_code> errors) noexcept {
-  Lock lock(*this);
+  Lock lock(*this, lock_wait());
+  if (!lock.owns()) {
+    busy(out, errors);
+    return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
+  }
   reserve_locked(sizes, pid, out, errors);
   return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
+}
+
+void QueueCore::busy(std::span<Reservation> out, std::span<std::error_code> errors) noexcept {
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = Reservation{};
+    if (!errors[i]) errors[i] = Errc::queue_busy;
+  }
 }
 
 void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
@@ -511,6 +541,7 @@ bool QueueCore::reserve_in_use() noexcept {
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
+  if (std::all_of(slots.begin(), slots.end(), [](const Reservation& r) { return r.index == kNil; })) return;
   Lock lock(*this);
   for (Reservation& slot : slots) {
     if (slot.index == kNil) continue;
@@ -591,7 +622,12 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
   bool wake_reaper = false;
   prefetch_for_send(sizes);
   {
-    Lock lock(*this);
+    Lock lock(*this, lock_wait());
+    if (!lock.owns()) {
+      busy(slots, errors);
+      seen_epoch = epoch;
+      return 0;
+    }
     if (epoch != kAnyEpoch) {
       seen_epoch = atom(h_->daemon_epoch).load(std::memory_order_relaxed);
       if (seen_epoch != epoch) return 0;
@@ -818,14 +854,18 @@ void QueueCore::remember_attempt(const DedupKey& key, std::span<const Delivery> 
 }
 
 std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now, const DedupKey* attempt,
-                                 std::error_code& error) noexcept {
+                                 std::error_code& error, std::uint64_t lock_wait_ns) noexcept {
   std::uint32_t taken = 0;
   std::uint32_t moved = 0;
   bool wake_reaper = false;
   bool redrive = false;
   if (!fifo()) prefetch_for_receive(out.size());
   {
-    Lock lock(*this);
+    Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
+    if (!lock.owns()) {
+      error = Errc::queue_busy;
+      return 0;
+    }
     moved = expire_locked(now, redrive);
     const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
     if (attempt) {
@@ -908,7 +948,11 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
   std::uint32_t unlocked = 0;
   prefetch_for_remove(handles);
   {
-    Lock lock(*this);
+    Lock lock(*this, lock_wait());
+    if (!lock.owns()) {
+      std::fill(errors.begin(), errors.end(), make_error_code(Errc::queue_busy));
+      return;
+    }
     for (std::size_t i = 0; i < handles.size(); ++i) {
       MessageState state;
       errors[i] = locate(handles[i], state);
@@ -931,7 +975,8 @@ std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::u
   std::uint32_t moved = 0;
   bool wake_reaper = false;
   {
-    Lock lock(*this);
+    Lock lock(*this, lock_wait());
+    if (!lock.owns()) return Errc::queue_busy;
     MessageState state;
     if (auto ec = locate(handle, state)) return ec;
     if (state != MessageState::kInFlight) return Errc::message_not_in_flight;
@@ -990,8 +1035,9 @@ std::uint32_t QueueCore::return_redrives() noexcept {
   return returned;
 }
 
-std::uint32_t QueueCore::purge() noexcept {
-  Lock lock(*this);
+std::optional<std::uint32_t> QueueCore::purge() noexcept {
+  Lock lock(*this, lock_wait());
+  if (!lock.owns()) return std::nullopt;
   std::uint32_t purged = 0;
   for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
     const std::uint32_t next = d_[index].all_next;
@@ -1004,8 +1050,10 @@ std::uint32_t QueueCore::purge() noexcept {
   return purged;
 }
 
-std::uint32_t QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx) noexcept {
-  Lock lock(*this);
+std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
+                                                              std::uint64_t lock_wait_ns) noexcept {
+  Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
+  if (!lock.owns()) return std::nullopt;
   std::uint32_t freed = 0;
   for (std::uint32_t i = 0; i < h_->roots.unused_from; ++i) {
     if (state_of(d_[i]) == MessageState::kWriting && match(d_[i].owner_pid, ctx)) {
@@ -1210,8 +1258,21 @@ void QueueCore::reaper_wake() noexcept {
 }
 
 QueueCore::Stats QueueCore::stats() noexcept {
-  Lock lock(*this);
-  return Stats{h_->counts, h_->roots.unused_from, h_->roots.arena_free_bytes};
+  Lock lock(*this, lock_wait());
+  if (lock.owns()) return Stats{h_->counts, h_->roots.unused_from, h_->roots.arena_free_bytes, true};
+  // The lock stays held: the counts as their lock-free readers see them
+  // (relaxed, each on its own; the counts lines are written with atomic_ref
+  // for that), and the table use as a hint.
+  constexpr auto relaxed = std::memory_order_relaxed;
+  Counts& c = h_->counts;
+  Stats s{};
+  s.counts.visible = atom(c.visible).load(relaxed);
+  s.counts.in_flight = atom(c.in_flight).load(relaxed);
+  s.counts.delayed = atom(c.delayed).load(relaxed);
+  s.counts.writing = atom(c.writing).load(relaxed);
+  s.counts.redrive = atom(c.redrive).load(relaxed);
+  s.slots_ever_used = load_hint(h_->roots.unused_from);
+  return s;
 }
 
 std::uint32_t QueueCore::available_count() const noexcept {

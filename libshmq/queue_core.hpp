@@ -133,6 +133,19 @@ class QueueCore {
   static void format(void* base, const FormatParams& params);
 
   SegmentHeader& header() const noexcept { return *h_; }
+
+  // How long an operation that can give up cleanly (reserve,
+  // send_in_one_lock, receive, remove, change_visibility, purge, stats,
+  // reclaim_writing) waits for the queue's lock before it answers
+  // queue_busy: a holder that was stopped or descheduled must not hold up a
+  // process that serves many queues from few threads (the daemon). Commits
+  // and unreserves always wait: they finish what a reservation started.
+  // Applies to this process's QueueCore only.
+  static constexpr std::uint64_t kWaitForever = ~0ull;
+  static constexpr std::uint64_t kDefaultWait = ~0ull - 1;  // receive(): lock_wait()
+  void set_lock_wait(std::uint64_t wait_ns) noexcept { lock_wait_ns_.store(wait_ns, std::memory_order_relaxed); }
+  // Relaxed: a setting, ordering nothing.
+  std::uint64_t lock_wait() const noexcept { return lock_wait_ns_.load(std::memory_order_relaxed); }
   MessageDescriptor& descriptor(std::uint32_t index) const noexcept { return d_[index]; }
   std::uint8_t* payload(std::uint64_t block_offset) const noexcept { return arena_base_ + block_offset; }
 
@@ -140,6 +153,7 @@ class QueueCore {
   // critical section. Entries that find no room get queue_full in `errors`;
   // the others get a slot.
   // Returns the daemon epoch read under the lock (see Queue's send path).
+  // Every entry gets queue_busy if the lock stays held past lock_wait().
   std::uint32_t reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                         std::span<std::error_code> errors) noexcept;
 
@@ -181,9 +195,11 @@ class QueueCore {
   // the head of the ring, each group's in order (FIFO). Expires due timers
   // and retention first. With `attempt` (FIFO), a retry within 5 minutes
   // gets the same messages again while they are still in flight. Returns
-  // the number taken; `error` is too_many_in_flight when the limit stops it.
+  // the number taken; `error` is too_many_in_flight when the limit stops it,
+  // queue_busy when the lock stays held past `lock_wait_ns` (kDefaultWait:
+  // lock_wait()).
   std::uint32_t receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now, const DedupKey* attempt,
-                        std::error_code& error) noexcept;
+                        std::error_code& error, std::uint64_t lock_wait_ns = kDefaultWait) noexcept;
 
   // True if the message a delivery names still holds the same payload, i.e.
   // a copy taken since receive() is intact.
@@ -206,13 +222,15 @@ class QueueCore {
   // become visible again. Returns how many.
   std::uint32_t return_redrives() noexcept;
 
-  // Deletes every message that is not being written; returns the number.
-  std::uint32_t purge() noexcept;
+  // Deletes every message that is not being written; returns the number,
+  // or nothing if the lock stays held past lock_wait().
+  std::optional<std::uint32_t> purge() noexcept;
 
   // Frees slots left in kWriting by `pid` (kNil: by any pid for which
-  // `is_dead(pid)` is true). Returns the number freed.
+  // `is_dead(pid)` is true). Returns the number freed, or nothing if the
+  // lock stays held past lock_wait() (try again later).
   template <class IsDead>
-  std::uint32_t reclaim_writing(IsDead is_dead) noexcept;
+  std::optional<std::uint32_t> reclaim_writing(IsDead is_dead, std::uint64_t lock_wait_ns = kDefaultWait) noexcept;
 
   // Recomputes every derived structure from the descriptor states.
   void rebuild() noexcept;
@@ -263,10 +281,13 @@ class QueueCore {
 
   // The counts and the tables' use, copied under the mutex (for stats: a
   // plain copy without it would race with their writers).
+  // If the lock stays held past lock_wait(), the counts as read without it
+  // (each exact, together perhaps not) and `locked` false.
   struct Stats {
     Counts counts;
     std::uint32_t slots_ever_used;
     std::uint64_t arena_free_bytes;
+    bool locked;
   };
   Stats stats() noexcept;
 
@@ -311,7 +332,10 @@ class QueueCore {
   void count(MessageState s, int delta) noexcept;
   void publish_deadline() noexcept;
   bool reaper_needs_wake(std::uint64_t deadline_ns) const noexcept;
-  std::uint32_t free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx) noexcept;
+  std::optional<std::uint32_t> free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
+                                                     std::uint64_t lock_wait_ns) noexcept;
+  // A reserve that did not get the lock: nothing held, queue_busy.
+  static void busy(std::span<Reservation> out, std::span<std::error_code> errors) noexcept;
   bool reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept;
   // A FIFO queue's tables reached by hash (group and dedup buckets, receive
   // attempts); true for a standard queue.
@@ -328,12 +352,13 @@ class QueueCore {
   TimerHeap timers_;
   GroupTable groups_;
   DedupTable dedup_;
+  std::atomic<std::uint64_t> lock_wait_ns_{kWaitForever};
 };
 
 template <class IsDead>
-std::uint32_t QueueCore::reclaim_writing(IsDead is_dead) noexcept {
-  return free_writing_matching([](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); },
-                               &is_dead);
+std::optional<std::uint32_t> QueueCore::reclaim_writing(IsDead is_dead, std::uint64_t lock_wait_ns) noexcept {
+  return free_writing_matching([](std::uint32_t pid, void* ctx) { return (*static_cast<IsDead*>(ctx))(pid); }, &is_dead,
+                               lock_wait_ns);
 }
 
 }  // namespace shmq::detail

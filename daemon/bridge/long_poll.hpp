@@ -48,6 +48,12 @@ class LongPollHub {
   struct QueueWaiters {
     std::deque<Waiter> waiters;
     bool try_now = true;  // a receive might find something: serve the waiters
+    // Not waited on before this: its lock was held at the last try, or it
+    // keeps looking receivable while receives find nothing (a FIFO queue at
+    // its in-flight limit), either of which would make the wait return at
+    // once, again and again. Polled at this time instead.
+    std::chrono::steady_clock::time_point poll_at{};
+    int empty_while_receivable = 0;  // tries in a row that found nothing though it looked receivable
   };
   void serve();
   // Answers those that got messages, failed or timed out; keeps the others.

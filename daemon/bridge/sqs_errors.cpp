@@ -97,6 +97,8 @@ std::string_view shape_for(const std::error_code& ec) {
       return "AccessDenied";
     case Errc::daemon_unavailable:
       return "ServiceUnavailable";
+    case Errc::queue_busy:
+      return "ServiceUnavailable";
     default:
       break;
   }

@@ -149,7 +149,12 @@ MessageAttributes message_attributes(const json& p, const char* name) {
   return out;
 }
 
-std::string error_code_of(const std::error_code& ec) { return to_sqs_error(ec).query_code; }
+// A batch's failed entry: SenderFault false for what the server, not the
+// request, is to blame for (a queue busy under a stopped lock holder).
+json failed_entry(const std::string& id, const std::error_code& ec, const std::string& message) {
+  const SqsError e = to_sqs_error(ec);
+  return {{"Id", id}, {"SenderFault", e.sender_fault}, {"Code", e.query_code}, {"Message", message}};
+}
 
 // SendMessage and SendMessageBatch entries alike.
 SendOptions send_options(const json& p, bool fifo, const RequestContext& context, std::string& body) {
@@ -218,6 +223,10 @@ Queue SqsService::open(const std::string& name) {
     if (auto it = queues_.find(name); it != queues_.end()) return it->second;
   }
   Queue q = client_.open_queue(name);
+  // The bridge's few threads serve every queue: a process stopped while it
+  // holds one queue's lock must cost that queue's requests a 503, not hold a
+  // thread (see docs/reaper-and-long-polls.md).
+  q.set_lock_wait(std::chrono::microseconds(kBridgeLockWait));
   std::lock_guard lock(mutex_);
   return queues_.insert_or_assign(name, q).first->second;
 }
@@ -475,8 +484,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BatchEntryResult& r = results[i];
     if (r.error) {
-      failed.push_back(
-          {{"Id", r.id}, {"SenderFault", true}, {"Code", error_code_of(r.error)}, {"Message", r.error.message()}});
+      failed.push_back(failed_entry(r.id, r.error, r.error.message()));
       continue;
     }
     json s{{"Id", r.id}, {"MessageId", r.message_id}};
@@ -511,6 +519,9 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   if (auto result = receive_now(pending, *wait == 0)) {
     out.result = std::move(*result);
   } else {
+    // The long-poll thread serves every queue's waiters: its tries never
+    // wait for a lock (it retries a busy queue a little later instead).
+    pending.options.lock_wait = std::chrono::microseconds(0);
     out.pending = std::move(pending);
   }
   return out;
@@ -519,6 +530,13 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
 std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) {
   std::vector<Message> messages;
   const std::error_code ec = pending.queue.receive(messages, pending.options);
+  pending.busy = ec == Errc::queue_busy;
+  if (pending.busy) {
+    // A receive may come back empty while messages exist (short polls
+    // sample, in SQS too): a stopped lock holder makes this one do so.
+    if (!last) return std::nullopt;
+    return render_messages(messages, pending.selection, pending.queue_name.ends_with(".fifo"));
+  }
   if (ec == Errc::queue_does_not_exist) {
     forget(pending.queue_name);
     raise("QueueDoesNotExist", "The specified queue does not exist.");
@@ -592,10 +610,9 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
     if (!r.error || r.error == Errc::stale_receipt_handle) {
       out["Successful"].push_back({{"Id", r.id}});
     } else {
-      out["Failed"].push_back({{"Id", r.id},
-                               {"SenderFault", true},
-                               {"Code", error_code_of(r.error)},
-                               {"Message", "The input receipt handle is invalid."}});
+      const bool busy = r.error == Errc::queue_busy;
+      out["Failed"].push_back(
+          failed_entry(r.id, r.error, busy ? r.error.message() : "The input receipt handle is invalid."));
     }
   }
   return out;
@@ -622,8 +639,9 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
     if (!r.error) {
       out["Successful"].push_back({{"Id", r.id}});
     } else {
-      const std::string code = r.error == Errc::stale_receipt_handle ? "InvalidParameterValue" : error_code_of(r.error);
-      out["Failed"].push_back({{"Id", r.id}, {"SenderFault", true}, {"Code", code}, {"Message", r.error.message()}});
+      json entry = failed_entry(r.id, r.error, r.error.message());
+      if (r.error == Errc::stale_receipt_handle) entry["Code"] = "InvalidParameterValue";
+      out["Failed"].push_back(std::move(entry));
     }
   }
   return out;

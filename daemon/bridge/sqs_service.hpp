@@ -39,12 +39,19 @@ struct ReceiveSelection {
 };
 
 // A ReceiveMessage that found nothing and waits for messages.
+// How long a bridge request waits for a queue's lock (Queue::set_lock_wait)
+// before it answers 503 ServiceUnavailable, in microseconds: longer than a
+// descheduled holder takes to run again, short enough that a stopped one
+// does not hold the bridge's threads.
+inline constexpr std::int64_t kBridgeLockWait = 100'000;  // 100 ms
+
 struct PendingReceive {
   std::string queue_name;
   Queue queue;
   ReceiveOptions options;
   ReceiveSelection selection;
   std::chrono::steady_clock::time_point deadline;
+  bool busy = false;  // the last try found the queue's lock held (see receive_now)
 };
 
 struct ActionOutcome {

@@ -44,6 +44,7 @@ enum class Errc {
   unsupported_operation,  // e.g. a second move task for one queue (SQS UnsupportedOperation)
   over_limit,             // a request above a limit, e.g. 8 actions in one permission (SQS OverLimit)
   internal,
+  queue_busy,  // the queue's lock stayed held past the wait this process allows (Queue::set_lock_wait)
 };
 
 const std::error_category& error_category() noexcept;

@@ -93,6 +93,11 @@ class Queue {
                            const WaitInterrupt& interrupt, std::uint32_t interrupt_seen,
                            std::vector<std::size_t>& ready);
 
+  // What wait_for_any checks before it sleeps: true if a receive might find
+  // a message now (or the queue was deleted). It may still find none: a
+  // FIFO queue at its in-flight limit, say. Lock-free; does not block.
+  bool might_have_messages() const noexcept;
+
   // The queue's ReceiveMessageWaitTimeSeconds: how long receive() waits when
   // ReceiveOptions::wait_time is not given. Read from shared memory; does
   // not block.
@@ -100,6 +105,15 @@ class Queue {
 
   // Approximate counts, read without locking.
   QueueCounts counts() const noexcept;
+
+  // How long send, receive, delete and change visibility wait for the
+  // queue's lock before they fail with queue_busy. By default, as long as
+  // it takes: a holder is either running (the lock is held for
+  // microseconds) or dead (its lock is recovered at once). A process that
+  // serves many queues from a few threads sets a bound, so that a holder
+  // that is stopped (SIGSTOP, a debugger) or starved holds up only the
+  // callers of its own queue. Applies to every copy of this Queue.
+  void set_lock_wait(std::chrono::microseconds wait) noexcept;
 
   const std::string& name() const noexcept;
 

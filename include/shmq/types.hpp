@@ -75,6 +75,10 @@ struct ReceiveOptions {
   std::string receive_request_attempt_id;
   // How long an empty receive busy-polls before it sleeps on the futex.
   std::chrono::microseconds spin{50};
+  // How long each try waits for the queue's lock before it counts as busy
+  // (default: Queue::set_lock_wait's). A receive that finds the queue busy
+  // tries again until its wait time ends, then fails with queue_busy.
+  std::optional<std::chrono::microseconds> lock_wait;
 };
 
 struct Message {

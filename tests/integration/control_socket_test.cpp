@@ -29,6 +29,7 @@
 #include "control_protocol.hpp"
 #include "queue_core.hpp"
 #include "segment.hpp"
+#include "sqs_http.hpp"
 #include "test_util.hpp"
 
 namespace shmq::test {
@@ -163,62 +164,9 @@ TEST_F(ControlSocket, AProcessWithoutAConnectionKeepsItsSlotsUntilItExits) {
 
 // --- The SQS bridge: it is a client inside shmqd ---------------------------
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-// One request to the bridge over loopback in the AWS JSON 1.0 protocol.
-HttpReply sqs_call(int port, const std::string& action, const json& params) {
-  const std::string body = params.dump();
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  HttpReply reply;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return reply;
-  }
-  const std::string request = "POST / HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                              "\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AmazonSQS." + action +
-                              "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-                              body;
-  for (std::size_t sent = 0; sent < request.size();) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string response;
-  char buffer[65536];
-  ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, static_cast<std::size_t>(n));
-  ::close(fd);
-  if (response.rfind("HTTP/1.1 ", 0) == 0) reply.status = std::atoi(response.c_str() + 9);
-  if (const auto end = response.find("\r\n\r\n"); end != std::string::npos) reply.body = response.substr(end + 4);
-  return reply;
-}
-
-class BridgeControlSocket : public ::testing::Test {
+class BridgeControlSocket : public BridgeTest {
  protected:
-  BridgeControlSocket()
-      : port_file_(std::filesystem::temp_directory_path() / (unique_namespace() + ".port")),
-        daemon_(unique_namespace(), {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file", port_file_.string(),
-                                     "--bridge-threads", "4"}) {}
-  ~BridgeControlSocket() override { std::filesystem::remove(port_file_); }
-
-  int port() {
-    int port = 0;
-    EXPECT_TRUE(eventually([&] {
-      std::ifstream(port_file_) >> port;
-      return port > 0;
-    })) << "the bridge did not start";
-    return port;
-  }
-
-  std::filesystem::path port_file_;
-  DaemonProcess daemon_;
+  BridgeControlSocket() : BridgeTest({"--bridge-threads", "4"}) {}
 };
 
 // Big control requests made the bridge's connection fail and reconnect, and
