@@ -347,7 +347,12 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
     throw;
   }
   wire_redrive(*queue);
-  reapers_.add(queue);
+  try {
+    reapers_.add(queue);  // no thread to serve it: no queue
+  } catch (...) {
+    detail::Segment::unlink(shm_name);
+    throw;
+  }
   std::lock_guard lock(mutex_);
   queues_.emplace(name, queue);
   return queue;

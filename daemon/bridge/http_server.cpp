@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 
 namespace shmq::bridge {
 
@@ -343,7 +344,13 @@ void HttpServer::accept(Acceptor& acceptor) {
 void HttpServer::start() {
   if (tcp_acceptor_.is_open()) accept(tcp_acceptor_);
   if (unix_acceptor_.is_open()) accept(unix_acceptor_);
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  try {
+    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  } catch (const std::system_error& e) {
+    stop();  // joins those that started
+    throw std::runtime_error("cannot start the bridge's " + std::to_string(options_.threads) +
+                             " threads: " + e.code().message() + " (the limit of threads: pids.max, RLIMIT_NPROC)");
+  }
 }
 
 void HttpServer::stop() {

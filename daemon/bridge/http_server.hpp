@@ -60,7 +60,7 @@ class HttpServer {
   // The connection limit in force: Options::max_connections, lowered to fit
   // the process's file descriptor limit.
   std::size_t max_connections() const noexcept { return max_connections_; }
-  void start();  // runs the thread pool
+  void start();  // runs the thread pool; throws std::runtime_error if its threads cannot start
   void stop();   // closes the listener and every connection; joins the pool; removes the Unix socket file
 
  private:
