@@ -333,119 +333,38 @@ std::string ControlServer::answer(std::string_view packet) {
   }
 }
 
+// The control operations: name, handler, and whether the op is on an
+// existing queue (then the request's "name" is looked up first, and a
+// missing queue is queue_does_not_exist before anything else is read).
+const ControlServer::Op ControlServer::kOps[] = {
+    {"hello", &ControlServer::hello, false},
+    {"list_queues", &ControlServer::list_queues, false},
+    {"create_queue", &ControlServer::create_queue, false},
+    {"start_message_move_task", &ControlServer::start_message_move_task, false},
+    {"cancel_message_move_task", &ControlServer::cancel_message_move_task, false},
+    {"list_message_move_tasks", &ControlServer::list_message_move_tasks, false},
+    {"delete_queue", &ControlServer::delete_queue, false},
+    {"open_queue", &ControlServer::open_queue, true},
+    {"get_queue_attributes", &ControlServer::get_queue_attributes, true},
+    {"set_queue_attributes", &ControlServer::set_queue_attributes, true},
+    {"tag_queue", &ControlServer::tag_queue, true},
+    {"untag_queue", &ControlServer::untag_queue, true},
+    {"list_queue_tags", &ControlServer::list_queue_tags, true},
+    {"add_permission", &ControlServer::add_permission, true},
+    {"remove_permission", &ControlServer::remove_permission, true},
+    {"list_dead_letter_source_queues", &ControlServer::list_dead_letter_source_queues, true},
+    {"purge_queue", &ControlServer::purge_queue, true},
+    {"stats", &ControlServer::stats, true},
+};
+
 json ControlServer::handle(const json& request) {
   try {
     const std::string op = request.value("op", "");
-    if (op == "hello") return {{"ok", true}, {"namespace", config_.ns}};
-    if (op == "list_queues") return {{"ok", true}, {"queues", registry_.names(request.value("prefix", ""))}};
-
-    const std::string name = request.value("name", "");
-    if (op == "create_queue") {
-      std::optional<QueueCapacity> capacity;
-      if (request.contains("max_messages")) {
-        capacity = QueueCapacity{request.at("max_messages").get<std::uint32_t>(),
-                                 request.at("arena_bytes").get<std::uint64_t>()};
-      }
-      const auto q =
-          registry_.create(name, request.value("attributes", Attributes{}), capacity, request.value("tags", Tags{}));
-      return {{"ok", true}, {"shm_name", q->shm_name()}};
-    }
-    if (op == "start_message_move_task") {
-      std::optional<std::uint32_t> rate;
-      if (request.contains("max_per_second")) rate = request.at("max_per_second").get<std::uint32_t>();
-      const std::string handle =
-          move_tasks_.start(request.at("source_arn").get<std::string>(), request.value("destination_arn", ""), rate);
-      return {{"ok", true}, {"task_handle", handle}};
-    }
-    if (op == "cancel_message_move_task") {
-      return {{"ok", true}, {"moved", move_tasks_.cancel(request.at("task_handle").get<std::string>())}};
-    }
-    if (op == "list_message_move_tasks") {
-      json tasks = json::array();
-      for (const MoveTaskInfo& t : move_tasks_.list(request.at("source_arn").get<std::string>(),
-                                                    request.value("max_results", std::uint32_t{1}))) {
-        json task{{"status", t.status},
-                  {"source_arn", t.source_arn},
-                  {"moved", t.moved},
-                  {"to_move", t.to_move},
-                  {"started_ms", t.started_ms}};
-        if (!t.task_handle.empty()) task["task_handle"] = t.task_handle;
-        if (!t.destination_arn.empty()) task["destination_arn"] = t.destination_arn;
-        if (t.max_per_second) task["max_per_second"] = *t.max_per_second;
-        if (!t.failure_reason.empty()) task["failure_reason"] = t.failure_reason;
-        tasks.push_back(std::move(task));
-      }
-      return {{"ok", true}, {"tasks", tasks}};
-    }
-    if (op == "delete_queue") {
-      registry_.remove(name);
-      return {{"ok", true}};
-    }
-    const std::shared_ptr<ManagedQueue> queue = registry_.get(name);
-    ManagedQueue& q = *queue;
-    if (op == "open_queue") return {{"ok", true}, {"shm_name", q.shm_name()}};
-    if (op == "get_queue_attributes") {
-      const auto names = request.value("names", std::vector<std::string>{"All"});
-      return {{"ok", true}, {"attributes", registry_.attributes(name, names)}};
-    }
-    if (op == "set_queue_attributes") {
-      registry_.set_attributes(name, request.value("attributes", Attributes{}));
-      return {{"ok", true}};
-    }
-    if (op == "tag_queue") {
-      registry_.tag(name, request.value("tags", Tags{}));
-      return {{"ok", true}};
-    }
-    if (op == "untag_queue") {
-      registry_.untag(name, request.value("keys", std::vector<std::string>{}));
-      return {{"ok", true}};
-    }
-    if (op == "list_queue_tags") return {{"ok", true}, {"tags", registry_.tags(name)}};
-    if (op == "add_permission") {
-      registry_.add_permission(name, request.value("label", ""),
-                               request.value("account_ids", std::vector<std::string>{}),
-                               request.value("actions", std::vector<std::string>{}));
-      return {{"ok", true}};
-    }
-    if (op == "remove_permission") {
-      registry_.remove_permission(name, request.value("label", ""));
-      return {{"ok", true}};
-    }
-    if (op == "list_dead_letter_source_queues") {
-      return {{"ok", true}, {"queues", registry_.dead_letter_sources(name)}};
-    }
-    if (op == "purge_queue") {
-      const std::optional<std::uint32_t> done = q.core().purge();
-      if (!done)
-        throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
-      const std::uint32_t purged = *done;
-      spdlog::info("purged queue {}: {} messages", name, purged);
-      return {{"ok", true}, {"purged", purged}};
-    }
-    if (op == "stats") {
-      const detail::SegmentHeader& h = q.header();
-      const detail::QueueCore::Stats stats = q.core().stats();
-      const detail::Counts& c = stats.counts;
-      return {{"ok", true},
-              {"stats",
-               {{"name", name},
-                {"shm_name", q.shm_name()},
-                {"segment_bytes", h.segment_bytes},
-                {"max_messages", h.capacity},
-                {"slots_ever_used", stats.slots_ever_used},
-                {"arena_bytes", h.arena_bytes},
-                {"arena_free_bytes", stats.arena_free_bytes},
-                {"visible", c.visible},
-                {"in_flight", c.in_flight},
-                {"delayed", c.delayed},
-                {"writing", c.writing},
-                {"sent_total", c.sent_total},
-                {"received_total", c.received_total},
-                {"deleted_total", c.deleted_total},
-                {"recoveries", c.recoveries},
-                {"sleeping_receivers", q.core().sleeping_receivers()}}}};
-    }
-    return error_reply(Errc::invalid_parameter_value, "unknown op '" + op + "'");
+    const auto row = std::find_if(std::begin(kOps), std::end(kOps), [&](const Op& o) { return o.name == op; });
+    if (row == std::end(kOps)) return error_reply(Errc::invalid_parameter_value, "unknown op '" + op + "'");
+    Request r{request, nullptr};
+    if (row->on_queue) r.queue = registry_.get(r.name());
+    return (this->*row->handler)(r);
   } catch (const std::system_error& e) {
     // what() is "<detail>: <code message>"; the client adds the code message again.
     std::string what = e.what();
@@ -455,6 +374,130 @@ json ControlServer::handle(const json& request) {
   } catch (const json::exception& e) {
     return error_reply(Errc::invalid_parameter_value, e.what());
   }
+}
+
+json ControlServer::hello(const Request&) { return {{"ok", true}, {"namespace", config_.ns}}; }
+
+json ControlServer::list_queues(const Request& r) {
+  return {{"ok", true}, {"queues", registry_.names(r.body.value("prefix", ""))}};
+}
+
+json ControlServer::create_queue(const Request& r) {
+  std::optional<QueueCapacity> capacity;
+  if (r.body.contains("max_messages")) {
+    capacity =
+        QueueCapacity{r.body.at("max_messages").get<std::uint32_t>(), r.body.at("arena_bytes").get<std::uint64_t>()};
+  }
+  const auto q =
+      registry_.create(r.name(), r.body.value("attributes", Attributes{}), capacity, r.body.value("tags", Tags{}));
+  return {{"ok", true}, {"shm_name", q->shm_name()}};
+}
+
+json ControlServer::start_message_move_task(const Request& r) {
+  std::optional<std::uint32_t> rate;
+  if (r.body.contains("max_per_second")) rate = r.body.at("max_per_second").get<std::uint32_t>();
+  const std::string handle =
+      move_tasks_.start(r.body.at("source_arn").get<std::string>(), r.body.value("destination_arn", ""), rate);
+  return {{"ok", true}, {"task_handle", handle}};
+}
+
+json ControlServer::cancel_message_move_task(const Request& r) {
+  return {{"ok", true}, {"moved", move_tasks_.cancel(r.body.at("task_handle").get<std::string>())}};
+}
+
+json ControlServer::list_message_move_tasks(const Request& r) {
+  json tasks = json::array();
+  for (const MoveTaskInfo& t :
+       move_tasks_.list(r.body.at("source_arn").get<std::string>(), r.body.value("max_results", std::uint32_t{1}))) {
+    json task{{"status", t.status},
+              {"source_arn", t.source_arn},
+              {"moved", t.moved},
+              {"to_move", t.to_move},
+              {"started_ms", t.started_ms}};
+    if (!t.task_handle.empty()) task["task_handle"] = t.task_handle;
+    if (!t.destination_arn.empty()) task["destination_arn"] = t.destination_arn;
+    if (t.max_per_second) task["max_per_second"] = *t.max_per_second;
+    if (!t.failure_reason.empty()) task["failure_reason"] = t.failure_reason;
+    tasks.push_back(std::move(task));
+  }
+  return {{"ok", true}, {"tasks", tasks}};
+}
+
+json ControlServer::delete_queue(const Request& r) {
+  registry_.remove(r.name());
+  return {{"ok", true}};
+}
+
+json ControlServer::open_queue(const Request& r) { return {{"ok", true}, {"shm_name", r.queue->shm_name()}}; }
+
+json ControlServer::get_queue_attributes(const Request& r) {
+  const auto names = r.body.value("names", std::vector<std::string>{"All"});
+  return {{"ok", true}, {"attributes", registry_.attributes(r.name(), names)}};
+}
+
+json ControlServer::set_queue_attributes(const Request& r) {
+  registry_.set_attributes(r.name(), r.body.value("attributes", Attributes{}));
+  return {{"ok", true}};
+}
+
+json ControlServer::tag_queue(const Request& r) {
+  registry_.tag(r.name(), r.body.value("tags", Tags{}));
+  return {{"ok", true}};
+}
+
+json ControlServer::untag_queue(const Request& r) {
+  registry_.untag(r.name(), r.body.value("keys", std::vector<std::string>{}));
+  return {{"ok", true}};
+}
+
+json ControlServer::list_queue_tags(const Request& r) { return {{"ok", true}, {"tags", registry_.tags(r.name())}}; }
+
+json ControlServer::add_permission(const Request& r) {
+  registry_.add_permission(r.name(), r.body.value("label", ""), r.body.value("account_ids", std::vector<std::string>{}),
+                           r.body.value("actions", std::vector<std::string>{}));
+  return {{"ok", true}};
+}
+
+json ControlServer::remove_permission(const Request& r) {
+  registry_.remove_permission(r.name(), r.body.value("label", ""));
+  return {{"ok", true}};
+}
+
+json ControlServer::list_dead_letter_source_queues(const Request& r) {
+  return {{"ok", true}, {"queues", registry_.dead_letter_sources(r.name())}};
+}
+
+json ControlServer::purge_queue(const Request& r) {
+  const std::optional<std::uint32_t> done = r.queue->core().purge();
+  if (!done) throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
+  const std::uint32_t purged = *done;
+  spdlog::info("purged queue {}: {} messages", r.name(), purged);
+  return {{"ok", true}, {"purged", purged}};
+}
+
+json ControlServer::stats(const Request& r) {
+  ManagedQueue& q = *r.queue;
+  const detail::SegmentHeader& h = q.header();
+  const detail::QueueCore::Stats stats = q.core().stats();
+  const detail::Counts& c = stats.counts;
+  return {{"ok", true},
+          {"stats",
+           {{"name", r.name()},
+            {"shm_name", q.shm_name()},
+            {"segment_bytes", h.segment_bytes},
+            {"max_messages", h.capacity},
+            {"slots_ever_used", stats.slots_ever_used},
+            {"arena_bytes", h.arena_bytes},
+            {"arena_free_bytes", stats.arena_free_bytes},
+            {"visible", c.visible},
+            {"in_flight", c.in_flight},
+            {"delayed", c.delayed},
+            {"writing", c.writing},
+            {"sent_total", c.sent_total},
+            {"received_total", c.received_total},
+            {"deleted_total", c.deleted_total},
+            {"recoveries", c.recoveries},
+            {"sleeping_receivers", q.core().sleeping_receivers()}}}};
 }
 
 void ControlServer::close_connections() noexcept {

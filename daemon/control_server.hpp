@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <deque>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -59,6 +60,39 @@ class ControlServer {
   nlohmann::json handle(const nlohmann::json& request);
 
  private:
+  // One decoded request as its handler sees it.
+  struct Request {
+    const nlohmann::json& body;
+    std::shared_ptr<ManagedQueue> queue;  // the queue it names, for ops on an existing queue
+    // The queue it names ("name"), "" if none. Read only by the ops that use
+    // it: a "name" that is not a string fails those alone.
+    std::string name() const { return body.value("name", ""); }
+  };
+  struct Op {
+    std::string_view name;
+    nlohmann::json (ControlServer::*handler)(const Request& request);
+    bool on_queue;  // the queue must exist: looked up before the handler runs
+  };
+  static const Op kOps[];
+  nlohmann::json hello(const Request& r);
+  nlohmann::json list_queues(const Request& r);
+  nlohmann::json create_queue(const Request& r);
+  nlohmann::json start_message_move_task(const Request& r);
+  nlohmann::json cancel_message_move_task(const Request& r);
+  nlohmann::json list_message_move_tasks(const Request& r);
+  nlohmann::json delete_queue(const Request& r);
+  nlohmann::json open_queue(const Request& r);
+  nlohmann::json get_queue_attributes(const Request& r);
+  nlohmann::json set_queue_attributes(const Request& r);
+  nlohmann::json tag_queue(const Request& r);
+  nlohmann::json untag_queue(const Request& r);
+  nlohmann::json list_queue_tags(const Request& r);
+  nlohmann::json add_permission(const Request& r);
+  nlohmann::json remove_permission(const Request& r);
+  nlohmann::json list_dead_letter_source_queues(const Request& r);
+  nlohmann::json purge_queue(const Request& r);
+  nlohmann::json stats(const Request& r);
+
   struct Connection {
     pid_t pid;
     uid_t uid;

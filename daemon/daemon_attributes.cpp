@@ -91,6 +91,10 @@ std::error_code apply_daemon_attributes(const Attributes& given, Attributes& sto
       stored.erase(name);
       continue;
     }
+    if (name == kPolicy && value.size() > kMaxPolicyBytes) {
+      reason = kPolicyTooLarge;
+      return Errc::over_limit;
+    }
     const std::optional<std::string> value_ok = canonical(name, value, reason);
     if (!value_ok) return Errc::invalid_attribute_value;
     stored[name] = *value_ok;

@@ -33,7 +33,8 @@ void split_names(const std::vector<std::string>& all, std::vector<std::string>& 
 // Validates `given` and merges it into `stored` in canonical form (a
 // RedrivePolicy's target is checked by the registry, not here). On failure
 // returns invalid_attribute_value with the culprit's name in `culprit` and
-// the reason in `reason`; `stored` may then be partly changed.
+// the reason in `reason`, or over_limit for a Policy over kMaxPolicyBytes
+// with kPolicyTooLarge in `reason`; `stored` may then be partly changed.
 std::error_code apply_daemon_attributes(const Attributes& given, Attributes& stored, std::string& culprit,
                                         std::string& reason);
 

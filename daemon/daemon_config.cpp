@@ -72,6 +72,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
                                            "permissions of the bridge's Unix socket (octal): who may connect")(
       "bridge-max-connections", po::value(&config.bridge_max_connections)->default_value(config.bridge_max_connections),
       "open bridge connections at most (lowered to fit the fd limit); more are answered 503 and closed")(
+      "bridge-max-buffered-mib",
+      po::value(&config.bridge_max_buffered_mib)->default_value(config.bridge_max_buffered_mib),
+      "MiB of request bodies and unsent answers the bridge holds, all connections together; a request whose "
+      "body does not fit is answered 503 before it is read")(
       "cors-allow-origin", po::value(&config.cors_allow_origins)->composing(),
       "a web origin (e.g. http://localhost:3000) whose pages may call the bridge; \"*\" for any (repeatable; "
       "default: requests with an Origin header are refused)")(
@@ -133,6 +137,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   config.bridge_socket_mode = *bridge_socket_mode;
   if (config.bridge_max_connections < 1 || config.bridge_max_connections > 1000000) {
     throw std::runtime_error("--bridge-max-connections: 1 to 1000000");
+  }
+  // At least one body of the largest size the bridge takes (4 MiB) must fit.
+  if (config.bridge_max_buffered_mib < 4 || config.bridge_max_buffered_mib > 1048576) {
+    throw std::runtime_error("--bridge-max-buffered-mib: 4 to 1048576");
   }
   if (allow_gid >= 0) config.allow_gid = static_cast<gid_t>(allow_gid);
   if (bridge_listen == "off") {

@@ -33,6 +33,7 @@ struct DaemonConfig {
   std::string bridge_unix_path;                 // --bridge-listen unix:PATH: a Unix socket instead
   mode_t bridge_socket_mode = 0600;             // --bridge-socket-mode: who may connect to it
   std::size_t bridge_max_connections = 4096;    // --bridge-max-connections: more are answered 503
+  std::size_t bridge_max_buffered_mib = 256;    // --bridge-max-buffered-mib: request bodies and answers held
   int bridge_threads = 2;                       // --bridge-threads
   int bridge_idle_timeout_s = 60;               // --bridge-idle-timeout: silent connections are closed after it
   std::string advertise_url;                    // --advertise-url: base of queue URLs

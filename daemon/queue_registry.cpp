@@ -380,7 +380,12 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
     throw;
   }
   wire_redrive(*queue);
-  reapers_.add(queue);
+  try {
+    reapers_.add(queue);  // no thread to serve it: no queue
+  } catch (...) {
+    detail::Segment::unlink(shm_name);
+    throw;
+  }
   std::lock_guard lock(mutex_);
   queues_.emplace(name, queue);
   return queue;
@@ -390,7 +395,8 @@ void QueueRegistry::apply_daemon_attributes(const std::string& name, bool fifo, 
                                             QueueMetadata& metadata) {
   std::string culprit;
   std::string reason;
-  if (daemon::apply_daemon_attributes(given, metadata.attributes, culprit, reason)) {
+  if (const std::error_code ec = daemon::apply_daemon_attributes(given, metadata.attributes, culprit, reason)) {
+    if (ec != Errc::invalid_attribute_value) throw std::system_error(ec, reason);
     invalid_value(culprit, given.at(culprit), reason);
   }
   if (!given.empty() && !metadata_fits(metadata)) {
@@ -503,6 +509,7 @@ void QueueRegistry::add_permission(const std::string& name, const std::string& l
   QueueMetadata metadata = queue->metadata();
   std::string& policy = metadata.attributes[kPolicy];
   policy = daemon::add_permission(policy, arn(name), label, account_ids, actions);
+  if (policy.size() > kMaxPolicyBytes) throw std::system_error(Errc::over_limit, kPolicyTooLarge);
   queue->set_metadata(std::move(metadata));
   touch(queue->header());
 }

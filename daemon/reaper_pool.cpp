@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <system_error>
 
 #include "clock.hpp"
 #include "futex.hpp"
 #include "queue_registry.hpp"
 #include "segment_layout.hpp"
+#include "shmq/error.hpp"
 
 namespace shmq::daemon {
 
@@ -24,8 +26,16 @@ void ReaperPool::add(std::shared_ptr<ManagedQueue> queue) {
                             [](const Group& g) { return !g.stop && g.members.size() < kQueuesPerThread; });
   if (group == groups_.end()) {
     Group& fresh = groups_.emplace_back();
-    // The thread starts by taking the lock held here: it sees the member.
-    fresh.thread = std::thread([this, &fresh] { serve(fresh); });
+    try {
+      // The thread starts by taking the lock held here: it sees the member.
+      fresh.thread = std::thread([this, &fresh] { serve(fresh); });
+    } catch (const std::system_error& e) {
+      // No group without its thread: a queue put in it would never be served.
+      groups_.pop_back();
+      throw std::system_error(Errc::over_limit,
+                              "no thread could be started to serve the queue (" + e.code().message() +
+                                  "): shmqd has reached its limit of threads (the cgroup's pids.max or RLIMIT_NPROC)");
+    }
     group = std::prev(groups_.end());
   }
   group->members.push_back(std::move(queue));
@@ -76,7 +86,9 @@ void ReaperPool::stop() {
       stopped.push_back(group);
     }
   }
-  for (std::thread& thread : threads) thread.join();
+  for (std::thread& thread : threads) {
+    if (thread.joinable()) thread.join();
+  }
   std::lock_guard lock(mutex_);
   for (const auto& group : stopped) groups_.erase(group);
 }

@@ -29,7 +29,9 @@ class ReaperPool {
   ReaperPool(const ReaperPool&) = delete;
   ReaperPool& operator=(const ReaperPool&) = delete;
 
-  // Serves the queue from now on (its first turn comes at once).
+  // Serves the queue from now on (its first turn comes at once). A queue
+  // that needs a new thread when none can be started is not taken: throws
+  // std::system_error over_limit saying why.
   void add(std::shared_ptr<ManagedQueue> queue);
   // Takes the queue from its thread, which lets go of it when it next wakes
   // (at once, unless it is in a turn of another queue; it never waits for

@@ -96,6 +96,7 @@ int Supervisor::run() {
         options.http.unix_path = config_.bridge_unix_path;
         options.http.unix_mode = config_.bridge_socket_mode;
         options.http.max_connections = config_.bridge_max_connections;
+        options.http.max_buffered_bytes = config_.bridge_max_buffered_mib << 20;
         options.http.threads = config_.bridge_threads;
         options.http.idle_timeout = std::chrono::seconds(config_.bridge_idle_timeout_s);
         options.http.read_timeout = std::chrono::seconds(std::min(config_.bridge_idle_timeout_s, 30));

@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 
 namespace shmq::bridge {
 
@@ -54,7 +55,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Protocol
       : stream_(std::move(socket)), deadline_(stream_.get_executor()), server_(server) {
     ++server_.connections_;
   }
-  ~Session() { --server_.connections_; }
+  ~Session() {
+    release();  // however the connection ended: timeout, reset, stop
+    --server_.connections_;
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->read(); });
@@ -80,6 +84,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Protocol
     if (header.version() != 10 && header.version() != 11) {
       return bad_request("this server speaks HTTP/1.0 and HTTP/1.1");
     }
+    // The body is held whole (string_body reserves its Content-Length when
+    // it starts reading it): take its room from the budget first. A chunked
+    // body may grow to the body limit.
+    const std::size_t body = parser_->chunked() ? server_.options_.body_limit
+                                                : static_cast<std::size_t>(parser_->content_length().value_or(0));
+    if (!reserve(body)) return over_budget();
     // curl and others wait (a second, for curl) for this before a large body.
     // A body over the limit was refused above, before any 100.
     if (header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue") && !parser_->is_done()) {
@@ -124,6 +134,39 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Protocol
     close();
   }
 
+  // Refused before any of its body is read; lingering then drains the body
+  // through a fixed buffer, and the connection closes.
+  void over_budget() {
+    const HttpRequest& header = parser_->get();
+    HttpResponse answer;
+    if (server_.over_budget_) {
+      answer = server_.over_budget_(header);
+    } else {
+      answer = plain(http::status::service_unavailable, "the server is short of memory for requests; try later\n");
+    }
+    answer.set(http::field::retry_after, "1");
+    write(std::move(answer), false);
+  }
+
+  // Takes `bytes` more from the server's budget; false (and nothing taken)
+  // if they do not fit. On the session's strand, as release().
+  bool reserve(std::size_t bytes) {
+    if (!server_.try_reserve(bytes)) return false;
+    reserved_ += bytes;
+    return true;
+  }
+  // An answer is written whatever the budget says (refusing it would lose a
+  // request already served): counted, so that new requests wait for it.
+  void reserve_anyway(std::size_t bytes) {
+    server_.buffered_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    reserved_ += bytes;
+  }
+  void release() {
+    if (reserved_ == 0) return;
+    server_.buffered_bytes_.fetch_sub(reserved_, std::memory_order_relaxed);
+    reserved_ = 0;
+  }
+
   void bad_request(const std::string& why) {
     write(plain(http::status::bad_request, ("malformed request: " + why + "\n").c_str()), false);
   }
@@ -149,12 +192,16 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Protocol
   }
 
   void write(HttpResponse&& response, bool keep_alive) {
+    release();  // the request is done: its body is gone
     response_ = std::move(response);
     response_.keep_alive(keep_alive);
     response_.prepare_payload();
+    reserve_anyway(response_.body().size());
     stream_.expires_after(server_.options_.read_timeout);
     http::async_write(stream_, response_,
                       [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        self->release();
+                        self->response_ = {};  // its body's room is given back: so is its memory
                         if (ec) return self->close();
                         if (!keep_alive) return self->linger();
                         self->read();
@@ -208,12 +255,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Protocol
   HttpResponse response_;
   bool keep_alive_ = true;
   bool timed_out_ = false;
+  std::size_t reserved_ = 0;  // bytes of server_.buffered_bytes_ this session holds
   std::array<char, 16384> discard_;
 };
 
-HttpServer::HttpServer(Options options, Handler handler)
+HttpServer::HttpServer(Options options, Handler handler, Refusal over_budget)
     : options_(std::move(options)),
       handler_(std::move(handler)),
+      over_budget_(std::move(over_budget)),
       tcp_acceptor_(io_),
       unix_acceptor_(io_),
       accept_pause_(io_) {
@@ -228,6 +277,16 @@ HttpServer::HttpServer(Options options, Handler handler)
     const rlim_t usable = limit.rlim_cur > 2 * kReservedFds ? limit.rlim_cur - kReservedFds : limit.rlim_cur / 2;
     max_connections_ = std::min<std::size_t>(max_connections_, std::max<rlim_t>(usable, 1));
   }
+}
+
+// Relaxed: the count is all the budget shares; no other memory is published
+// through it.
+bool HttpServer::try_reserve(std::size_t bytes) noexcept {
+  std::size_t held = buffered_bytes_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > options_.max_buffered_bytes || held > options_.max_buffered_bytes - bytes) return false;
+  } while (!buffered_bytes_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+  return true;
 }
 
 void HttpServer::listen_tcp() {
@@ -343,7 +402,13 @@ void HttpServer::accept(Acceptor& acceptor) {
 void HttpServer::start() {
   if (tcp_acceptor_.is_open()) accept(tcp_acceptor_);
   if (unix_acceptor_.is_open()) accept(unix_acceptor_);
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  try {
+    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  } catch (const std::system_error& e) {
+    stop();  // joins those that started
+    throw std::runtime_error("cannot start the bridge's " + std::to_string(options_.threads) +
+                             " threads: " + e.code().message() + " (the limit of threads: pids.max, RLIMIT_NPROC)");
+  }
 }
 
 void HttpServer::stop() {

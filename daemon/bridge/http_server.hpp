@@ -41,15 +41,23 @@ class HttpServer {
     std::size_t max_connections = 4096;
     std::size_t body_limit = 4 << 20;  // a 1 MiB batch, percent-encoded, fits
     std::size_t header_limit = 16 << 10;
+    // Request bodies being read or served and answers not yet written, all
+    // connections together: a request whose body would go past it is
+    // answered 503 (Options' refusal) before its body is read, and closed.
+    std::size_t max_buffered_bytes = 256u << 20;
     std::chrono::seconds idle_timeout{60};  // for the next request on a keep-alive connection
     std::chrono::seconds read_timeout{30};  // for a request once it has begun (then 408)
   };
   using Reply = std::function<void(HttpResponse&&)>;
   using Handler = std::function<void(HttpRequest&& request, Reply reply)>;
+  // The answer (a 503) to a request refused for the buffer budget, from its
+  // header alone; its body is never read. Called on a server thread; must
+  // not throw.
+  using Refusal = std::function<HttpResponse(const HttpRequest& header)>;
 
   // Resolves, binds and listens; throws std::runtime_error naming the
-  // address if it cannot.
-  HttpServer(Options options, Handler handler);
+  // address if it cannot. Without `over_budget`, the refusal is plain text.
+  HttpServer(Options options, Handler handler, Refusal over_budget = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -60,7 +68,9 @@ class HttpServer {
   // The connection limit in force: Options::max_connections, lowered to fit
   // the process's file descriptor limit.
   std::size_t max_connections() const noexcept { return max_connections_; }
-  void start();  // runs the thread pool
+  // Bytes held against Options::max_buffered_bytes now.
+  std::size_t buffered_bytes() const noexcept { return buffered_bytes_.load(std::memory_order_relaxed); }
+  void start();  // runs the thread pool; throws std::runtime_error if its threads cannot start
   void stop();   // closes the listener and every connection; joins the pool; removes the Unix socket file
 
  private:
@@ -70,14 +80,17 @@ class HttpServer {
   void accept(Acceptor& acceptor);
   template <class Socket>
   void refuse_busy(Socket& socket);
+  bool try_reserve(std::size_t bytes) noexcept;
   void listen_tcp();
   void listen_unix();
 
   Options options_;
   Handler handler_;
+  Refusal over_budget_;
   std::size_t max_connections_ = 0;
-  std::atomic<std::size_t> connections_{0};  // open sessions; outlives io_, whose handlers hold sessions
-  std::atomic<bool> accept_paused_{false};   // out of file descriptors: accepting again after a pause
+  std::atomic<std::size_t> buffered_bytes_{0};  // held by sessions against options_.max_buffered_bytes
+  std::atomic<std::size_t> connections_{0};     // open sessions; outlives io_, whose handlers hold sessions
+  std::atomic<bool> accept_paused_{false};      // out of file descriptors: accepting again after a pause
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor tcp_acceptor_;
   boost::asio::local::stream_protocol::acceptor unix_acceptor_;

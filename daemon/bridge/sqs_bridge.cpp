@@ -5,7 +5,18 @@ namespace shmq::bridge {
 SqsBridge::SqsBridge(BridgeOptions options) : options_(std::move(options)), client_(Client::Options{options_.ns}) {
   handler_ = std::make_unique<SqsRequestHandler>(client_, options_.sqs, options_.credentials);
   server_ = std::make_unique<HttpServer>(
-      options_.http, [this](HttpRequest&& request, HttpServer::Reply reply) { handle(std::move(request), reply); });
+      options_.http, [this](HttpRequest&& request, HttpServer::Reply reply) { handle(std::move(request), reply); },
+      [this](const HttpRequest& header) {
+        // ServiceUnavailable: AWS's error for a 503, a temporary failure of
+        // the server (SQS's RequestThrottled is a 400 for a client's rate).
+        HttpResponse answer;
+        handler_->reject(header,
+                         sqs_error("ServiceUnavailable",
+                                   "The bridge is reading as many request bodies as its memory budget allows "
+                                   "(--bridge-max-buffered-mib); try again later."),
+                         [&answer](HttpResponse&& response) { answer = std::move(response); });
+        return answer;
+      });
   admission_.emplace(options_.admission, server_->address(), options_.http.host, options_.sqs.advertise_url);
 }
 

@@ -125,6 +125,18 @@ Attributes string_map(const json& p, const char* name) {
   return out;
 }
 
+// A queue's attributes as CreateQueue and SetQueueAttributes give them. The
+// daemon checks them all; a Policy over its limit is refused here as well,
+// because one far over it would not fit a control request and would get
+// that error instead of SQS's.
+Attributes queue_attributes(const json& p) {
+  Attributes out = string_map(p, "Attributes");
+  if (const auto it = out.find("Policy"); it != out.end() && it->second.size() > kMaxPolicyBytes) {
+    raise("OverLimit", kPolicyTooLarge);
+  }
+  return out;
+}
+
 MessageAttributes message_attributes(const json& p, const char* name) {
   MessageAttributes out;
   auto it = p.find(name);
@@ -288,7 +300,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
         if (!a.empty()) r["Attributes"] = a;
       }
     } else if (action == "SetQueueAttributes") {
-      client_.set_queue_attributes(queue_name(p, c), string_map(p, "Attributes"));
+      client_.set_queue_attributes(queue_name(p, c), queue_attributes(p));
     } else if (action == "PurgeQueue") {
       r = purge_queue(p, c);
     } else if (action == "SendMessage") {
@@ -368,6 +380,8 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
     std::string what = e.what();
     const std::string suffix = ": " + e.code().message();
     if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
+    // A policy that AddPermission grows past the limit: SQS's message as it is.
+    if (e.code() == Errc::over_limit && what == kPolicyTooLarge) raise("OverLimit", kPolicyTooLarge);
     raise(e.code(), what == e.code().message() ? std::string{} : e.code().message() + " (" + what + ")");
   }
 }
@@ -375,7 +389,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
 json SqsService::create_queue(const json& p, const RequestContext& c) {
   const std::string& name = required_name(p, "QueueName");
   // The JSON protocol names CreateQueue's tags "tags"; the Query protocol, Tag.N.
-  client_.create_queue(name, string_map(p, "Attributes"), std::nullopt,
+  client_.create_queue(name, queue_attributes(p), std::nullopt,
                        p.contains("tags") ? string_map(p, "tags") : string_map(p, "Tags"));
   return json{{"QueueUrl", queue_url(name, c)}};
 }

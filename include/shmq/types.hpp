@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +14,11 @@ namespace shmq {
 // Queue attributes by their SQS names ("VisibilityTimeout", ...), values as
 // SQS writes them (decimal strings).
 using Attributes = std::map<std::string, std::string>;
+
+// A queue's Policy is at most this many bytes, SQS's quota; a longer one is
+// refused with over_limit (SQS's OverLimit) and SQS's message.
+inline constexpr std::size_t kMaxPolicyBytes = 8192;
+inline constexpr const char* kPolicyTooLarge = "Submitted policy is over max allowed size.";
 
 // A message attribute as SQS has it: DataType "String", "Number" or
 // "Binary", optionally with a custom suffix ("String.json", "Number.int").

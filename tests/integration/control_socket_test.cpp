@@ -92,6 +92,24 @@ TEST_F(ControlSocket, ARequestTooLargeForAPacketIsRefusedAndTheConnectionServesO
   EXPECT_EQ(client_.list_queues(), std::vector<std::string>{"q"});
 }
 
+// The op is looked up first: an op the daemon does not know is answered so,
+// whether or not the queue it names exists (and whatever "name" holds).
+TEST_F(ControlSocket, AnUnknownOpIsAnsweredAsUnknownWhateverQueueItNames) {
+  client_.create_queue("q", {}, kSmallQueue);
+  detail::ControlConnection connection(ns());
+  for (const json& request : {json{{"op", "frobnicate"}}, json{{"op", "frobnicate"}, {"name", "missing"}},
+                              json{{"op", "frobnicate"}, {"name", "q"}}, json{{"op", "frobnicate"}, {"name", 5}}}) {
+    try {
+      connection.call(request);
+      ADD_FAILURE() << "answered ok: " << request.dump();
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(name_of(e.code()), "invalid_parameter_value") << request.dump() << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("unknown op 'frobnicate'"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(client_.list_queues(), std::vector<std::string>{"q"});
+}
+
 // In a child with one control connection, as the bridge has: holds a
 // reservation across what made the library reconnect (a request too large
 // for a packet) and an explicit reconnect. 0 if the daemon left the
@@ -205,7 +223,10 @@ TEST_F(BridgeControlSocket, OversizedRequestsGet400WhileSendsInFlightLoseNothing
     if (list.status != 400 || list.body.find("InvalidParameterValue") == std::string::npos) {
       ++wrong["ListQueues " + std::to_string(list.status)];
     }
-    const HttpReply set = sqs_call(http, "SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"Policy", big}}}});
+    // A KMS key id, which has no limit of its own before the control
+    // request's (a Policy has: it never reaches the control socket).
+    const HttpReply set =
+        sqs_call(http, "SetQueueAttributes", {{"QueueUrl", url}, {"Attributes", {{"KmsMasterKeyId", big}}}});
     if (set.status != 400 || (set.body.find("InvalidParameterValue") == std::string::npos &&
                               set.body.find("InvalidAttributeValue") == std::string::npos)) {
       ++wrong["SetQueueAttributes " + std::to_string(set.status)];

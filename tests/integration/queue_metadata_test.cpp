@@ -248,20 +248,50 @@ TEST_F(QueueMetadata, ARefusedSetChangesNothing) {
 }
 
 TEST_F(QueueMetadata, MetadataLargerThanItsAreaIsRefused) {
+  // A Policy cannot fill the area (8 KiB at most); a KMS key id, any text, can.
   client_.create_queue("q", {}, kSmallQueue);
-  client_.set_queue_attributes("q", {{"Policy", "{}"}});
-  const std::string huge = json{{"Statement", std::string(70 * 1024, 'x')}}.dump();
-  EXPECT_EQ(thrown_by([&] { client_.set_queue_attributes("q", {{"Policy", huge}}); }), "invalid_attribute_value");
-  EXPECT_EQ(attribute("q", "Policy"), "{}");
+  client_.set_queue_attributes("q", {{"KmsMasterKeyId", "k"}});
+  const std::string huge(70 * 1024, 'x');
   EXPECT_EQ(thrown_by([&] {
-              client_.create_queue("big", {{"Policy", huge}}, kSmallQueue);
+              client_.set_queue_attributes("q", {{"KmsMasterKeyId", huge}});
+            }),
+            "invalid_attribute_value");
+  EXPECT_EQ(attribute("q", "KmsMasterKeyId"), "k");
+  EXPECT_EQ(thrown_by([&] {
+              client_.create_queue("big", {{"KmsMasterKeyId", huge}}, kSmallQueue);
             }),
             "invalid_attribute_value");
   EXPECT_EQ(client_.list_queues(), (std::vector<std::string>{"q"}));
   // Just under the limit fits.
-  const std::string large = json{{"Statement", std::string(60 * 1024, 'x')}}.dump();
-  client_.set_queue_attributes("q", {{"Policy", large}});
-  EXPECT_EQ(attribute("q", "Policy"), large);
+  const std::string large(60 * 1024, 'x');
+  client_.set_queue_attributes("q", {{"KmsMasterKeyId", large}});
+  EXPECT_EQ(attribute("q", "KmsMasterKeyId"), large);
+}
+
+// SQS's quota: a Policy of 8,192 bytes at most, refused past it with
+// OverLimit; the same from the control socket as from the bridge.
+TEST_F(QueueMetadata, PolicyOverItsQuotaIsRefusedAsOverLimit) {
+  const auto policy_of_size = [](std::size_t size) {
+    const std::string head = R"({"Version":"2012-10-17","Id":")", tail = R"(","Statement":[]})";
+    return head + std::string(size - head.size() - tail.size(), 'p') + tail;
+  };
+  client_.create_queue("q", {}, kSmallQueue);
+  const std::string at_limit = policy_of_size(kMaxPolicyBytes);
+  client_.set_queue_attributes("q", {{"Policy", at_limit}});
+  EXPECT_EQ(attribute("q", "Policy"), at_limit);
+  try {
+    client_.set_queue_attributes("q", {{"Policy", policy_of_size(kMaxPolicyBytes + 1)}});
+    ADD_FAILURE() << "a Policy over the quota was taken";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(name_of(e.code()), "over_limit");
+    EXPECT_NE(std::string(e.what()).find(kPolicyTooLarge), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(attribute("q", "Policy"), at_limit);
+  EXPECT_EQ(thrown_by([&] {
+              client_.create_queue("big", {{"Policy", policy_of_size(kMaxPolicyBytes + 1)}}, kSmallQueue);
+            }),
+            "over_limit");
+  EXPECT_EQ(client_.list_queues(), (std::vector<std::string>{"q"}));
 }
 
 TEST_F(QueueMetadata, CreateIsIdempotentForDaemonAttributesToo) {
