@@ -44,11 +44,16 @@ class ManagedQueue {
   // False once the segment file was found truncated (see check_intact): the
   // queue then serves nobody and its reaper has stopped.
   bool failed() const noexcept { return failed_.load(); }
-  // Checks that the file still has the size it was mapped with, before a scan
-  // touches all of it. If not, gives it its size back (so no process faults
-  // on the missing pages), marks the queue deleted for its clients and
-  // failed here; returns false.
+  // Whether the segment is still the file it was mapped from, cheaply enough
+  // for every reaper wake: the daemon's mapping has not faulted (FaultGuard),
+  // and the file's size (fstat) is checked at most once a second, and at once
+  // after a fault absorbed anywhere in the process (perhaps the bridge's
+  // mapping of this file). If not, gives the file its size back (so no
+  // client process faults on the missing pages), marks the queue deleted for
+  // its clients and failed here; returns false.
   bool check_intact();
+  // The same, with the fstat now: for admin requests, where it is cheap.
+  bool check_size();
 
   // The dead-letter queue's name (from the RedrivePolicy), empty if none.
   std::string dead_letter_target() const;
@@ -78,6 +83,9 @@ class ManagedQueue {
   mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
   QueueMetadata metadata_;
   std::atomic<bool> failed_{false};
+  // check_intact's bookkeeping; a race between two callers costs one fstat more.
+  std::atomic<std::uint64_t> faults_seen_{0};         // FaultGuard::faults() at the last fstat
+  std::atomic<std::uint64_t> next_size_check_ns_{0};  // CLOCK_MONOTONIC
 };
 
 // The namespace's queues. Used by the control thread, and by the reaper's
@@ -167,7 +175,7 @@ class QueueRegistry {
   std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
-  ReaperPool reapers_;  // serves every queue in queues_
+  ReaperPool reapers_;                          // serves every queue in queues_
   std::map<std::string, std::string> refused_;  // guarded by mutex_: queue name -> why its segment was refused
 };
 
