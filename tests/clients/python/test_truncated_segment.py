@@ -4,7 +4,6 @@ attributes get SQS errors, the daemon stays up (the same process) and keeps
 serving the other queues, over the bridge and to libshmq clients."""
 
 import json
-import os
 import subprocess
 import time
 
