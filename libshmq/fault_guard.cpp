@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <mutex>
 #include <new>
+#include <utility>
 
 namespace shmq::detail {
 
@@ -21,7 +22,7 @@ class FaultGuard::Mapping {
   std::atomic<std::uintptr_t> begin{0};  // 0: the slot is free
   std::atomic<std::uintptr_t> end{0};    // page-aligned
   std::atomic<bool> faulted{false};
-  bool used = false;  // guarded by g_mutex
+  Mapping* next_free = nullptr;  // guarded by g_mutex
 };
 
 namespace {
@@ -36,7 +37,8 @@ struct Chunk {
 };
 
 std::atomic<Chunk*> g_chunks{nullptr};
-std::mutex g_mutex;  // guards Mapping::used and the writing of slots and of g_chunks
+std::mutex g_mutex;                     // guards g_free, Mapping::next_free and the writing of slots and of g_chunks
+FaultGuard::Mapping* g_free = nullptr;  // slots not in use: add and remove are O(1)
 std::atomic<std::uint64_t> g_faults{0};
 std::atomic<bool> g_installed{false};
 std::mutex g_install_mutex;
@@ -168,24 +170,17 @@ FaultGuard::Mapping* FaultGuard::add(void* base, std::size_t bytes) noexcept {
   const auto page = static_cast<std::uintptr_t>(::getpagesize());
   const std::uintptr_t end = (begin + bytes + page - 1) & ~(page - 1);  // the kernel maps whole pages
   std::lock_guard lock(g_mutex);
-  Mapping* slot = nullptr;
-  for (Chunk* c = g_chunks.load(std::memory_order_relaxed); c != nullptr && slot == nullptr;
-       c = c->next.load(std::memory_order_relaxed)) {
-    for (Mapping& m : c->slots) {
-      if (!m.used) {
-        slot = &m;
-        break;
-      }
-    }
-  }
-  if (slot == nullptr) {
+  if (g_free == nullptr) {
     auto* chunk = new (std::nothrow) Chunk;
     if (chunk == nullptr) return nullptr;
+    for (Mapping& m : chunk->slots) {
+      m.next_free = g_free;
+      g_free = &m;
+    }
     chunk->next.store(g_chunks.load(std::memory_order_relaxed), std::memory_order_relaxed);
     g_chunks.store(chunk, std::memory_order_release);  // see find_mapping
-    slot = &chunk->slots[0];
   }
-  slot->used = true;
+  Mapping* slot = std::exchange(g_free, g_free->next_free);
   slot->faulted.store(false, std::memory_order_relaxed);  // published by write_slot's release
   write_slot(*slot, begin, end);
   return slot;
@@ -195,7 +190,7 @@ void FaultGuard::remove(Mapping* mapping) noexcept {
   if (mapping == nullptr) return;
   std::lock_guard lock(g_mutex);
   write_slot(*mapping, 0, 0);
-  mapping->used = false;
+  mapping->next_free = std::exchange(g_free, mapping);
 }
 
 bool FaultGuard::faulted(const Mapping* mapping) noexcept {
