@@ -113,9 +113,11 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
       const std::uintptr_t to = m->end.load(std::memory_order_relaxed);
       // Zero pages from the fault to the mapping's end, where the file has
       // (or may soon have) no pages. mmap is a bare system call: async-signal-
-      // safe; called through syscall() so that no sanitizer interceptor runs.
+      // safe; called through syscall() so that no sanitizer interceptor runs
+      // (each argument a long: syscall() hands them on as longs).
       const long mapped =
-          ::syscall(SYS_mmap, from, to - from, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+          ::syscall(SYS_mmap, static_cast<long>(from), static_cast<long>(to - from), long{PROT_READ | PROT_WRITE},
+                    long{MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS}, -1L, 0L);
       if (mapped != -1) {
         m->faulted.store(true, std::memory_order_release);  // pairs with faulted()'s acquire
         g_faults.fetch_add(1, std::memory_order_release);
