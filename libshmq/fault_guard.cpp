@@ -155,7 +155,7 @@ bool FaultGuard::install() noexcept {
   // the call above without a word: read back what is installed.
   struct sigaction now {};
   if (::sigaction(SIGBUS, nullptr, &now) != 0 || !(now.sa_flags & SA_SIGINFO) || now.sa_sigaction != on_sigbus) {
-    g_why = "another SIGBUS handler keeps the signal to itself (a sanitizer's handle_sigbus=2?)";
+    g_why = "another SIGBUS handler keeps the signal to itself, as AddressSanitizer does with handle_sigbus=2";
     return false;
   }
   g_why = "";
