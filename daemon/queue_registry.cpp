@@ -85,7 +85,10 @@ bool ManagedQueue::check_intact() {
 
 bool ManagedQueue::check_size() {
   if (failed_.load()) return false;
-  if (!segment_.faulted() && segment_.intact()) return true;
+  const bool faulted = segment_.faulted();
+  if (!faulted && segment_.intact()) return true;
+  spdlog::error("queue {}: segment {} was truncated while attached ({}); the queue is failed", name_, shm_name_,
+                faulted ? "a touch of a missing page was absorbed" : "found by its size");
   if (!segment_.restore_size()) {
     spdlog::critical("queue {}: segment {} was truncated and cannot be restored", name_, shm_name_);
     failed_.store(true);
