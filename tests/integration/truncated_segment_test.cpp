@@ -53,7 +53,9 @@ class TruncatedSegmentTest : public DaemonTest {
   // A message in `dlq` that came from `src` by redrive.
   void dead_letter(Queue& src, Queue& dlq, const std::string& body) {
     send_ok(src, body);
-    ASSERT_EQ(receive_now(src, 1, 0).size(), 1u);  // visible again at once: past maxReceiveCount
+    // Visible again at once: past maxReceiveCount. The reaper may move it
+    // before this receive has copied it out; it is in the DLQ either way.
+    (void)receive_now(src, 1, 0);
     ASSERT_TRUE(eventually([&] { return dlq.counts().visible == 1; })) << "not dead-lettered";
   }
 
