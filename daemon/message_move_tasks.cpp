@@ -246,8 +246,15 @@ void MessageMoveTasks::run(const std::shared_ptr<Task>& task_ptr, const std::sha
     const std::shared_ptr<ManagedQueue> destination =
         destination_name.empty() ? nullptr : registry_.find(destination_name);
     if (!destination) return "destination queue " + destination_arn + " does not exist";
+    if (!destination->check_intact()) return "destination queue " + destination_arn + " does not exist";
     const std::error_code ec =
         detail::copy_message(core, d, destination->core(), static_cast<std::uint32_t>(::getpid()), {}, detail::now());
+    // A copy into (or from) a segment whose file shrank under it went to
+    // zero pages (see FaultGuard), or to pages a reservation gave the file
+    // back: it did not happen; the message is released. An fstat per message
+    // moved: so that the destination's size is known before the message leaves.
+    if (!destination->check_size()) return "destination queue " + destination_arn + " does not exist";
+    if (!source->check_intact()) return "the source queue's segment file was truncated";
     if (ec == Errc::stale_receipt_handle) return {};  // gone from the source meanwhile
     if (ec) {
       return "cannot move message " + detail::format_message_id(d.message_id) + " to " + destination_arn + ": " +
@@ -272,6 +279,10 @@ void MessageMoveTasks::run(const std::shared_ptr<Task>& task_ptr, const std::sha
     // Acquire: pairs with the registry's release when it deletes the queue.
     if (detail::atom(source->header().deleted).load(std::memory_order_acquire) != 0) {
       failure = "the source queue was deleted";
+      break;
+    }
+    if (!source->check_intact()) {
+      failure = "the source queue's segment file was truncated";
       break;
     }
     std::error_code ec;

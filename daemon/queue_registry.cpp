@@ -11,6 +11,7 @@
 
 #include "clock.hpp"
 #include "daemon_attributes.hpp"
+#include "fault_guard.hpp"
 #include "message_transfer.hpp"
 #include "queue_attributes.hpp"
 #include "queue_permissions.hpp"
@@ -64,8 +65,31 @@ ManagedQueue::ManagedQueue(std::string name, std::string shm_name, detail::Segme
 }
 
 bool ManagedQueue::check_intact() {
+  // A truncation is found by the fault it causes (the guard absorbs it), or
+  // by this periodic fstat before anything touched the missing pages.
+  constexpr std::uint64_t kSizeCheckNs = 1'000'000'000ull;
   if (failed_.load()) return false;
-  if (segment_.intact()) return true;
+  const std::uint64_t faults = detail::FaultGuard::faults();
+  const std::uint64_t now = detail::monotonic_ns();
+  // Without the guard (a process that did not install it) a touch of a
+  // missing page is fatal: then the fstat comes before every touch.
+  // Relaxed: hints for when to fstat; the fault flag itself is read acquire.
+  if (detail::FaultGuard::installed() && !segment_.faulted() &&
+      faults == faults_seen_.load(std::memory_order_relaxed) &&
+      now < next_size_check_ns_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  faults_seen_.store(faults, std::memory_order_relaxed);
+  next_size_check_ns_.store(now + kSizeCheckNs, std::memory_order_relaxed);
+  return check_size();
+}
+
+bool ManagedQueue::check_size() {
+  if (failed_.load()) return false;
+  const bool faulted = segment_.faulted();
+  if (!faulted && segment_.intact()) return true;
+  spdlog::error("queue {}: segment {} was truncated while attached ({}); the queue is failed", name_, shm_name_,
+                faulted ? "a touch of a missing page was absorbed" : "found by its size");
   if (!segment_.restore_size()) {
     spdlog::critical("queue {}: segment {} was truncated and cannot be restored", name_, shm_name_);
     failed_.store(true);
@@ -200,8 +224,18 @@ bool QueueRegistry::redrive(ManagedQueue& source) {
   detail::Delivery d{};
   std::uint64_t moved = 0;
   while (source.core().next_redrive(d)) {
+    if (!target->check_intact()) return false;  // refused from now on: messages wait
     const std::error_code ec = detail::copy_message(source.core(), d, target->core(),
                                                     static_cast<std::uint32_t>(::getpid()), source_arn, detail::now());
+    // A copy into (or from) a segment whose file shrank under it went to
+    // zero pages (see FaultGuard), or to pages a reservation gave the file
+    // back: it did not happen, the message stays here. An fstat per message
+    // moved: so that the target's size is known before the message leaves.
+    if (!target->check_size() || !source.check_intact()) {
+      spdlog::warn("queue {}: cannot move a message to dead-letter queue {}: a segment file was truncated",
+                   source.name(), target_name);
+      return false;
+    }
     if (ec && ec != Errc::stale_receipt_handle) {
       spdlog::warn("queue {}: cannot move a message to dead-letter queue {}: {}", source.name(), target_name,
                    ec.message());
@@ -578,6 +612,9 @@ void QueueRegistry::remove(const std::string& name) {
 
 std::shared_ptr<ManagedQueue> QueueRegistry::get(const std::string& name) {
   auto q = find(name);
+  // Admin requests: an fstat is cheap next to the request, and a truncated
+  // queue is then refused before the request touches it.
+  if (q && !q->check_size()) q = find(name);  // fails it
   if (!q) throw std::system_error(Errc::queue_does_not_exist, name);
   return q;
 }
@@ -609,7 +646,7 @@ std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (auto it = queues_.lower_bound(prefix); it != queues_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
-    out.push_back(it->first);
+    if (!it->second->failed()) out.push_back(it->first);  // failed, not yet refused: no longer served
   }
   return out;
 }
@@ -618,16 +655,25 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
   std::uint64_t freed = 0;
   for (const auto& queue : all()) {
     const std::string& name = queue->name();
-    // The scan touches every descriptor in use: not of a truncated file.
-    if (!queue->check_intact()) {
-      std::shared_ptr<ManagedQueue> failed;
+    const auto fail = [&] {
+      std::shared_ptr<ManagedQueue> failed;  // released after the lock
       std::lock_guard lock(mutex_);
       failed = fail_locked(name, "its segment file was truncated while attached");
+    };
+    // The scan touches every descriptor in use. A truncation found before
+    // it spares the scan; one it runs into is absorbed by the guard, and
+    // found after it: what the scan did on zero pages is void.
+    if (!queue->check_intact()) {
+      fail();
       continue;
     }
     const std::optional<std::uint32_t> reclaimed =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
     queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
+    if (!queue->check_intact()) {
+      fail();
+      continue;
+    }
     if (!reclaimed) {
       // Its lock stays held (a stopped holder?): the reaper frees them once
       // it is not, and this thread serves the others meanwhile.

@@ -44,11 +44,16 @@ class ManagedQueue {
   // False once the segment file was found truncated (see check_intact): the
   // queue then serves nobody and its reaper has stopped.
   bool failed() const noexcept { return failed_.load(); }
-  // Checks that the file still has the size it was mapped with, before a scan
-  // touches all of it. If not, gives it its size back (so no process faults
-  // on the missing pages), marks the queue deleted for its clients and
-  // failed here; returns false.
+  // Whether the segment is still the file it was mapped from, cheaply enough
+  // for every reaper wake: the daemon's mapping has not faulted (FaultGuard),
+  // and the file's size (fstat) is checked at most once a second, and at once
+  // after a fault absorbed anywhere in the process (perhaps the bridge's
+  // mapping of this file). If not, gives the file its size back (so no
+  // client process faults on the missing pages), marks the queue deleted for
+  // its clients and failed here; returns false.
   bool check_intact();
+  // The same, with the fstat now: for admin requests, where it is cheap.
+  bool check_size();
 
   // The dead-letter queue's name (from the RedrivePolicy), empty if none.
   std::string dead_letter_target() const;
@@ -88,6 +93,9 @@ class ManagedQueue {
   std::atomic<bool> failed_{false};
   std::mutex deferred_mutex_;  // guards deferred_
   std::vector<std::uint32_t> deferred_;
+  // check_intact's bookkeeping; a race between two callers costs one fstat more.
+  std::atomic<std::uint64_t> faults_seen_{0};         // FaultGuard::faults() at the last fstat
+  std::atomic<std::uint64_t> next_size_check_ns_{0};  // CLOCK_MONOTONIC
 };
 
 // How long the daemon waits for a queue's lock (QueueCore::set_lock_wait)

@@ -131,8 +131,8 @@ void ReaperPool::serve(Group& group) {
     std::uint64_t earliest = ~0ull;
     bool failed = false;
     for (Served& s : served) {
-      // A queue whose segment was truncated is failed and has no turns: its
-      // reaper word may be on a page that is gone (SIGBUS if read).
+      // A queue whose segment was truncated is failed and has no turns. A
+      // load and a clock read, plus an fstat at most once a second.
       if (!s.queue->check_intact()) {
         failed = true;
         continue;
@@ -140,6 +140,12 @@ void ReaperPool::serve(Group& group) {
       // Relaxed: a changed word only asks for a turn, which takes the lock.
       const bool woken = detail::atom(*s.queue->core().reaper_word()).load(std::memory_order_relaxed) != s.seq;
       if (woken || s.due <= detail::monotonic_ns()) s.due = s.queue->reap(s.seq);
+      // A turn that ran into a truncation (absorbed by the fault guard) was
+      // on zero pages: the queue is failed now, not at its next deadline.
+      if (!s.queue->check_intact()) {
+        failed = true;
+        continue;
+      }
       earliest = std::min(earliest, s.due);
     }
     if (failed) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "control_server.hpp"
+#include "fault_guard.hpp"
 #include "queue_registry.hpp"
 #include "sqs_bridge.hpp"
 
@@ -75,6 +76,13 @@ int Supervisor::run() {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   const int stop_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+
+  // Before any segment is mapped: a segment file that another process
+  // truncates then fails its own queue, never the daemon (see FaultGuard).
+  if (!detail::FaultGuard::install()) {
+    spdlog::warn("SIGBUS guard not installed ({}): a segment truncated while attached can still kill the daemon",
+                 detail::FaultGuard::why_inactive());
+  }
 
   QueueRegistry registry(config_);
   ControlServer server(config_, registry);  // fails if another daemon has the namespace

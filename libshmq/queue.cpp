@@ -26,8 +26,15 @@ using detail::atom;
 
 namespace {
 
+// A segment whose file shrank under the mapping (its missing pages now zero
+// pages, see FaultGuard) is no queue any more, deleted or not.
 bool deleted(const detail::QueueState& q) noexcept {
-  return atom(q.core.header().deleted).load(std::memory_order_acquire) != 0;
+  return atom(q.core.header().deleted).load(std::memory_order_acquire) != 0 || q.segment.faulted();
+}
+
+// What an operation that touched such a segment did is void: its result too.
+std::error_code unless_faulted(const detail::QueueState& q, std::error_code ec) noexcept {
+  return q.segment.faulted() ? make_error_code(Errc::queue_does_not_exist) : ec;
 }
 
 // The batch-level checks every batch action shares.
@@ -253,7 +260,7 @@ std::error_code Queue::send(std::string_view body, SendResult& result, const Sen
   if (deleted(*state_)) return Errc::queue_does_not_exist;
   Outgoing one{body, &options, {}, {}};
   send_all(*state_, std::span(&one, 1));
-  if (one.error) return one.error;
+  if (auto ec = unless_faulted(*state_, one.error)) return ec;
   format_id(one.result.message_id, result.message_id);
   result.sequence_number = state_->core.fifo() ? format_sequence_number(one.result.seq) : std::string{};
   result.duplicate = one.result.duplicate;
@@ -269,6 +276,7 @@ std::error_code Queue::send_batch(std::span<const SendEntry> entries, std::vecto
   std::array<Outgoing, detail::kMaxBatchEntries> out;
   for (std::size_t i = 0; i < entries.size(); ++i) out[i] = Outgoing{entries[i].body, &entries[i].options, {}, {}};
   send_all(*state_, std::span(out.data(), entries.size()));
+  if (auto ec = unless_faulted(*state_, {})) return ec;
   results.clear();
   const bool fifo = state_->core.fifo();
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -291,7 +299,8 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
   // keeps their strings' storage instead of allocating each time.
   std::size_t filled = 0;
   const auto done = [&](std::error_code ec) {
-    messages.resize(filled);
+    ec = unless_faulted(q, ec);
+    messages.resize(ec == Errc::queue_does_not_exist ? 0 : filled);
     return ec;
   };
   if (options.max_messages < 1 || options.max_messages > detail::kMaxBatchEntries) {
@@ -451,7 +460,7 @@ std::error_code Queue::delete_message(std::string_view receipt_handle) {
   if (deleted(q)) return Errc::queue_does_not_exist;
   const auto handle = detail::ReceiptHandle::parse(receipt_handle);
   if (!handle) return Errc::invalid_receipt_handle;
-  return q.core.remove(*handle);
+  return unless_faulted(q, q.core.remove(*handle));
 }
 
 std::error_code Queue::change_visibility(std::string_view receipt_handle, std::uint32_t seconds) {
@@ -460,7 +469,7 @@ std::error_code Queue::change_visibility(std::string_view receipt_handle, std::u
   if (seconds > detail::kMaxVisibilityTimeout) return Errc::invalid_parameter_value;
   const auto handle = detail::ReceiptHandle::parse(receipt_handle);
   if (!handle) return Errc::invalid_receipt_handle;
-  return q.core.change_visibility(*handle, seconds, detail::now());
+  return unless_faulted(q, q.core.change_visibility(*handle, seconds, detail::now()));
 }
 
 std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::vector<BatchEntryResult>& results) {
@@ -481,6 +490,7 @@ std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::v
   }
   std::array<std::error_code, detail::kMaxBatchEntries> removed{};
   state_->core.remove(std::span(handles.data(), parsed), std::span(removed.data(), parsed));
+  if (auto ec = unless_faulted(*state_, {})) return ec;
   for (std::size_t k = 0; k < parsed; ++k) errors[entry_of[k]] = removed[k];
   results.clear();
   for (std::size_t i = 0; i < entries.size(); ++i) results.push_back({entries[i].id, errors[i], {}});
@@ -495,7 +505,7 @@ std::error_code Queue::change_visibility_batch(std::span<const HandleEntry> entr
   for (const HandleEntry& e : entries) {
     results.push_back({e.id, change_visibility(e.receipt_handle, e.visibility_timeout), {}});
   }
-  return {};
+  return unless_faulted(*state_, {});
 }
 
 }  // namespace shmq

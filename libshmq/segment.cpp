@@ -41,22 +41,30 @@ std::error_code refuse(std::error_code ec, std::string* why, std::string text) {
 Segment::Segment(Segment&& other) noexcept
     : base_(std::exchange(other.base_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      fd_(std::exchange(other.fd_, -1)) {}
+      fd_(std::exchange(other.fd_, -1)),
+      guard_(std::exchange(other.guard_, nullptr)) {}
 
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
-    if (base_) ::munmap(base_, size_);
-    if (fd_ >= 0) ::close(fd_);
+    release();
     base_ = std::exchange(other.base_, nullptr);
     size_ = std::exchange(other.size_, 0);
     fd_ = std::exchange(other.fd_, -1);
+    guard_ = std::exchange(other.guard_, nullptr);
   }
   return *this;
 }
 
-Segment::~Segment() {
+Segment::~Segment() { release(); }
+
+void Segment::release() noexcept {
+  // Out of the guard's registry first: once unmapped, the range may be
+  // mapped again for something the handler must not cover with zero pages.
+  FaultGuard::remove(std::exchange(guard_, nullptr));
   if (base_) ::munmap(base_, size_);
   if (fd_ >= 0) ::close(fd_);
+  base_ = nullptr;
+  fd_ = -1;
 }
 
 std::string Segment::shm_name(std::string_view ns, std::string_view queue) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "fault_guard.hpp"
 #include "queue_core.hpp"
 #include "segment_check.hpp"
 
@@ -67,17 +68,24 @@ class Segment {
   SegmentHeader& header() const noexcept { return *static_cast<SegmentHeader*>(base_); }
 
   // False if the file is now shorter than the mapping (someone truncated
-  // it): touching the missing pages would raise SIGBUS.
+  // it): touching the missing pages would raise SIGBUS. An fstat.
   bool intact() const noexcept;
+  // True once a touch of a page the file no longer has was absorbed by the
+  // FaultGuard (installed by shmqd): the mapping's tail is zero pages now,
+  // no longer the file. A load, for the data path.
+  bool faulted() const noexcept { return FaultGuard::faulted(guard_); }
   // Gives a truncated file its size back, so that no process that maps it
   // faults on the missing pages (they read as zeros). False if it cannot.
   bool restore_size() const noexcept;
 
  private:
-  Segment(void* base, std::size_t size, int fd) noexcept : base_(base), size_(size), fd_(fd) {}
+  Segment(void* base, std::size_t size, int fd) noexcept
+      : base_(base), size_(size), fd_(fd), guard_(FaultGuard::add(base, size)) {}
+  void release() noexcept;
   void* base_ = nullptr;
   std::size_t size_ = 0;
-  int fd_ = -1;  // kept for reservations (fallocate) and size checks
+  int fd_ = -1;                           // kept for reservations (fallocate) and size checks
+  FaultGuard::Mapping* guard_ = nullptr;  // removed before the range is unmapped
 };
 
 }  // namespace shmq::detail
