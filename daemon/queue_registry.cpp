@@ -79,14 +79,36 @@ bool ManagedQueue::check_intact() {
   return false;
 }
 
+bool ManagedQueue::check_sound() {
+  if (!core_.refused()) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (corruption_.empty()) corruption_ = core_.refusal();
+  }
+  failed_.store(true);
+  return true;
+}
+
+std::string ManagedQueue::failure() const {
+  std::lock_guard lock(mutex_);
+  if (!corruption_.empty()) return "its segment failed a check while attached (" + corruption_ + ")";
+  return "its segment file was truncated while attached";
+}
+
 std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   // While messages wait for a dead-letter queue that cannot take them, retry
   // once a second instead of spinning.
   constexpr std::uint64_t kRetryNs = 1'000'000'000ull;
   for (;;) {
     const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
-    if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     seq = turn.seq;
+    // Refused, by this turn or by a client that woke the reaper to say so:
+    // failed, it is dropped from the reaper at the next pass, now.
+    if (turn.corrupt && check_sound()) {
+      spdlog::error("queue {}: {}; it is no longer served", name_, failure());
+      return detail::monotonic_ns();
+    }
+    if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     // The list, read under the lock, not the count: a count another process
     // left wrong must not keep this loop going.
     if (!turn.redrive) return turn.deadline_ns;
@@ -548,7 +570,7 @@ std::shared_ptr<ManagedQueue> QueueRegistry::find(const std::string& name) {
   auto it = queues_.find(name);
   if (it == queues_.end()) return nullptr;
   if (it->second->failed()) {
-    failed = fail_locked(name, "its segment file was truncated while attached");
+    failed = fail_locked(name, it->second->failure());
     return nullptr;
   }
   return it->second;
@@ -569,7 +591,7 @@ std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (auto it = queues_.lower_bound(prefix); it != queues_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
-    out.push_back(it->first);
+    if (!it->second->failed()) out.push_back(it->first);  // served by nobody any more
   }
   return out;
 }
@@ -582,11 +604,17 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
     if (!queue->check_intact()) {
       std::shared_ptr<ManagedQueue> failed;
       std::lock_guard lock(mutex_);
-      failed = fail_locked(name, "its segment file was truncated while attached");
+      failed = fail_locked(name, queue->failure());
       continue;
     }
     const std::uint32_t n =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
+    if (queue->check_sound()) {  // the scan found it corrupt, or some process had
+      std::shared_ptr<ManagedQueue> failed;
+      std::lock_guard lock(mutex_);
+      failed = fail_locked(name, queue->failure());
+      continue;
+    }
     queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
     if (n > 0) spdlog::info("queue {}: freed {} slots that dead client {} had reserved", name, n, pid);
     freed += n;

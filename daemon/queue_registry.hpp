@@ -41,9 +41,15 @@ class ManagedQueue {
   detail::QueueCore& core() noexcept { return core_; }
   detail::SegmentHeader& header() noexcept { return segment_.header(); }
 
-  // False once the segment file was found truncated (see check_intact): the
-  // queue then serves nobody and its reaper has stopped.
+  // True once the segment file was found truncated (see check_intact), or
+  // its segment refused as corrupt by any process (its reaper turn finds
+  // that, see reap): the queue then serves nobody and its reaper has stopped.
   bool failed() const noexcept { return failed_.load(); }
+  // Why it failed, for the log and for create-queue's answer.
+  std::string failure() const;
+  // Fails the queue if its segment was refused as corrupt (by this process
+  // or another); true if it was.
+  bool check_sound();
   // Checks that the file still has the size it was mapped with, before a scan
   // touches all of it. If not, gives it its size back (so no process faults
   // on the missing pages), marks the queue deleted for its clients and
@@ -78,6 +84,7 @@ class ManagedQueue {
   mutable std::mutex metadata_mutex_;  // guards metadata_ and the segment's metadata area
   QueueMetadata metadata_;
   std::atomic<bool> failed_{false};
+  std::string corruption_;  // guarded by mutex_: what check_sound found
 };
 
 // The namespace's queues. Used by the control thread, and by the reaper's
@@ -167,7 +174,7 @@ class QueueRegistry {
   std::mutex admin_mutex_;
   mutable std::mutex mutex_;  // guards queues_
   std::map<std::string, std::shared_ptr<ManagedQueue>> queues_;
-  ReaperPool reapers_;  // serves every queue in queues_
+  ReaperPool reapers_;                          // serves every queue in queues_
   std::map<std::string, std::string> refused_;  // guarded by mutex_: queue name -> why its segment was refused
 };
 

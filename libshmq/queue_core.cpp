@@ -382,6 +382,12 @@ std::string QueueCore::refusal() const {
   if (mine != 0) return why_[0] != '\0' ? std::string(why_) : segment_corrupt_reason(mine);
   const std::uint32_t theirs = atom(h_->corrupt).load(std::memory_order_relaxed);
   if (theirs == 0) return {};
+  // Which table failed, if that was it: check_tables reads with bounds of
+  // this process only, so it is safe without the lock (racy, but a report).
+  std::string why;
+  if (theirs - 1 == static_cast<std::uint32_t>(SegmentCheck::kTables) && check_tables(*h_, bounds_, &why)) {
+    return "a process found " + why;
+  }
   return std::string("a process found ") + segment_corrupt_reason(theirs);
 }
 

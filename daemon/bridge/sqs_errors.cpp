@@ -97,6 +97,8 @@ std::string_view shape_for(const std::error_code& ec) {
       return "AccessDenied";
     case Errc::daemon_unavailable:
       return "ServiceUnavailable";
+    case Errc::segment_corrupt:
+      return "QueueDoesNotExist";  // no longer served: to an SQS client, gone (the message says why)
     default:
       break;
   }
