@@ -89,19 +89,28 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
     }
     cpu_relax();
   }
-  // Sleep in slices: after each, a lock word naming a thread that does not
-  // exist (written by another process: a dying owner's kernel cleanup hands
-  // the lock on) ends the wait. A live holder, even a stopped one, is waited
-  // for as long as it holds.
+  // Sleep in slices, and after each look at the lock word: a lock that
+  // names a thread that does not exist was written by another process (an
+  // owner that dies has the kernel hand the lock on), and ends the wait. A
+  // live holder, even a stopped one, is waited for as long as it holds.
   for (;;) {
     timespec until{};
     ::clock_gettime(CLOCK_REALTIME, &until);  // pthread_mutex_timedlock's clock
     until.tv_sec += 1;
     const int rc = pthread_mutex_timedlock(&mutex, &until);
     if (rc != ETIMEDOUT) return rc;
-    const auto owner = static_cast<pid_t>(std::atomic_ref<int>(mutex.__data.__owner).load(std::memory_order_relaxed) &
-                                          0x3fffffff);  // FUTEX_TID_MASK
-    if (owner != 0 && ::kill(owner, 0) != 0 && errno == ESRCH) return ENOTRECOVERABLE;
+    // The futex word: the owner's thread id, and flags (glibc's robust
+    // mutexes, as the kernel reads them). Relaxed: only a diagnosis.
+    const auto word =
+        static_cast<std::uint32_t>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
+    constexpr std::uint32_t kTidMask = 0x3fffffff;    // FUTEX_TID_MASK
+    constexpr std::uint32_t kOwnerDied = 0x40000000;  // FUTEX_OWNER_DIED: the next try recovers it
+    const auto owner = static_cast<pid_t>(word & kTidMask);
+    if (word == 0 || (word & kOwnerDied) != 0) continue;
+    // Held by nobody, by a thread that does not exist, or by this very
+    // thread (which never holds two queue locks, nor one twice): nobody
+    // will ever unlock it.
+    if (owner == 0 || owner == ::gettid() || (::kill(owner, 0) != 0 && errno == ESRCH)) return ENOTRECOVERABLE;
   }
 }
 
@@ -959,8 +968,8 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
   std::uint32_t moved = 0;
   std::uint32_t last_returned = kNil;
   const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
-  // Each turn takes one entry off the heap (at most capacity of them) and
-  // each retention turn frees one message: more turns is a cycle.
+  // Each turn takes one entry off the heap (at most capacity of them), and
+  // then each retention turn frees one message: more turns is a cycle.
   std::uint32_t turns = 0;
   const auto count_turn = [&] {
     if (++turns > bounds_.capacity) [[unlikely]] {
@@ -992,6 +1001,7 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
     ++moved;
   }
   // Retention: the oldest messages go, whatever their state.
+  turns = 0;
   for (std::uint64_t deadline = retention_deadline(); deadline <= now.mono_ns; deadline = retention_deadline()) {
     count_turn();
     const std::uint32_t index = h_->roots.all_head;

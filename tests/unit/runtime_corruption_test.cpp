@@ -131,6 +131,7 @@ struct Loaded {
   // Every operation once, on a corrupted segment: none may crash or hang.
   void operate() {
     (void)q.send("after");
+    (void)q.send(std::string(70000, 'x'));  // a larger block: other free lists
     (void)q.receive(10, 30, q.core().fifo() ? &kAttempt : nullptr);
     (void)q.core().change_visibility(in_flight[1].handle, 0, q.now());
     (void)q.core().remove(in_flight[0].handle);
@@ -211,7 +212,7 @@ const Corruption kCorruptions[] = {
      }},
     {"ArenaFreeHeadMisaligned", false,
      [](test::CoreHarness& q, Loaded&) {
-       for (auto& head : q.header().roots.arena_free_head) head = (2ull << 20) - 64;  // a block running off the arena
+       for (auto& head : q.header().roots.arena_free_head) head = (4ull << 20) - 64;  // a block running off the arena
      }},
     {"FreeBlockLinkOutOfRange", false,
      [](test::CoreHarness& q, Loaded&) {
