@@ -35,13 +35,6 @@ std::uint64_t Arena::untouched() const {
   return at;
 }
 
-void Arena::check_block(std::uint64_t offset, unsigned order) const {
-  if (order < kMinOrder || order > kMaxOrder || offset % size_of(order) != 0 || offset >= bytes_ ||
-      bytes_ - offset < size_of(order) || offset >= roots_.arena_untouched) [[unlikely]] {
-    segment_fault(SegmentCheck::kPayloadBlock);
-  }
-}
-
 // `offset` is a checked block of `order`; the old head is checked only as a
 // link to store: a bad one is found when the list is next walked.
 void Arena::push(std::uint64_t offset, unsigned order) noexcept {

@@ -49,8 +49,14 @@ class Arena {
   void release(std::uint64_t offset, unsigned order);
 
   // Throws SegmentFault unless [offset, offset + 2^order) is an aligned block
-  // of a valid order inside the arena's used part.
-  void check_block(std::uint64_t offset, unsigned order) const;
+  // of a valid order inside the arena's used part. Inline: every send,
+  // receive and delete checks a block.
+  void check_block(std::uint64_t offset, unsigned order) const {
+    if (order < kMinOrder || order > kMaxOrder || offset % (1ull << order) != 0 || offset >= bytes_ ||
+        bytes_ - offset < (1ull << order) || offset >= roots_.arena_untouched) [[unlikely]] {
+      segment_fault(SegmentCheck::kPayloadBlock);
+    }
+  }
 
   // Forgets every list and frees everything below arena_untouched but the
   // `allocated` (offset, order) pairs: the crash-recovery path.

@@ -78,6 +78,8 @@ namespace {
 // a receiver that sees a message arrive tries to lock while the sender is
 // still unlocking; so spin a little first, reading the lock word (glibc's
 // __lock: 0 when free) and trying only when it is free.
+int lock_sleeping(pthread_mutex_t& mutex) noexcept;
+
 int lock_robust(pthread_mutex_t& mutex) noexcept {
   constexpr int kSpins = 200;  // about 1-10 us, depending on the cost of pause
   static_assert(sizeof(mutex.__data.__lock) == sizeof(int));
@@ -89,10 +91,14 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
     }
     cpu_relax();
   }
-  // Sleep in slices, and after each look at the lock word: a lock that
-  // names a thread that does not exist was written by another process (an
-  // owner that dies has the kernel hand the lock on), and ends the wait. A
-  // live holder, even a stopped one, is waited for as long as it holds.
+  return lock_sleeping(mutex);
+}
+
+// Sleep in slices, and after each look at the lock word: a lock that
+// names a thread that does not exist was written by another process (an
+// owner that dies has the kernel hand the lock on), and ends the wait. A
+// live holder, even a stopped one, is waited for as long as it holds.
+[[gnu::noinline]] int lock_sleeping(pthread_mutex_t& mutex) noexcept {
   for (;;) {
     timespec until{};
     ::clock_gettime(CLOCK_REALTIME, &until);  // pthread_mutex_timedlock's clock
@@ -153,6 +159,12 @@ class QueueCore::Lock {
 
  private:
   Lock(QueueCore& q, int rc) noexcept : q_(q), owns_(rc == 0 || rc == EOWNERDEAD) {
+    if (rc != 0) [[unlikely]] {
+      not_taken(q, rc);
+    }
+  }
+
+  [[gnu::noinline]] static void not_taken(QueueCore& q, int rc) noexcept {
     if (rc == EOWNERDEAD) {
       // The dead owner may have been anywhere in a critical section; and the
       // tables are checked before they are rebuilt from (rebuild refuses the
@@ -370,15 +382,8 @@ std::uint32_t QueueCore::unused_from() const {
   return n;
 }
 
-bool QueueCore::sound_lock() noexcept {
-  if (refused()) return false;
-  // Relaxed: compared with what this process saw at attach; nobody but a
-  // corrupting process changes it.
-  if (atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed) == mutex_kind_) [[likely]] {
-    return true;
-  }
+void QueueCore::refuse_lock() noexcept {
   refuse(SegmentCheck::kLock, "its lock is no longer a robust process-shared mutex");
-  return false;
 }
 
 std::error_code QueueCore::fault() const noexcept {

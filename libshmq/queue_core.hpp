@@ -329,7 +329,19 @@ class QueueCore {
   bool tables_sound(std::string* why) const noexcept;
   // False (refusing the segment, if not yet) if the mutex kind word is not
   // the one seen at attach, or the segment is refused: then no lock call.
-  bool sound_lock() noexcept;
+  bool sound_lock() noexcept {
+    if (refused()) [[unlikely]] {
+      return false;
+    }
+    // Relaxed: compared with what this process saw at attach; nobody but a
+    // corrupting process changes it.
+    if (atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed) == mutex_kind_) [[likely]] {
+      return true;
+    }
+    refuse_lock();
+    return false;
+  }
+  [[gnu::cold]] void refuse_lock() noexcept;
   void refuse(SegmentCheck check, const std::string& why = {}) noexcept;
   void rebuild_locked();  // throws SegmentFault
 
