@@ -130,6 +130,22 @@ void ManagedQueue::reclaim_deferred() {
   if (*freed > 0) spdlog::info("queue {}: freed {} slots that dead clients had reserved", name_, *freed);
 }
 
+bool ManagedQueue::check_sound() {
+  if (!core_.refused()) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (corruption_.empty()) corruption_ = core_.refusal();
+  }
+  failed_.store(true);
+  return true;
+}
+
+std::string ManagedQueue::failure() const {
+  std::lock_guard lock(mutex_);
+  if (!corruption_.empty()) return "its segment failed a check while attached (" + corruption_ + ")";
+  return "its segment file was truncated while attached";
+}
+
 std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   // While messages wait for a dead-letter queue that cannot take them, retry
   // once a second instead of spinning.
@@ -137,8 +153,14 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   reclaim_deferred();
   for (;;) {
     const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
-    if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     seq = turn.seq;
+    // Refused, by this turn or by a client that woke the reaper to say so:
+    // failed, it is dropped from the reaper at the next pass, now.
+    if (turn.corrupt && check_sound()) {
+      spdlog::error("queue {}: {}; it is no longer served", name_, failure());
+      return detail::monotonic_ns();
+    }
+    if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     // The list, read under the lock, not the count: a count another process
     // left wrong must not keep this loop going.
     if (!turn.redrive) return turn.deadline_ns;
@@ -625,7 +647,7 @@ std::shared_ptr<ManagedQueue> QueueRegistry::find(const std::string& name) {
   auto it = queues_.find(name);
   if (it == queues_.end()) return nullptr;
   if (it->second->failed()) {
-    failed = fail_locked(name, "its segment file was truncated while attached");
+    failed = fail_locked(name, it->second->failure());
     return nullptr;
   }
   return it->second;
@@ -658,7 +680,7 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
     const auto fail = [&] {
       std::shared_ptr<ManagedQueue> failed;  // released after the lock
       std::lock_guard lock(mutex_);
-      failed = fail_locked(name, "its segment file was truncated while attached");
+      failed = fail_locked(name, queue->failure());
     };
     // The scan touches every descriptor in use. A truncation found before
     // it spares the scan; one it runs into is absorbed by the guard, and
@@ -669,11 +691,12 @@ std::uint64_t QueueRegistry::reclaim(pid_t pid) {
     }
     const std::optional<std::uint32_t> reclaimed =
         queue->core().reclaim_writing([pid](std::uint32_t owner) { return owner == static_cast<std::uint32_t>(pid); });
-    queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
-    if (!queue->check_intact()) {
+    // The scan found it corrupt (or some process had), or ran into a truncation.
+    if (queue->check_sound() || !queue->check_intact()) {
       fail();
       continue;
     }
+    queue->core().forget_waiters(static_cast<std::uint32_t>(pid));
     if (!reclaimed) {
       // Its lock stays held (a stopped holder?): the reaper frees them once
       // it is not, and this thread serves the others meanwhile.

@@ -41,9 +41,15 @@ class ManagedQueue {
   detail::QueueCore& core() noexcept { return core_; }
   detail::SegmentHeader& header() noexcept { return segment_.header(); }
 
-  // False once the segment file was found truncated (see check_intact): the
-  // queue then serves nobody and its reaper has stopped.
+  // True once the segment file was found truncated (see check_intact), or
+  // its segment refused as corrupt by any process (its reaper turn finds
+  // that, see reap): the queue then serves nobody and its reaper has stopped.
   bool failed() const noexcept { return failed_.load(); }
+  // Why it failed, for the log and for create-queue's answer.
+  std::string failure() const;
+  // Fails the queue if its segment was refused as corrupt (by this process
+  // or another); true if it was.
+  bool check_sound();
   // Whether the segment is still the file it was mapped from, cheaply enough
   // for every reaper wake: the daemon's mapping has not faulted (FaultGuard),
   // and the file's size (fstat) is checked at most once a second, and at once
@@ -96,6 +102,7 @@ class ManagedQueue {
   // check_intact's bookkeeping; a race between two callers costs one fstat more.
   std::atomic<std::uint64_t> faults_seen_{0};         // FaultGuard::faults() at the last fstat
   std::atomic<std::uint64_t> next_size_check_ns_{0};  // CLOCK_MONOTONIC
+  std::string corruption_;                            // guarded by mutex_: what check_sound found
 };
 
 // How long the daemon waits for a queue's lock (QueueCore::set_lock_wait)

@@ -18,32 +18,52 @@ unsigned Arena::order_for(std::uint64_t bytes) noexcept {
   return static_cast<unsigned>(std::bit_width(bytes - 1));
 }
 
-FreeBlock& Arena::block(std::uint64_t offset) const noexcept { return *reinterpret_cast<FreeBlock*>(base_ + offset); }
+FreeBlock& Arena::block(std::uint64_t offset) const {
+  // Every block starts on a minimum block boundary; a link elsewhere, or past
+  // the arena, was not written by an allocator.
+  if (offset >= bytes_ || offset % size_of(kMinOrder) != 0) [[unlikely]] {
+    segment_fault(SegmentCheck::kArenaFreeList);
+  }
+  return *reinterpret_cast<FreeBlock*>(base_ + offset);
+}
 
+std::uint64_t Arena::untouched() const {
+  const std::uint64_t at = roots_.arena_untouched;
+  if (at > bytes_ || at % kMaxBlock != 0) [[unlikely]] {
+    segment_fault(SegmentCheck::kWatermark);
+  }
+  return at;
+}
+
+// `offset` is a checked block of `order`; the old head is checked only as a
+// link to store: a bad one is found when the list is next walked.
 void Arena::push(std::uint64_t offset, unsigned order) noexcept {
   std::uint64_t& head = roots_.arena_free_head[order - kMinOrder];
-  FreeBlock& b = block(offset);
-  b.next = head;
+  auto& b = *reinterpret_cast<FreeBlock*>(base_ + offset);
+  const std::uint64_t old = head;
+  b.next = old;
   b.prev = kNilOffset;
-  if (head != kNilOffset) block(head).prev = offset;
+  if (old < bytes_ && old % size_of(kMinOrder) == 0) reinterpret_cast<FreeBlock*>(base_ + old)->prev = offset;
   store_hint(head, offset);  // prefetched by senders without the mutex
   if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = static_cast<std::uint8_t>(order + 1);
   roots_.arena_free_bytes += size_of(order);
 }
 
-void Arena::unlink(std::uint64_t offset, unsigned order) noexcept {
+void Arena::unlink(std::uint64_t offset, unsigned order) {
   FreeBlock& b = block(offset);
-  if (b.prev != kNilOffset) {
-    block(b.prev).next = b.next;
+  const std::uint64_t prev = b.prev;
+  const std::uint64_t next = b.next;
+  if (prev != kNilOffset) {
+    block(prev).next = next;
   } else {
-    store_hint(roots_.arena_free_head[order - kMinOrder], b.next);
+    store_hint(roots_.arena_free_head[order - kMinOrder], next);
   }
-  if (b.next != kNilOffset) block(b.next).prev = b.prev;
+  if (next != kNilOffset) block(next).prev = prev;
   if (order >= kEagerMergeOrder) order_map_[slot_of(offset)] = 0;
   roots_.arena_free_bytes -= size_of(order);
 }
 
-std::uint64_t Arena::allocate(unsigned order) noexcept {
+std::uint64_t Arena::allocate(unsigned order) {
   if (order < kMinOrder || order > kMaxOrder) return kNilOffset;
   std::uint64_t offset = take(order);
   // Merging walks every free small block: only worth it if one was freed
@@ -52,15 +72,15 @@ std::uint64_t Arena::allocate(unsigned order) noexcept {
   return offset;
 }
 
-std::uint64_t Arena::take(unsigned order) noexcept {
+std::uint64_t Arena::take(unsigned order) {
   unsigned found = order;
   while (found <= kMaxOrder && roots_.arena_free_head[found - kMinOrder] == kNilOffset) ++found;
   std::uint64_t offset;
   if (found <= kMaxOrder) {
     offset = roots_.arena_free_head[found - kMinOrder];
     unlink(offset, found);
-  } else if (roots_.arena_untouched < bytes_) {
-    offset = roots_.arena_untouched;  // carve a maximal block from the never-used tail
+  } else if (untouched() < bytes_) {
+    offset = untouched();  // carve a maximal block from the never-used tail
     if (!backing_.reserve(base_ + offset, kMaxBlock) ||
         !backing_.reserve(order_map_ + slot_of(offset), kMaxBlock >> kMinOrder)) {
       return kNilOffset;  // /dev/shm is full: this send fails, not the process
@@ -79,7 +99,8 @@ std::uint64_t Arena::take(unsigned order) noexcept {
   return offset;
 }
 
-void Arena::release(std::uint64_t offset, unsigned order) noexcept {
+void Arena::release(std::uint64_t offset, unsigned order) {
+  check_block(offset, order);
   // Small blocks go back to their list as they are, for the next send of
   // that size; coalesce() merges them when a larger block is wanted.
   if (order < kEagerMergeOrder) {
@@ -90,7 +111,7 @@ void Arena::release(std::uint64_t offset, unsigned order) noexcept {
   merge_up(offset, order);
 }
 
-void Arena::merge_up(std::uint64_t offset, unsigned order) noexcept {
+void Arena::merge_up(std::uint64_t offset, unsigned order) {
   while (order < kMaxOrder) {
     const std::uint64_t buddy = offset ^ size_of(order);
     if (order_map_[slot_of(buddy)] != order + 1) break;
@@ -101,7 +122,7 @@ void Arena::merge_up(std::uint64_t offset, unsigned order) noexcept {
   push(offset, order);
 }
 
-bool Arena::coalesce() noexcept try {
+bool Arena::coalesce() try {
   // Small free blocks are not marked in order_map (see push): mark one
   // order's blocks, merge the pairs, and unmark those left, before the next
   // order, so that outside this function a mark always means "free".
@@ -111,7 +132,16 @@ bool Arena::coalesce() noexcept try {
   for (unsigned order = kMinOrder; order < kEagerMergeOrder; ++order) {
     const auto list = [&] {
       listed.clear();
+      // No list holds more blocks than the arena has of this order: a longer
+      // walk is a cycle.
+      const std::uint64_t most = bytes_ >> order;
       for (std::uint64_t at = roots_.arena_free_head[order - kMinOrder]; at != kNilOffset; at = block(at).next) {
+        if (listed.size() >= most) [[unlikely]] {
+          segment_fault(SegmentCheck::kListCycle);
+        }
+        if (at % size_of(order) != 0) [[unlikely]] {
+          segment_fault(SegmentCheck::kArenaFreeList);
+        }
         listed.push_back(at);
       }
     };
@@ -139,8 +169,9 @@ bool Arena::coalesce() noexcept try {
 void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {
   for (auto& head : roots_.arena_free_head) store_hint(head, kNilOffset);
   roots_.arena_small_freed = 0;  // everything below is merged as far as it goes
-  roots_.arena_free_bytes = bytes_ - roots_.arena_untouched;
-  const std::uint64_t slots = roots_.arena_untouched >> kMinOrder;
+  const std::uint64_t used_bytes = untouched();
+  roots_.arena_free_bytes = bytes_ - used_bytes;
+  const std::uint64_t slots = used_bytes >> kMinOrder;
   std::memset(order_map_, 0, slots);
 
   // used_before[i]: allocated minimum blocks among the first i, so that
@@ -149,6 +180,7 @@ void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocate
   {
     std::vector<std::uint8_t> used(slots, 0);
     for (auto [offset, order] : allocated) {
+      check_block(offset, order);
       for (std::uint64_t s = slot_of(offset); s < slot_of(offset + size_of(order)); ++s) used[s] = 1;
     }
     for (std::uint64_t s = 0; s < slots; ++s) used_before[s + 1] = used_before[s] + used[s];
@@ -164,7 +196,7 @@ void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocate
       self(self, offset + size_of(order - 1), order - 1);
     }
   };
-  for (std::uint64_t offset = 0; offset < roots_.arena_untouched; offset += kMaxBlock) {
+  for (std::uint64_t offset = 0; offset < used_bytes; offset += kMaxBlock) {
     free_region(free_region, offset, kMaxOrder);
   }
 }

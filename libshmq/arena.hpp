@@ -6,6 +6,12 @@
 // a send and a delete of a small message write one line fewer). Allocation and
 // release are O(kOrderCount), but for the occasional merge of small free
 // blocks (see kEagerMergeOrder). Not thread-safe: callers hold the queue mutex.
+//
+// The free-list heads and links, the untouched watermark and the blocks a
+// caller releases come from the segment, where another process may write any
+// value: each is checked against the arena size this process took at attach
+// before it addresses memory, and every walk of a list is bounded by the
+// number of blocks the arena holds (SegmentFault).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +19,7 @@
 #include <utility>
 
 #include "backing.hpp"
+#include "segment_fault.hpp"
 #include "segment_layout.hpp"
 
 namespace shmq::detail {
@@ -38,8 +45,18 @@ class Arena {
   // Returns the arena-relative offset of a block of 2^order bytes, or
   // kNilOffset when no block is free even after merging free small blocks,
   // or /dev/shm has no room for a fresh one.
-  std::uint64_t allocate(unsigned order) noexcept;
-  void release(std::uint64_t offset, unsigned order) noexcept;
+  std::uint64_t allocate(unsigned order);
+  void release(std::uint64_t offset, unsigned order);
+
+  // Throws SegmentFault unless [offset, offset + 2^order) is an aligned block
+  // of a valid order inside the arena's used part. Inline: every send,
+  // receive and delete checks a block.
+  void check_block(std::uint64_t offset, unsigned order) const {
+    if (order < kMinOrder || order > kMaxOrder || offset % (1ull << order) != 0 || offset >= bytes_ ||
+        bytes_ - offset < (1ull << order) || offset >= roots_.arena_untouched) [[unlikely]] {
+      segment_fault(SegmentCheck::kPayloadBlock);
+    }
+  }
 
   // Forgets every list and frees everything below arena_untouched but the
   // `allocated` (offset, order) pairs: the crash-recovery path.
@@ -49,12 +66,13 @@ class Arena {
   std::uint64_t bytes() const noexcept { return bytes_; }
 
  private:
-  FreeBlock& block(std::uint64_t offset) const noexcept;
+  FreeBlock& block(std::uint64_t offset) const;  // a free-list link, checked
+  std::uint64_t untouched() const;               // arena_untouched, checked
   void push(std::uint64_t offset, unsigned order) noexcept;
-  void unlink(std::uint64_t offset, unsigned order) noexcept;
-  std::uint64_t take(unsigned order) noexcept;                   // from the lists or the untouched tail
-  void merge_up(std::uint64_t offset, unsigned order) noexcept;  // frees, merging with free buddies
-  bool coalesce() noexcept;                                      // merges free small blocks; true if any
+  void unlink(std::uint64_t offset, unsigned order);
+  std::uint64_t take(unsigned order);                   // from the lists or the untouched tail
+  void merge_up(std::uint64_t offset, unsigned order);  // frees, merging with free buddies
+  bool coalesce();                                      // merges free small blocks; true if any
 
   IndexRoots& roots_;
   std::uint8_t* order_map_;

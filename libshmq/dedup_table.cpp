@@ -17,15 +17,31 @@ DedupKey dedup_key(bool per_group, std::string_view group_id, std::string_view d
   return k;
 }
 
-void DedupTable::expire(std::uint64_t now_ns) noexcept {
+std::uint32_t DedupTable::unused_from() const {
+  const std::uint32_t n = h_.roots.dedup_unused_from;
+  if (n > capacity_) [[unlikely]] {
+    segment_fault(SegmentCheck::kWatermark);
+  }
+  return n;
+}
+
+void DedupTable::expire(std::uint64_t now_ns) {
   IndexRoots& r = h_.roots;
-  while (r.dedup_oldest != kNil && e_[r.dedup_oldest].expires_ns <= now_ns) {
+  // Each entry expires once: more turns than entries is a cycle.
+  for (std::uint32_t turns = 0; r.dedup_oldest != kNil && entry(r.dedup_oldest).expires_ns <= now_ns; ++turns) {
+    if (turns >= capacity_) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
     const std::uint32_t index = r.dedup_oldest;
     DedupEntry& e = e_[index];
     r.dedup_oldest = e.list_next;
     if (r.dedup_oldest == kNil) r.dedup_newest = kNil;
-    std::uint32_t* link = &buckets_[e.key[0] & (h_.dedup_bucket_count - 1)];
-    while (*link != 0 && *link != index + 1) link = &e_[*link - 1].bucket_next;
+    std::uint32_t* link = &bucket(e.key[0]);
+    for (std::uint32_t steps = 0; *link != 0 && *link != index + 1; link = &entry(*link - 1).bucket_next) {
+      if (++steps > capacity_) [[unlikely]] {
+        segment_fault(SegmentCheck::kListCycle);
+      }
+    }
     if (*link == index + 1) *link = e.bucket_next;
     atom(e.in_use).store(0, std::memory_order_relaxed);
     e.list_next = r.dedup_free_head;
@@ -34,26 +50,32 @@ void DedupTable::expire(std::uint64_t now_ns) noexcept {
   }
 }
 
-const DedupEntry* DedupTable::find(const DedupKey& k) const noexcept {
-  for (std::uint32_t i = bucket(k); i != 0; i = e_[i - 1].bucket_next) {
-    const DedupEntry& e = e_[i - 1];
+const DedupEntry* DedupTable::find(const DedupKey& k) const {
+  std::uint32_t steps = 0;
+  for (std::uint32_t i = bucket(k.key[0]); i != 0;) {
+    const DedupEntry& e = entry(i - 1);
     if (e.key[0] == k.key[0] && e.key[1] == k.key[1]) return &e;
+    if (++steps > capacity_) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
+    i = e.bucket_next;
   }
   return nullptr;
 }
 
 bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16],
-                        std::uint64_t seq) noexcept {
+                        std::uint64_t seq) {
   IndexRoots& r = h_.roots;
   std::uint32_t index = r.dedup_free_head;
   if (index != kNil) {
-    r.dedup_free_head = e_[index].list_next;
-  } else if (r.dedup_unused_from < h_.dedup_capacity) {
-    if (r.dedup_unused_from % kReserveChunk == 0) {
-      const std::uint32_t n = std::min(kReserveChunk, h_.dedup_capacity - r.dedup_unused_from);
-      if (!backing_.reserve(&e_[r.dedup_unused_from], std::size_t{n} * sizeof(DedupEntry))) return false;
+    r.dedup_free_head = entry(index).list_next;
+  } else if (const std::uint32_t from = unused_from(); from < capacity_) {
+    if (from % kReserveChunk == 0) {
+      const std::uint32_t n = std::min(kReserveChunk, capacity_ - from);
+      if (!backing_.reserve(&e_[from], std::size_t{n} * sizeof(DedupEntry))) return false;
     }
-    index = r.dedup_unused_from++;
+    index = from;
+    r.dedup_unused_from = from + 1;
   } else {
     return false;
   }
@@ -64,10 +86,10 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
   e.seq = seq;
   std::memcpy(e.message_id, message_id, sizeof(e.message_id));
   e.list_next = kNil;
-  e.bucket_next = bucket(k);
-  bucket(k) = index + 1;
+  e.bucket_next = bucket(k.key[0]);
+  bucket(k.key[0]) = index + 1;
   if (r.dedup_newest != kNil) {
-    e_[r.dedup_newest].list_next = index;
+    entry(r.dedup_newest).list_next = index;
   } else {
     r.dedup_oldest = index;
   }
@@ -79,11 +101,11 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
 
 void DedupTable::rebuild() {
   IndexRoots& r = h_.roots;
-  std::memset(buckets_, 0, sizeof(std::uint32_t) * h_.dedup_bucket_count);
+  std::memset(buckets_, 0, sizeof(std::uint32_t) * (bucket_mask_ + 1));
   r.dedup_free_head = r.dedup_oldest = r.dedup_newest = kNil;
   h_.counts.dedup_entries = 0;
   std::vector<std::uint32_t> live;
-  for (std::uint32_t i = r.dedup_unused_from; i-- > 0;) {
+  for (std::uint32_t i = unused_from(); i-- > 0;) {
     if (atom(e_[i].in_use).load(std::memory_order_relaxed)) {
       live.push_back(i);
     } else {
@@ -96,10 +118,10 @@ void DedupTable::rebuild() {
   for (std::uint32_t index : live) {
     DedupEntry& e = e_[index];
     e.list_next = kNil;
-    e.bucket_next = buckets_[e.key[0] & (h_.dedup_bucket_count - 1)];
-    buckets_[e.key[0] & (h_.dedup_bucket_count - 1)] = index + 1;
+    e.bucket_next = bucket(e.key[0]);
+    bucket(e.key[0]) = index + 1;
     if (r.dedup_newest != kNil) {
-      e_[r.dedup_newest].list_next = index;
+      entry(r.dedup_newest).list_next = index;
     } else {
       r.dedup_oldest = index;
     }

@@ -2,12 +2,18 @@
 // hash index, expiring in insertion order (the window is the same length for
 // every entry). A full table refuses new ids rather than forget live ones.
 // Not thread-safe: callers hold the queue mutex.
+//
+// Entry indexes, list links and hash chains come from the segment: each is
+// checked against the capacity and bucket count this process took at attach
+// before it addresses an entry, and each walk is bounded by the capacity
+// (SegmentFault, SegmentCheck::kDedupIndex).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
 #include "backing.hpp"
+#include "segment_fault.hpp"
 #include "segment_layout.hpp"
 
 namespace shmq::detail {
@@ -21,24 +27,32 @@ DedupKey dedup_key(bool per_group, std::string_view group_id, std::string_view d
 
 class DedupTable {
  public:
-  DedupTable(SegmentHeader& h, DedupEntry* entries, std::uint32_t* buckets, Backing backing = {}) noexcept
-      : h_(h), e_(entries), buckets_(buckets), backing_(backing) {}
+  // `capacity` entries and `bucket_count` buckets (a power of two), as
+  // validated at attach.
+  DedupTable(SegmentHeader& h, DedupEntry* entries, std::uint32_t* buckets, std::uint32_t capacity,
+             std::uint32_t bucket_count, Backing backing = {}) noexcept
+      : h_(h), e_(entries), buckets_(buckets), capacity_(capacity), bucket_mask_(bucket_count - 1), backing_(backing) {}
 
-  void expire(std::uint64_t now_ns) noexcept;
-  const DedupEntry* find(const DedupKey& key) const noexcept;
+  void expire(std::uint64_t now_ns);
+  const DedupEntry* find(const DedupKey& key) const;
   // False if the table is full of live entries, or /dev/shm has no room for
   // more of them.
-  bool insert(const DedupKey& key, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16],
-              std::uint64_t seq) noexcept;
+  bool insert(const DedupKey& key, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16], std::uint64_t seq);
   // Re-derives the index and the expiry order from the entries in use.
   void rebuild();
 
  private:
-  std::uint32_t& bucket(const DedupKey& k) const noexcept { return buckets_[k.key[0] & (h_.dedup_bucket_count - 1)]; }
+  std::uint32_t& bucket(std::uint64_t key0) const noexcept { return buckets_[key0 & bucket_mask_]; }
+  DedupEntry& entry(std::uint32_t index) const {
+    return e_[checked_index(index, capacity_, SegmentCheck::kDedupIndex)];
+  }
+  std::uint32_t unused_from() const;  // dedup_unused_from, checked
 
   SegmentHeader& h_;
   DedupEntry* e_;
   std::uint32_t* buckets_;  // index + 1; 0 is empty
+  std::uint32_t capacity_;
+  std::uint64_t bucket_mask_;
   Backing backing_;
 };
 

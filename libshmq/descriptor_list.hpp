@@ -3,10 +3,15 @@
 // group's ready list are all one of these. Not thread-safe: callers hold the
 // queue mutex. Heads and next links are stored with store_hint: the ready
 // list's are prefetched without the mutex.
+//
+// Every link read from the segment is checked against `limit` (the capacity
+// this process took at attach) before it addresses a descriptor: another
+// process may have written any value there (SegmentFault).
 #pragma once
 
 #include <cstdint>
 
+#include "segment_fault.hpp"
 #include "segment_layout.hpp"
 
 namespace shmq::detail {
@@ -14,19 +19,21 @@ namespace shmq::detail {
 template <std::uint32_t MessageDescriptor::*Next, std::uint32_t MessageDescriptor::*Prev>
 class DescriptorList {
  public:
-  DescriptorList(MessageDescriptor* d, std::uint32_t& head, std::uint32_t& tail) noexcept
-      : d_(d), head_(head), tail_(tail) {}
+  DescriptorList(MessageDescriptor* d, std::uint32_t limit, std::uint32_t& head, std::uint32_t& tail) noexcept
+      : d_(d), limit_(limit), head_(head), tail_(tail) {}
 
-  void push_back(std::uint32_t index) noexcept { insert_after(tail_, index); }
-  void push_front(std::uint32_t index) noexcept { insert_after(kNil, index); }
+  void push_back(std::uint32_t index) { insert_after(tail_, index); }
+  void push_front(std::uint32_t index) { insert_after(kNil, index); }
 
   // Inserts after `after`, or at the front if `after` is kNil.
-  void insert_after(std::uint32_t after, std::uint32_t index) noexcept {
-    MessageDescriptor& m = d_[index];
+  void insert_after(std::uint32_t after, std::uint32_t index) {
+    MessageDescriptor& m = at(index);
+    const std::uint32_t next = after == kNil ? head_ : at(after).*Next;
+    if (next != kNil) at(next);  // checked before anything is written
     m.*Prev = after;
-    store_hint(m.*Next, after == kNil ? head_ : d_[after].*Next);
-    if (m.*Next != kNil) {
-      d_[m.*Next].*Prev = index;
+    store_hint(m.*Next, next);
+    if (next != kNil) {
+      d_[next].*Prev = index;
     } else {
       tail_ = index;
     }
@@ -37,24 +44,31 @@ class DescriptorList {
     }
   }
 
-  void unlink(std::uint32_t index) noexcept {
-    MessageDescriptor& m = d_[index];
-    if (m.*Prev != kNil) {
-      store_hint(d_[m.*Prev].*Next, m.*Next);
+  void unlink(std::uint32_t index) {
+    MessageDescriptor& m = at(index);
+    const std::uint32_t prev = m.*Prev;
+    const std::uint32_t next = m.*Next;
+    if (prev != kNil) {
+      store_hint(at(prev).*Next, next);
     } else {
-      store_hint(head_, m.*Next);
+      store_hint(head_, next);
     }
-    if (m.*Next != kNil) {
-      d_[m.*Next].*Prev = m.*Prev;
+    if (next != kNil) {
+      at(next).*Prev = prev;
     } else {
-      tail_ = m.*Prev;
+      tail_ = prev;
     }
     store_hint(m.*Next, kNil);
     m.*Prev = kNil;
   }
 
  private:
+  MessageDescriptor& at(std::uint32_t index) const {
+    return d_[checked_index(index, limit_, SegmentCheck::kDescriptorIndex)];
+  }
+
   MessageDescriptor* d_;
+  std::uint32_t limit_;
   std::uint32_t& head_;
   std::uint32_t& tail_;
 };

@@ -45,7 +45,9 @@ constexpr std::array kEntries{
     Entry{Errc::daemon_unavailable, "daemon_unavailable", "shmqd is not running for this namespace"},
     Entry{Errc::permission_denied, "permission_denied", "permission denied"},
     Entry{Errc::incompatible_layout, "incompatible_layout", "the queue segment has another layout version"},
-    Entry{Errc::segment_corrupt, "segment_corrupt", "the queue segment failed validation"},
+    Entry{Errc::segment_corrupt, "segment_corrupt",
+          "the queue segment failed validation or a check while in use; the queue is no longer served (delete-queue "
+          "removes it)"},
     Entry{Errc::resource_not_found, "resource_not_found", "the message move task or its queue does not exist"},
     Entry{Errc::unsupported_operation, "unsupported_operation", "the operation is not supported in this state"},
     Entry{Errc::over_limit, "over_limit", "the request exceeds a limit"},

@@ -15,27 +15,43 @@ std::uint64_t group_hash(std::string_view id) noexcept {
   return h;
 }
 
-std::uint32_t GroupTable::find(std::string_view id) const noexcept {
+std::uint32_t GroupTable::unused_from() const {
+  const std::uint32_t n = h_.roots.group_unused_from;
+  if (n > capacity_) [[unlikely]] {
+    segment_fault(SegmentCheck::kWatermark);
+  }
+  return n;
+}
+
+std::uint32_t GroupTable::find(std::string_view id) const {
   const std::uint64_t hash = group_hash(id);
-  for (std::uint32_t i = bucket(hash); i != 0; i = g_[i - 1].bucket_next) {
-    const GroupRecord& g = g_[i - 1];
+  // A chain holds each record at most once: a longer one is a cycle.
+  std::uint32_t steps = 0;
+  for (std::uint32_t i = bucket(hash); i != 0;) {
+    const GroupRecord& g = linked(i);
     if (g.hash == hash && g.id_bytes == id.size() && std::memcmp(g.id, id.data(), id.size()) == 0) return i - 1;
+    if (++steps > capacity_) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
+    i = g.bucket_next;
   }
   return kNil;
 }
 
-std::uint32_t GroupTable::find_or_create(std::string_view id) noexcept {
+std::uint32_t GroupTable::find_or_create(std::string_view id) {
+  if (id.size() > kMaxGroupId) return kNil;  // the record has no room for it (a caller checks ids first)
   if (const std::uint32_t found = find(id); found != kNil) return found;
   IndexRoots& r = h_.roots;
   std::uint32_t index = r.group_free_head;
   if (index != kNil) {
-    r.group_free_head = g_[index].free_next;
-  } else if (r.group_unused_from < h_.capacity) {
-    index = r.group_unused_from++;
+    r.group_free_head = (*this)[index].free_next;
+  } else if (const std::uint32_t from = unused_from(); from < capacity_) {
+    index = from;
+    r.group_unused_from = from + 1;
   } else {
     return kNil;
   }
-  GroupRecord& g = g_[index];
+  GroupRecord& g = (*this)[index];
   const std::uint64_t hash = group_hash(id);
   g.hash = hash;
   g.id_bytes = static_cast<std::uint16_t>(id.size());
@@ -52,10 +68,14 @@ std::uint32_t GroupTable::find_or_create(std::string_view id) noexcept {
   return index;
 }
 
-void GroupTable::free_record(std::uint32_t index) noexcept {
-  GroupRecord& g = g_[index];
+void GroupTable::free_record(std::uint32_t index) {
+  GroupRecord& g = (*this)[index];
   std::uint32_t* link = &bucket(g.hash);
-  while (*link != 0 && *link != index + 1) link = &g_[*link - 1].bucket_next;
+  for (std::uint32_t steps = 0; *link != 0 && *link != index + 1; link = &linked(*link).bucket_next) {
+    if (++steps > capacity_) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
+  }
   if (*link == index + 1) *link = g.bucket_next;
   atom(g.in_use).store(0, std::memory_order_relaxed);
   g.free_next = h_.roots.group_free_head;
@@ -63,8 +83,8 @@ void GroupTable::free_record(std::uint32_t index) noexcept {
   --h_.counts.groups;
 }
 
-void GroupTable::drop_message(std::uint32_t group) noexcept {
-  GroupRecord& g = g_[group];
+void GroupTable::drop_message(std::uint32_t group) {
+  GroupRecord& g = (*this)[group];
   if (--g.messages == 0) {
     if (g.in_ring) {
       g.ready_head = kNil;
@@ -74,28 +94,38 @@ void GroupTable::drop_message(std::uint32_t group) noexcept {
   }
 }
 
-void GroupTable::ready_insert(std::uint32_t group, std::uint32_t index) noexcept {
-  GroupRecord& g = g_[group];
+void GroupTable::ready_insert(std::uint32_t group, std::uint32_t index) {
+  GroupRecord& g = (*this)[group];
+  const std::uint64_t seq = d_[checked_index(index, capacity_, SegmentCheck::kDescriptorIndex)].seq;
   // Walk back from the tail: new sends append at once; returned messages are
-  // older than all but a few in-flight ones.
+  // older than all but a few in-flight ones. At most capacity_ steps: more is
+  // a cycle.
   std::uint32_t after = g.ready_tail;
-  while (after != kNil && d_[after].seq > d_[index].seq) after = d_[after].prev;
-  ReadyList(d_, g.ready_head, g.ready_tail).insert_after(after, index);
+  for (std::uint32_t steps = 0; after != kNil; ++steps) {
+    const MessageDescriptor& m = d_[checked_index(after, capacity_, SegmentCheck::kDescriptorIndex)];
+    if (m.seq <= seq) break;
+    if (steps >= capacity_) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
+    after = m.prev;
+  }
+  ReadyList(d_, capacity_, g.ready_head, g.ready_tail).insert_after(after, index);
 }
 
-void GroupTable::ready_unlink(std::uint32_t group, std::uint32_t index) noexcept {
-  ReadyList(d_, g_[group].ready_head, g_[group].ready_tail).unlink(index);
+void GroupTable::ready_unlink(std::uint32_t group, std::uint32_t index) {
+  GroupRecord& g = (*this)[group];
+  ReadyList(d_, capacity_, g.ready_head, g.ready_tail).unlink(index);
 }
 
-int GroupTable::update_ring(std::uint32_t group) noexcept {
-  GroupRecord& g = g_[group];
+int GroupTable::update_ring(std::uint32_t group) {
+  GroupRecord& g = (*this)[group];
   IndexRoots& r = h_.roots;
   const bool should = g.ready_head != kNil && g.in_flight == 0;
   if (should && !g.in_ring) {
     g.ring_next = kNil;
     g.ring_prev = r.ring_tail;
     if (r.ring_tail != kNil) {
-      g_[r.ring_tail].ring_next = group;
+      (*this)[r.ring_tail].ring_next = group;
     } else {
       r.ring_head = group;
     }
@@ -105,12 +135,12 @@ int GroupTable::update_ring(std::uint32_t group) noexcept {
   }
   if (!should && g.in_ring) {
     if (g.ring_prev != kNil) {
-      g_[g.ring_prev].ring_next = g.ring_next;
+      (*this)[g.ring_prev].ring_next = g.ring_next;
     } else {
       r.ring_head = g.ring_next;
     }
     if (g.ring_next != kNil) {
-      g_[g.ring_next].ring_prev = g.ring_prev;
+      (*this)[g.ring_next].ring_prev = g.ring_prev;
     } else {
       r.ring_tail = g.ring_prev;
     }
@@ -121,16 +151,16 @@ int GroupTable::update_ring(std::uint32_t group) noexcept {
   return 0;
 }
 
-void GroupTable::reset_for_rebuild() noexcept {
+void GroupTable::reset_for_rebuild() {
   // A standard queue never uses its group tables: their pages were never
   // reserved (see Segment::create), and touching them could fault.
-  if (!h_.fifo) return;
+  if (!fifo_) return;
   IndexRoots& r = h_.roots;
-  std::memset(buckets_, 0, sizeof(std::uint32_t) * h_.group_bucket_count);
+  std::memset(buckets_, 0, sizeof(std::uint32_t) * (bucket_mask_ + 1));
   r.ring_head = r.ring_tail = kNil;
   r.group_free_head = kNil;
   h_.counts.groups = 0;
-  for (std::uint32_t i = r.group_unused_from; i-- > 0;) {
+  for (std::uint32_t i = unused_from(); i-- > 0;) {
     GroupRecord& g = g_[i];
     g.ready_head = g.ready_tail = kNil;
     g.in_flight = g.messages = 0;
@@ -147,8 +177,10 @@ void GroupTable::reset_for_rebuild() noexcept {
   }
 }
 
-void GroupTable::finish_rebuild() noexcept {
-  for (std::uint32_t i = 0; i < h_.roots.group_unused_from; ++i) {
+void GroupTable::finish_rebuild() {
+  if (!fifo_) return;
+  const std::uint32_t n = unused_from();
+  for (std::uint32_t i = 0; i < n; ++i) {
     if (atom(g_[i].in_use).load(std::memory_order_relaxed) && g_[i].messages == 0) free_record(i);
   }
 }

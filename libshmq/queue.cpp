@@ -37,6 +37,17 @@ std::error_code unless_faulted(const detail::QueueState& q, std::error_code ec) 
   return q.segment.faulted() ? make_error_code(Errc::queue_does_not_exist) : ec;
 }
 
+// Why the queue can no longer be used, if it cannot: its segment was found
+// corrupt (by any process; see QueueCore::refused), or it was deleted.
+std::error_code unusable(const detail::QueueState& q) noexcept {
+  if (q.core.refused()) return Errc::segment_corrupt;
+  if (deleted(q)) return Errc::queue_does_not_exist;
+  return {};
+}
+
+// Nothing to wait for on a queue that cannot be used: a waiter returns.
+bool gone(const detail::QueueState& q) noexcept { return deleted(q) || q.core.refused(); }
+
 // The batch-level checks every batch action shares.
 template <class Entry>
 std::error_code check_batch(std::span<const Entry> entries) {
@@ -257,7 +268,7 @@ void format_id(const std::array<std::uint8_t, 16>& id, std::string& out) {
 }  // namespace
 
 std::error_code Queue::send(std::string_view body, SendResult& result, const SendOptions& options) {
-  if (deleted(*state_)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(*state_)) return ec;
   Outgoing one{body, &options, {}, {}};
   send_all(*state_, std::span(&one, 1));
   if (auto ec = unless_faulted(*state_, one.error)) return ec;
@@ -269,7 +280,7 @@ std::error_code Queue::send(std::string_view body, SendResult& result, const Sen
 
 std::error_code Queue::send_batch(std::span<const SendEntry> entries, std::vector<BatchEntryResult>& results) {
   if (auto ec = check_batch(entries)) return ec;
-  if (deleted(*state_)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(*state_)) return ec;
   std::uint64_t total = 0;
   for (const SendEntry& e : entries) total += e.body.size() + detail::attributes_size(e.options.attributes);
   if (total > detail::kMaxMessageBytes) return Errc::batch_request_too_long;
@@ -332,7 +343,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
   // once per pass, and not at all after a zero-wait pass.
   std::uint64_t t = start;
   for (;; t = detail::monotonic_ns()) {
-    if (deleted(q)) return done(Errc::queue_does_not_exist);
+    if (auto ec = unusable(q)) return done(ec);
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
       retry_attempt = false;
       std::error_code limited;
@@ -383,7 +394,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     // sees this waiter, or this load sees the sender's ready_seq bump.
     core.add_waiter(q.pid);
     const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
-    if (core.available_count() == 0 && !deleted(q)) {
+    if (core.available_count() == 0 && !gone(q)) {
       const std::uint64_t until = std::min(deadline, core.next_deadline_ns());
       if (until > t2) detail::futex_wait(&h.ready_seq, seq, until - t2);
     }
@@ -400,7 +411,7 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
   // As in receive: seq_cst pairs with the sender's wake-up check.
   q.core.add_waiter(q.pid);
   const std::uint32_t seq = atom(h.ready_seq).load(std::memory_order_seq_cst);
-  if (q.core.available_count() == 0 && !deleted(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
+  if (q.core.available_count() == 0 && !gone(q) && until > t) detail::futex_wait(&h.ready_seq, seq, until - t);
   q.core.remove_waiter(q.pid);
 }
 
@@ -435,7 +446,7 @@ void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::millisecond
     q.core.add_waiter(q.pid);
     seen[i] = atom(q.core.header().ready_seq).load(std::memory_order_seq_cst);
     words[i] = {&q.core.header().ready_seq, seen[i], false};
-    if (q.core.available_count() > 0 || deleted(q)) until = t;  // no sleep
+    if (q.core.available_count() > 0 || gone(q)) until = t;  // no sleep
     until = std::min(until, q.core.next_deadline_ns());
   }
   words[queues.size()] = {reinterpret_cast<std::uint32_t*>(const_cast<std::atomic<std::uint32_t>*>(&interrupt.word_)),
@@ -447,7 +458,7 @@ void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::millisecond
     q.core.remove_waiter(q.pid);
     // A bumped ready_seq or a passed deadline (a delay or visibility timeout
     // that a receive would expire) may let a receive find something.
-    if (q.core.available_count() > 0 || deleted(q) ||
+    if (q.core.available_count() > 0 || gone(q) ||
         atom(q.core.header().ready_seq).load(std::memory_order_relaxed) != seen[i] ||
         q.core.next_deadline_ns() <= after) {
       ready.push_back(i);
@@ -457,7 +468,7 @@ void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::millisecond
 
 std::error_code Queue::delete_message(std::string_view receipt_handle) {
   detail::QueueState& q = *state_;
-  if (deleted(q)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(q)) return ec;
   const auto handle = detail::ReceiptHandle::parse(receipt_handle);
   if (!handle) return Errc::invalid_receipt_handle;
   return unless_faulted(q, q.core.remove(*handle));
@@ -465,7 +476,7 @@ std::error_code Queue::delete_message(std::string_view receipt_handle) {
 
 std::error_code Queue::change_visibility(std::string_view receipt_handle, std::uint32_t seconds) {
   detail::QueueState& q = *state_;
-  if (deleted(q)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(q)) return ec;
   if (seconds > detail::kMaxVisibilityTimeout) return Errc::invalid_parameter_value;
   const auto handle = detail::ReceiptHandle::parse(receipt_handle);
   if (!handle) return Errc::invalid_receipt_handle;
@@ -474,7 +485,7 @@ std::error_code Queue::change_visibility(std::string_view receipt_handle, std::u
 
 std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::vector<BatchEntryResult>& results) {
   if (auto ec = check_batch(entries)) return ec;
-  if (deleted(*state_)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(*state_)) return ec;
   // One critical section for the handles that parse.
   std::array<detail::ReceiptHandle, detail::kMaxBatchEntries> handles{};
   std::array<std::error_code, detail::kMaxBatchEntries> errors{};
@@ -500,7 +511,7 @@ std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::v
 std::error_code Queue::change_visibility_batch(std::span<const HandleEntry> entries,
                                                std::vector<BatchEntryResult>& results) {
   if (auto ec = check_batch(entries)) return ec;
-  if (deleted(*state_)) return Errc::queue_does_not_exist;
+  if (auto ec = unusable(*state_)) return ec;
   results.clear();
   for (const HandleEntry& e : entries) {
     results.push_back({e.id, change_visibility(e.receipt_handle, e.visibility_timeout), {}});

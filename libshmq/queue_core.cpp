@@ -78,6 +78,8 @@ namespace {
 // a receiver that sees a message arrive tries to lock while the sender is
 // still unlocking; so spin a little first, reading the lock word (glibc's
 // __lock: 0 when free) and trying only when it is free.
+int lock_sleeping(pthread_mutex_t& mutex) noexcept;
+
 int lock_robust(pthread_mutex_t& mutex) noexcept {
   constexpr int kSpins = 200;  // about 1-10 us, depending on the cost of pause
   static_assert(sizeof(mutex.__data.__lock) == sizeof(int));
@@ -89,7 +91,33 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
     }
     cpu_relax();
   }
-  return pthread_mutex_lock(&mutex);
+  return lock_sleeping(mutex);
+}
+
+// Sleep in slices, and after each look at the lock word: a lock that
+// names a thread that does not exist was written by another process (an
+// owner that dies has the kernel hand the lock on), and ends the wait. A
+// live holder, even a stopped one, is waited for as long as it holds.
+[[gnu::noinline]] int lock_sleeping(pthread_mutex_t& mutex) noexcept {
+  for (;;) {
+    timespec until{};
+    ::clock_gettime(CLOCK_REALTIME, &until);  // pthread_mutex_timedlock's clock
+    until.tv_sec += 1;
+    const int rc = pthread_mutex_timedlock(&mutex, &until);
+    if (rc != ETIMEDOUT) return rc;
+    // The futex word: the owner's thread id, and flags (glibc's robust
+    // mutexes, as the kernel reads them). Relaxed: only a diagnosis.
+    const auto word =
+        static_cast<std::uint32_t>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
+    constexpr std::uint32_t kTidMask = 0x3fffffff;    // FUTEX_TID_MASK
+    constexpr std::uint32_t kOwnerDied = 0x40000000;  // FUTEX_OWNER_DIED: the next try recovers it
+    const auto owner = static_cast<pid_t>(word & kTidMask);
+    if (word == 0 || (word & kOwnerDied) != 0) continue;
+    // Held by nobody, by a thread that does not exist, or by this very
+    // thread (which never holds two queue locks, nor one twice): nobody
+    // will ever unlock it.
+    if (owner == 0 || owner == ::gettid() || (::kill(owner, 0) != 0 && errno == ESRCH)) return ENOTRECOVERABLE;
+  }
 }
 
 // lock_robust without the sleep: EBUSY if the lock stays held while it spins.
@@ -134,32 +162,49 @@ int lock_robust_within(pthread_mutex_t& mutex, std::uint64_t wait_ns) noexcept {
 
 // Holds the queue mutex. On EOWNERDEAD the previous owner died inside a
 // critical section: rebuild the derived structures, then mark it consistent.
+//
+// A lock word another process overwrote must not crash or hang the locker:
+// glibc trusts the mutex's kind word (another kind with a made-up owner makes
+// a lock call assert and abort), so it is compared with the one seen at
+// attach before every lock call; and a lock whose owner thread does not exist
+// is never handed on by the kernel, so a locker that waits long checks the
+// owner. Either refuses the segment; the Lock then does not own the mutex.
 class QueueCore::Lock {
  public:
-  explicit Lock(QueueCore& q) noexcept : Lock(q, lock_robust(q.h_->mutex)) {}
+  explicit Lock(QueueCore& q) noexcept : Lock(q, q.sound_lock() ? lock_robust(q.h_->mutex) : EINVAL) {}
   // Only if the lock comes free while it spins; see owns().
-  Lock(QueueCore& q, std::try_to_lock_t) noexcept : Lock(q, try_lock_robust(q.h_->mutex)) {}
-  // Within `wait_ns` (QueueCore::lock_wait); see owns().
-  Lock(QueueCore& q, std::uint64_t wait_ns) noexcept : Lock(q, lock_robust_within(q.h_->mutex, wait_ns)) {}
+  Lock(QueueCore& q, std::try_to_lock_t) noexcept : Lock(q, q.sound_lock() ? try_lock_robust(q.h_->mutex) : EINVAL) {}
+  // Within `wait_ns` (QueueCore::lock_wait); see owns() and busy().
+  Lock(QueueCore& q, std::uint64_t wait_ns) noexcept
+      : Lock(q, q.sound_lock() ? lock_robust_within(q.h_->mutex, wait_ns) : EINVAL) {}
   ~Lock() {
     if (owns_) pthread_mutex_unlock(&q_.h_->mutex);
   }
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
   bool owns() const noexcept { return owns_; }
+  // Not owned because the lock stayed held past the wait (not refused).
+  bool busy() const noexcept { return !owns_ && !q_.refused(); }
 
  private:
-  Lock(QueueCore& q, int rc) noexcept : q_(q), owns_(rc != EBUSY) {
-    if (rc == EBUSY) return;  // a try that did not get it
+  Lock(QueueCore& q, int rc) noexcept : q_(q), owns_(rc == 0 || rc == EOWNERDEAD) {
+    if (rc != 0) [[unlikely]] {
+      not_taken(q, rc);
+    }
+  }
+
+  [[gnu::noinline]] static void not_taken(QueueCore& q, int rc) noexcept {
     if (rc == EOWNERDEAD) {
+      // The dead owner may have been anywhere in a critical section; and the
+      // tables are checked before they are rebuilt from (rebuild refuses the
+      // segment if they fail).
       q.rebuild();
       atom(q.h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
       pthread_mutex_consistent(&q.h_->mutex);
-    } else if (rc != 0) {
+    } else if (rc != 0 && rc != EBUSY && !q.refused()) {
       // ENOTRECOVERABLE needs an owner that unlocked without making the mutex
       // consistent, which this code never does: the segment is not ours.
-      std::fprintf(stderr, "shmq: queue mutex unusable (%s); segment corrupt\n", std::strerror(rc));
-      std::abort();
+      q.refuse(SegmentCheck::kLock, std::string("its lock is unusable: ") + std::strerror(rc));
     }
   }
 
@@ -191,7 +236,7 @@ std::error_code QueueCore::attach_check(std::uint64_t max_wait_ns, std::string* 
   // identities) is checked; everything derived from it (lists, heap, arena
   // free lists, counts) is then rebuilt rather than trusted, as after a
   // dead owner.
-  std::error_code ec = check_tables(*h_, why);
+  std::error_code ec = check_tables(*h_, bounds_, why);
   // rebuild() clears the FIFO hash tables: their pages must have backing
   // first (a segment from before backing was reserved may lack it).
   if (!ec && !reserve_fifo_tables()) {
@@ -200,7 +245,12 @@ std::error_code QueueCore::attach_check(std::uint64_t max_wait_ns, std::string* 
   }
   if (!ec) {
     rebuild();
-    if (rc == EOWNERDEAD) atom(h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
+    if (refused()) {
+      ec = Errc::segment_corrupt;
+      if (why) *why = refusal();
+    } else if (rc == EOWNERDEAD) {
+      atom(h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
+    }
   }
   if (rc == EOWNERDEAD) pthread_mutex_consistent(&h_->mutex);
   pthread_mutex_unlock(&h_->mutex);
@@ -214,18 +264,37 @@ T* at(void* base, std::uint64_t offset) {
 }
 }  // namespace
 
+SegmentBounds SegmentBounds::of(const SegmentHeader& h) noexcept {
+  SegmentBounds b;
+  b.capacity = h.capacity;
+  b.arena_bytes = h.arena_bytes;
+  b.dedup_capacity = h.dedup_capacity;
+  b.fifo = h.fifo != 0;
+  b.geometry = SegmentGeometry::compute(b.capacity, b.arena_bytes, b.dedup_capacity);
+  return b;
+}
+
+// The tables are addressed through the geometry computed from the sizes (as
+// validate_segment checked the header's offsets against it), never through
+// offsets read again later.
 QueueCore::QueueCore(void* base, Backing backing) noexcept
-    : h_(static_cast<SegmentHeader*>(base)),
+    : bounds_(SegmentBounds::of(*static_cast<SegmentHeader*>(base))),
+      h_(static_cast<SegmentHeader*>(base)),
       backing_(backing),
-      d_(at<MessageDescriptor>(base, h_->descriptors_offset)),
-      heap_slots_(at<std::uint32_t>(base, h_->heap_offset)),
-      order_map_(at<std::uint8_t>(base, h_->order_map_offset)),
-      arena_base_(at<std::uint8_t>(base, h_->arena_offset)),
-      attempts_(at<ReceiveAttempt>(base, h_->attempts_offset)),
-      arena_(h_->roots, order_map_, arena_base_, h_->arena_bytes, backing),
-      timers_(heap_slots_, h_->roots.heap_size, d_),
-      groups_(*h_, d_, at<GroupRecord>(base, h_->groups_offset), at<std::uint32_t>(base, h_->group_buckets_offset)),
-      dedup_(*h_, at<DedupEntry>(base, h_->dedup_offset), at<std::uint32_t>(base, h_->dedup_buckets_offset), backing) {}
+      d_(at<MessageDescriptor>(base, bounds_.geometry.descriptors_offset)),
+      heap_slots_(at<std::uint32_t>(base, bounds_.geometry.heap_offset)),
+      order_map_(at<std::uint8_t>(base, bounds_.geometry.order_map_offset)),
+      arena_base_(at<std::uint8_t>(base, bounds_.geometry.arena_offset)),
+      attempts_(at<ReceiveAttempt>(base, bounds_.geometry.attempts_offset)),
+      arena_(h_->roots, order_map_, arena_base_, bounds_.arena_bytes, backing),
+      timers_(heap_slots_, h_->roots.heap_size, d_, bounds_.capacity),
+      groups_(*h_, d_, at<GroupRecord>(base, bounds_.geometry.groups_offset),
+              at<std::uint32_t>(base, bounds_.geometry.group_buckets_offset), bounds_.capacity,
+              bounds_.geometry.group_bucket_count, bounds_.fifo),
+      dedup_(*h_, at<DedupEntry>(base, bounds_.geometry.dedup_offset),
+             at<std::uint32_t>(base, bounds_.geometry.dedup_buckets_offset), bounds_.dedup_capacity,
+             bounds_.geometry.dedup_bucket_count, backing),
+      mutex_kind_(atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
   const SegmentGeometry g =
@@ -324,13 +393,124 @@ void QueueCore::set_available(int delta) noexcept {
   atom(a).store(a + static_cast<std::uint32_t>(delta), std::memory_order_relaxed);  // see count()
 }
 
-std::uint64_t QueueCore::retention_deadline() const noexcept {
-  const std::uint32_t oldest = h_->roots.all_head;
-  if (oldest == kNil) return ~0ull;
-  return d_[oldest].sent_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed));
+// ---- Checks at each use (see refused()) ----
+
+MessageDescriptor& QueueCore::desc_in(std::uint32_t index, MessageState s) const {
+  MessageDescriptor& m = desc(index);
+  if (state_of(m) != s) [[unlikely]] {
+    segment_fault(SegmentCheck::kDescriptorState);
+  }
+  return m;
 }
 
-void QueueCore::publish_deadline() noexcept {
+std::uint32_t QueueCore::unused_from() const {
+  const std::uint32_t n = h_->roots.unused_from;
+  if (n > bounds_.capacity) [[unlikely]] {
+    segment_fault(SegmentCheck::kWatermark);
+  }
+  return n;
+}
+
+void QueueCore::refuse_lock() noexcept {
+  refuse(SegmentCheck::kLock, "its lock is no longer a robust process-shared mutex");
+}
+
+std::error_code QueueCore::fault() const noexcept {
+  return refused() ? std::error_code(Errc::segment_corrupt) : std::error_code{};
+}
+
+std::string QueueCore::refusal() const {
+  // Acquire: pairs with refuse()'s release, after why_ was written.
+  const std::uint32_t mine = poisoned_.load(std::memory_order_acquire);
+  if (mine != 0) return why_[0] != '\0' ? std::string(why_) : segment_corrupt_reason(mine);
+  const std::uint32_t theirs = atom(h_->corrupt).load(std::memory_order_relaxed);
+  if (theirs == 0) return {};
+  // Which table failed, if that was it: check_tables reads with bounds of
+  // this process only, so it is safe without the lock (racy, but a report).
+  std::string why;
+  if (theirs - 1 == static_cast<std::uint32_t>(SegmentCheck::kTables) && check_tables(*h_, bounds_, &why)) {
+    return "a process found " + why;
+  }
+  return std::string("a process found ") + segment_corrupt_reason(theirs);
+}
+
+bool QueueCore::tables_sound(std::string* why) const noexcept {
+  const SegmentHeader& h = *h_;
+  const SegmentGeometry& g = bounds_.geometry;
+  // The identity and sizes as they were at attach: else check_tables would
+  // read one geometry while this process addresses another.
+  if (h.magic != kMagic || h.capacity != bounds_.capacity || h.arena_bytes != bounds_.arena_bytes ||
+      h.dedup_capacity != bounds_.dedup_capacity || (h.fifo != 0) != bounds_.fifo ||
+      h.descriptors_offset != g.descriptors_offset || h.groups_offset != g.groups_offset ||
+      h.attempts_offset != g.attempts_offset || h.segment_bytes != g.total_bytes) {
+    if (why) *why = "its header's sizes changed while attached";
+    return false;
+  }
+  return !check_tables(h, bounds_, why);
+}
+
+void QueueCore::refuse(SegmentCheck check, const std::string& why) noexcept {
+  if (poisoned_.load(std::memory_order_relaxed) != 0) return;
+  std::snprintf(why_, sizeof(why_), "%s", why.empty() ? segment_check_name(check) : why.c_str());
+  const auto code = static_cast<std::uint32_t>(check) + 1;
+  // Release: refusal() reads why_ after an acquire load of this.
+  poisoned_.store(code, std::memory_order_release);
+  // Relaxed: the flag orders nothing; every process reads it before it locks.
+  std::uint32_t none = 0;
+  atom(h_->corrupt).compare_exchange_strong(none, code, std::memory_order_relaxed);
+  // Sleeping receivers wake to find it refused; the daemon's reaper too, and
+  // its turn fails the queue at once.
+  atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&h_->ready_seq, INT_MAX);
+  reaper_wake();
+}
+
+bool QueueCore::repair() noexcept {
+  std::string why;
+  if (!tables_sound(&why)) {
+    refuse(SegmentCheck::kTables, why);
+    return false;
+  }
+  try {
+    rebuild_locked();
+  } catch (const SegmentFault& f) {
+    refuse(f.check);  // the tables changed under the rebuild
+    return false;
+  }
+  atom(h_->counts.recoveries).fetch_add(1, std::memory_order_relaxed);
+  futex_wake(&h_->ready_seq, INT_MAX);  // wake-ups the abandoned section owed; spares are harmless
+  return true;
+}
+
+template <class Body>
+bool QueueCore::guarded(const Lock& lock, Body&& body) noexcept {
+  if (!lock.owns() || refused()) return false;
+  try {
+    body();
+    return true;
+  } catch (const SegmentFault&) {
+    if (!repair()) return false;
+  }
+  // Once more, on rebuilt structures: a second failure means the tables are
+  // being changed while this process works on them.
+  try {
+    body();
+    return true;
+  } catch (const SegmentFault& f) {
+    refuse(f.check);
+    return false;
+  }
+}
+
+// ---- Lists ----
+
+std::uint64_t QueueCore::retention_deadline() const {
+  const std::uint32_t oldest = h_->roots.all_head;
+  if (oldest == kNil) return ~0ull;
+  return desc(oldest).sent_ns + seconds_ns(atom(h_->retention_s).load(std::memory_order_relaxed));
+}
+
+void QueueCore::publish_deadline() {
   // Stored only when it changes: receivers poll this line.
   const std::uint64_t deadline = std::min(timers_.earliest(), retention_deadline());
   if (h_->next_deadline_ns != deadline) atom(h_->next_deadline_ns).store(deadline, std::memory_order_relaxed);
@@ -340,52 +520,61 @@ bool QueueCore::reaper_needs_wake(std::uint64_t deadline_ns) const noexcept {
   return atom(h_->reaper_waiting).load(std::memory_order_relaxed) != 0 && deadline_ns < h_->reaper_deadline_ns;
 }
 
-void QueueCore::ready_push_back(std::uint32_t index) noexcept {
-  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).push_back(index);
+void QueueCore::ready_push_back(std::uint32_t index) {
+  ReadyList(d_, bounds_.capacity, h_->roots.ready_head, h_->roots.ready_tail).push_back(index);
 }
 
-void QueueCore::ready_push_front(std::uint32_t index) noexcept {
-  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).push_front(index);
+void QueueCore::ready_push_front(std::uint32_t index) {
+  ReadyList(d_, bounds_.capacity, h_->roots.ready_head, h_->roots.ready_tail).push_front(index);
 }
 
-void QueueCore::ready_insert_after(std::uint32_t after, std::uint32_t index) noexcept {
-  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).insert_after(after, index);
+void QueueCore::ready_insert_after(std::uint32_t after, std::uint32_t index) {
+  ReadyList(d_, bounds_.capacity, h_->roots.ready_head, h_->roots.ready_tail).insert_after(after, index);
 }
 
-void QueueCore::ready_unlink(std::uint32_t index) noexcept {
-  ReadyList(d_, h_->roots.ready_head, h_->roots.ready_tail).unlink(index);
+void QueueCore::ready_unlink(std::uint32_t index) {
+  ReadyList(d_, bounds_.capacity, h_->roots.ready_head, h_->roots.ready_tail).unlink(index);
 }
 
-void QueueCore::all_push_back(std::uint32_t index) noexcept {
-  RetentionList(d_, h_->roots.all_head, h_->roots.all_tail).push_back(index);
+void QueueCore::all_push_back(std::uint32_t index) {
+  RetentionList(d_, bounds_.capacity, h_->roots.all_head, h_->roots.all_tail).push_back(index);
 }
 
-void QueueCore::all_unlink(std::uint32_t index) noexcept {
-  RetentionList(d_, h_->roots.all_head, h_->roots.all_tail).unlink(index);
+void QueueCore::all_unlink(std::uint32_t index) {
+  RetentionList(d_, bounds_.capacity, h_->roots.all_head, h_->roots.all_tail).unlink(index);
 }
 
-void QueueCore::redrive_push(std::uint32_t index) noexcept {
+void QueueCore::redrive_push(std::uint32_t index) {
   IndexRoots& r = h_->roots;
-  d_[index].prev = kNil;
-  store_hint(d_[index].next, r.redrive_head);
-  if (r.redrive_head != kNil) d_[r.redrive_head].prev = index;
+  MessageDescriptor& m = desc(index);
+  const std::uint32_t head = r.redrive_head;
+  if (head != kNil) desc(head).prev = index;
+  m.prev = kNil;
+  store_hint(m.next, head);
   r.redrive_head = index;
 }
 
-void QueueCore::redrive_unlink(std::uint32_t index) noexcept {
-  MessageDescriptor& m = d_[index];
-  if (m.prev != kNil) {
-    store_hint(d_[m.prev].next, m.next);
+void QueueCore::redrive_unlink(std::uint32_t index) {
+  MessageDescriptor& m = desc(index);
+  const std::uint32_t prev = m.prev;
+  const std::uint32_t next = m.next;
+  if (prev != kNil) {
+    store_hint(desc(prev).next, next);
   } else {
-    h_->roots.redrive_head = m.next;
+    h_->roots.redrive_head = next;
   }
-  if (m.next != kNil) d_[m.next].prev = m.prev;
+  if (next != kNil) desc(next).prev = prev;
   store_hint(m.next, kNil);
   m.prev = kNil;
 }
 
-void QueueCore::free_slot(std::uint32_t index) noexcept {
-  MessageDescriptor& m = d_[index];
+void QueueCore::free_slot(std::uint32_t index) {
+  MessageDescriptor& m = desc(index);
+  // Checked before the commit point: a block out of range leaves the message
+  // as it was, for a repair to judge.
+  const std::uint64_t offset = m.block_offset;
+  const unsigned order = m.block_order;
+  arena_.check_block(offset, order);
   // Release: a reader validating a copy (still_valid) must not see the old
   // generation once the block can be handed to another sender.
   atom(m.generation).store(m.generation + 1, std::memory_order_release);
@@ -394,15 +583,15 @@ void QueueCore::free_slot(std::uint32_t index) noexcept {
   // between the two must not leave a live message with those bytes in its
   // body. Once the state says free, recovery frees the block from the states.
   set_state(index, MessageState::kFree);
-  arena_.release(m.block_offset, m.block_order);
+  arena_.release(offset, order);
   store_hint(m.next, h_->roots.free_head);
   store_hint(h_->roots.free_head, index);
 }
 
 // Takes a committed message out of every index its state puts it in, and
 // out of its group and the retention list; the caller frees the slot.
-void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
-  MessageDescriptor& m = d_[index];
+void QueueCore::detach(std::uint32_t index, MessageState state) {
+  MessageDescriptor& m = desc(index);
   const std::uint32_t group = m.group;
   switch (state) {
     case MessageState::kReady:
@@ -423,7 +612,7 @@ void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
       redrive_unlink(index);
       break;
     default:
-      break;
+      segment_fault(SegmentCheck::kDescriptorState);  // on a list of committed messages, not committed
   }
   count(state, -1);
   all_unlink(index);
@@ -436,11 +625,17 @@ void QueueCore::detach(std::uint32_t index, MessageState state) noexcept {
 std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
                                  std::span<std::error_code> errors) noexcept {
   Lock lock(*this, lock_wait());
-  if (!lock.owns()) {
+  if (lock.busy()) {
     busy(out, errors);
     return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
   }
-  reserve_locked(sizes, pid, out, errors);
+  std::size_t next = 0;
+  if (!guarded(lock, [&] { reserve_locked(sizes, pid, out, errors, next); })) {
+    for (std::size_t i = next; i < sizes.size(); ++i) {
+      out[i] = Reservation{};
+      errors[i] = Errc::segment_corrupt;
+    }
+  }
   return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
 }
 
@@ -451,23 +646,27 @@ void QueueCore::busy(std::span<Reservation> out, std::span<std::error_code> erro
   }
 }
 
+// From entry `next` on, advancing it past each entry done: a repair (see
+// guarded) resumes with the entry that failed. Until a slot's state says
+// kWriting it is free, and a rebuild returns it to the free list.
 void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-                               std::span<std::error_code> errors) noexcept {
+                               std::span<std::error_code> errors, std::size_t& next) {
   IndexRoots& r = h_->roots;
-  for (std::size_t i = 0; i < sizes.size(); ++i) {
+  for (; next < sizes.size(); ++next) {
+    const std::size_t i = next;
     out[i] = Reservation{};
     if (errors[i]) continue;
     std::uint32_t index = r.free_head;
     if (index != kNil) {
-      store_hint(r.free_head, d_[index].next);
-    } else if (r.unused_from < h_->capacity) {
+      store_hint(r.free_head, desc_in(index, MessageState::kFree).next);
+    } else if (const std::uint32_t from = unused_from(); from < bounds_.capacity) {
       // Descriptors past the watermark get backing store a chunk at a time,
       // before anything touches them.
-      if (r.unused_from % kReserveChunk == 0 && !reserve_descriptors(r.unused_from, kReserveChunk)) {
+      if (from % kReserveChunk == 0 && !reserve_descriptors(from, kReserveChunk)) {
         errors[i] = Errc::queue_full;  // /dev/shm is full
         continue;
       }
-      index = r.unused_from;
+      index = from;
       store_hint(r.unused_from, index + 1);
     } else {
       errors[i] = Errc::queue_full;
@@ -475,13 +674,13 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     }
     const unsigned order = Arena::order_for(sizes[i]);
     const std::uint64_t offset = arena_.allocate(order);
+    MessageDescriptor& m = d_[index];
     if (offset == kNilOffset) {
-      store_hint(d_[index].next, r.free_head);  // still kFree: hand the slot back
+      store_hint(m.next, r.free_head);  // still kFree: hand the slot back
       store_hint(r.free_head, index);
       errors[i] = Errc::queue_full;
       continue;
     }
-    MessageDescriptor& m = d_[index];
     m.block_offset = offset;
     m.block_order = static_cast<std::uint8_t>(order);
     m.body_bytes = sizes[i];
@@ -503,62 +702,77 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
 
 // Under the lock. A reclaimed slot has a new generation (free_slot bumps
 // it), and may be kWriting again for another sender.
-bool QueueCore::holds(const Reservation& slot) const noexcept {
-  MessageDescriptor& m = d_[slot.index];
-  return state_of(m) == MessageState::kWriting && m.generation == slot.generation && m.owner_pid == slot.owner_pid;
+bool QueueCore::holds(const Reservation& slot) const {
+  const MessageDescriptor& m = desc(slot.index);
+  return state_of(const_cast<MessageDescriptor&>(m)) == MessageState::kWriting && m.generation == slot.generation &&
+         m.owner_pid == slot.owner_pid;
 }
 
 bool QueueCore::reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept {
-  const std::uint32_t n = std::min(count, h_->capacity - first);
+  const std::uint32_t n = std::min(count, bounds_.capacity - first);
   // The timer heap and the group records never hold more entries than
   // descriptors were ever used (a group needs a message).
   return backing_.reserve(&d_[first], std::size_t{n} * sizeof(MessageDescriptor)) &&
          backing_.reserve(&heap_slots_[first], std::size_t{n} * sizeof(std::uint32_t)) &&
-         (!fifo() ||
-          backing_.reserve(at<GroupRecord>(h_, h_->groups_offset) + first, std::size_t{n} * sizeof(GroupRecord)));
+         (!fifo() || backing_.reserve(at<GroupRecord>(h_, bounds_.geometry.groups_offset) + first,
+                                      std::size_t{n} * sizeof(GroupRecord)));
 }
 
 bool QueueCore::reserve_fifo_tables() noexcept {
   auto* base = reinterpret_cast<std::uint8_t*>(h_);
-  return !fifo() || (backing_.reserve(base + h_->group_buckets_offset, std::size_t{h_->group_bucket_count} * 4) &&
-                     backing_.reserve(base + h_->dedup_buckets_offset, std::size_t{h_->dedup_bucket_count} * 4) &&
-                     backing_.reserve(base + h_->attempts_offset, h_->metadata_offset - h_->attempts_offset));
+  const SegmentGeometry& g = bounds_.geometry;
+  return !fifo() || (backing_.reserve(base + g.group_buckets_offset, std::size_t{g.group_bucket_count} * 4) &&
+                     backing_.reserve(base + g.dedup_buckets_offset, std::size_t{g.dedup_bucket_count} * 4) &&
+                     backing_.reserve(base + g.attempts_offset, g.metadata_offset - g.attempts_offset));
 }
 
 bool QueueCore::reserve_in_use() noexcept {
   Lock lock(*this);
+  if (!lock.owns()) return false;
   const IndexRoots& r = h_->roots;
-  const std::uint32_t used = (r.unused_from + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
+  const SegmentGeometry& g = bounds_.geometry;
+  // Watermarks clamped to the tables: reserving past them would grow the file.
+  const std::uint32_t used =
+      std::min(bounds_.capacity,
+               (std::min(r.unused_from, bounds_.capacity) + kReserveChunk - 1) / kReserveChunk * kReserveChunk);
+  const std::uint64_t untouched = std::min(r.arena_untouched, bounds_.arena_bytes);
   auto* base = reinterpret_cast<std::uint8_t*>(h_);
   const bool fifo_tables =
       reserve_fifo_tables() &&
-      (!fifo() || backing_.reserve(base + h_->dedup_offset,
-                                   std::size_t{std::min(h_->dedup_capacity, r.dedup_unused_from + kReserveChunk)} *
-                                       sizeof(DedupEntry)));
+      (!fifo() ||
+       backing_.reserve(base + g.dedup_offset,
+                        std::size_t{std::min(bounds_.dedup_capacity,
+                                             std::min(r.dedup_unused_from, bounds_.dedup_capacity) + kReserveChunk)} *
+                            sizeof(DedupEntry)));
   // The metadata copies as far as they were written (store_metadata
   // reserves as it writes); the receive attempts of a FIFO queue.
   const auto metadata_copy = [&](std::uint32_t copy) {
     const std::size_t bytes =
         std::min<std::size_t>(atom(h_->metadata_bytes[copy]).load(std::memory_order_relaxed), kMetadataBytes);
-    return backing_.reserve(base + h_->metadata_offset + copy * kMetadataBytes, bytes);
+    return backing_.reserve(base + g.metadata_offset + copy * kMetadataBytes, bytes);
   };
-  return backing_.reserve(base, h_->descriptors_offset) && reserve_descriptors(0, used) && metadata_copy(0) &&
-         metadata_copy(1) && backing_.reserve(order_map_, r.arena_untouched >> kMinOrder) &&
-         backing_.reserve(arena_base_, r.arena_untouched) && fifo_tables;
+  return backing_.reserve(base, g.descriptors_offset) && reserve_descriptors(0, used) && metadata_copy(0) &&
+         metadata_copy(1) && backing_.reserve(order_map_, untouched >> kMinOrder) &&
+         backing_.reserve(arena_base_, untouched) && fifo_tables;
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
   if (std::all_of(slots.begin(), slots.end(), [](const Reservation& r) { return r.index == kNil; })) return;
   Lock lock(*this);
-  for (Reservation& slot : slots) {
-    if (slot.index == kNil) continue;
-    if (!holds(slot)) {
+  std::size_t next = 0;
+  const bool done = guarded(lock, [&] {
+    for (; next < slots.size(); ++next) {
+      Reservation& slot = slots[next];
+      if (slot.index == kNil) continue;
+      if (holds(slot)) {
+        count(MessageState::kWriting, -1);
+        free_slot(slot.index);
+      }
       slot = Reservation{};
-      continue;
     }
-    count(MessageState::kWriting, -1);
-    free_slot(slot.index);
-    slot = Reservation{};
+  });
+  if (!done) {
+    for (Reservation& slot : slots) slot = Reservation{};  // the segment is refused: nothing to give back
   }
 }
 
@@ -569,7 +783,14 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
   bool wake_reaper = false;
   {
     Lock lock(*this);
-    receivable = commit_locked(slots, bodies, requests, results, now, wake_reaper);
+    std::size_t next = 0;
+    if (!guarded(lock,
+                 [&] { receivable += commit_locked(slots, bodies, requests, results, now, wake_reaper, next); })) {
+      for (std::size_t i = next; i < slots.size(); ++i) {
+        if (slots[i].index != kNil) results[i].error = Errc::segment_corrupt;
+        slots[i] = Reservation{};
+      }
+    }
   }
   if (wake_reaper) reaper_wake();
   return receivable;
@@ -581,7 +802,8 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
 // The reads here are racy hints: relaxed atomic loads of fields that the
 // mutex guards and that every writer stores with store_hint, so that they
 // are not data races; a stale value only wastes a prefetch. Prefetching an
-// address never faults, and indices are bounds-checked before use.
+// address never faults, but no address is formed from a hint before it is
+// compared with this process's bounds: a corrupt hint costs nothing.
 namespace {
 void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
 
@@ -595,20 +817,20 @@ T load_hint(const T& field) noexcept {
 void QueueCore::prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept {
   const IndexRoots& r = h_->roots;
   std::uint32_t index = load_hint(r.free_head);
-  if (index >= h_->capacity) index = load_hint(r.unused_from);
-  if (index < h_->capacity) {
+  if (index >= bounds_.capacity) index = load_hint(r.unused_from);
+  if (index < bounds_.capacity) {
     prefetch_for_write(&d_[index]);
     prefetch_for_write(reinterpret_cast<const std::uint8_t*>(&d_[index]) + kCacheLine);
   }
   const unsigned order = Arena::order_for(sizes.empty() ? 0 : sizes[0]);
   if (order > kMaxOrder) return;
   const std::uint64_t block = load_hint(r.arena_free_head[order - kMinOrder]);
-  if (block < h_->arena_bytes) prefetch_for_write(arena_base_ + block);
+  if (block < bounds_.arena_bytes) prefetch_for_write(arena_base_ + block);
 }
 
 void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
   std::uint32_t index = load_hint(h_->roots.ready_head);
-  for (std::size_t i = 0; i < n && index < h_->capacity; ++i) {
+  for (std::size_t i = 0; i < n && index < bounds_.capacity; ++i) {
     prefetch_for_write(&d_[index]);
     index = load_hint(d_[index].next);
   }
@@ -616,7 +838,7 @@ void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
 
 void QueueCore::prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept {
   for (const ReceiptHandle& handle : handles) {
-    if (handle.index < h_->capacity) prefetch_for_write(&d_[handle.index]);
+    if (handle.index < bounds_.capacity) prefetch_for_write(&d_[handle.index]);
   }
 }
 
@@ -630,47 +852,77 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
   prefetch_for_send(sizes);
   {
     Lock lock(*this, lock_wait());
-    if (!lock.owns()) {
+    if (lock.busy()) {
       busy(slots, errors);
       seen_epoch = epoch;
       return 0;
     }
-    if (epoch != kAnyEpoch) {
+    if (epoch != kAnyEpoch && lock.owns()) {
       seen_epoch = atom(h_->daemon_epoch).load(std::memory_order_relaxed);
       if (seen_epoch != epoch) return 0;
     }
-    reserve_locked(sizes, pid, slots, errors);
-    // A kill during the copy leaves kWriting slots, as a kill between
-    // reserve() and commit() does: the daemon reclaims them.
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].index != kNil) fill.write(fill.context, i, slots[i].payload);
+    // Progress kept across a repair (see guarded): reserved, filled, committed.
+    std::size_t reserved = 0;
+    bool filled = false;
+    std::size_t committed = 0;
+    const bool done = guarded(lock, [&] {
+      reserve_locked(sizes, pid, slots, errors, reserved);
+      if (!filled) {
+        // A kill during the copy leaves kWriting slots, as a kill between
+        // reserve() and commit() does: the daemon reclaims them.
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+          if (slots[i].index != kNil) fill.write(fill.context, i, slots[i].payload);
+        }
+        filled = true;
+      }
+      receivable += commit_locked(slots, bodies, requests, results, now, wake_reaper, committed);
+    });
+    if (!done) {
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        if (i >= committed && !errors[i]) errors[i] = Errc::segment_corrupt;
+        if (i >= committed) slots[i] = Reservation{};
+      }
     }
-    receivable = commit_locked(slots, bodies, requests, results, now, wake_reaper);
   }
   if (wake_reaper) reaper_wake();
   return receivable;
 }
 
+// From entry `next` on, as reserve_locked. An entry whose commit a repair
+// interrupted after its commit point (its state written) is found sent when
+// resumed: holds() fails, but the slot is this sender's message.
 std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
                                        std::span<const CommitRequest> requests, std::span<CommitResult> results,
-                                       Now now, bool& wake_reaper) noexcept {
+                                       Now now, bool& wake_reaper, std::size_t& next) {
   std::uint32_t receivable = 0;
-  if (fifo()) dedup_.expire(now.mono_ns);
-  for (std::size_t i = 0; i < slots.size(); ++i) {
+  if (fifo() && next == 0) dedup_.expire(now.mono_ns);
+  for (; next < slots.size(); ++next) {
+    const std::size_t i = next;
     const std::uint32_t index = slots[i].index;
     if (index == kNil) continue;
     const CommitRequest& req = requests[i];
     CommitResult& res = results[i];
-    MessageDescriptor& m = d_[index];
+    MessageDescriptor& m = desc(index);
     if (!holds(slots[i])) {
-      // Freed under this sender (it was taken for dead): the slot and its
-      // block may be another message's now, so touch neither.
-      res.error = Errc::internal;
+      const MessageState s = state_of(m);
+      if (committed(s) && m.generation == slots[i].generation &&
+          std::memcmp(m.message_id, req.message_id.data(), sizeof(m.message_id)) == 0) {
+        res.seq = m.seq;  // sent: a repair interrupted the rest of its commit
+        res.message_id = req.message_id;
+      } else {
+        // Freed under this sender (it was taken for dead): the slot and its
+        // block may be another message's now, so touch neither.
+        res.error = Errc::internal;
+      }
       slots[i] = Reservation{};
       continue;
     }
     if (req.dedup) {
-      if (const DedupEntry* seen = dedup_.find(req.dedup_key)) {
+      const DedupEntry* seen = dedup_.find(req.dedup_key);
+      // An entry with this message's own id was inserted by this commit
+      // before a repair interrupted it: not a duplicate.
+      const bool own = seen && std::memcmp(seen->message_id, req.message_id.data(), 16) == 0;
+      if (seen && !own) {
         res.duplicate = true;
         std::memcpy(res.message_id.data(), seen->message_id, 16);
         res.seq = seen->seq;
@@ -681,7 +933,7 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
       }
       std::uint8_t id[16];
       std::memcpy(id, req.message_id.data(), 16);
-      if (!dedup_.insert(req.dedup_key, now.mono_ns + kDedupWindowNs, id, h_->roots.next_seq)) {
+      if (!own && !dedup_.insert(req.dedup_key, now.mono_ns + kDedupWindowNs, id, h_->roots.next_seq)) {
         res.error = Errc::queue_full;  // the window is full of live ids: refuse, never forget one
         count(MessageState::kWriting, -1);
         free_slot(index);
@@ -689,8 +941,16 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
         continue;
       }
     }
-    // At most one group per message slot, so the table is never full here.
+    // At most one group per message slot, so the table is never full here;
+    // an id too long for a record never passed the sender's checks.
     const std::uint32_t group = fifo() ? groups_.find_or_create(req.group_id) : kNil;
+    if (fifo() && group == kNil) {
+      res.error = Errc::invalid_parameter_value;
+      count(MessageState::kWriting, -1);
+      free_slot(index);
+      slots[i] = Reservation{};
+      continue;
+    }
     std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
     m.attr_bytes = m.body_bytes - bodies[i];
     m.body_bytes = bodies[i];
@@ -734,8 +994,8 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
 
 // A message becomes visible: an in-flight one whose timeout expired
 // (`returned`), or a delayed one whose delay ended.
-void QueueCore::make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept {
-  MessageDescriptor& m = d_[index];
+void QueueCore::make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) {
+  MessageDescriptor& m = desc(index);
   set_state(index, MessageState::kReady);
   count(MessageState::kReady, +1);
   if (fifo()) {
@@ -755,14 +1015,26 @@ void QueueCore::make_ready(std::uint32_t index, bool returned, std::uint32_t& la
   }
 }
 
-std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) noexcept {
+std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
   std::uint32_t moved = 0;
   std::uint32_t last_returned = kNil;
   const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
+  // Each turn takes one entry off the heap (at most capacity of them), and
+  // then each retention turn frees one message: more turns is a cycle.
+  std::uint32_t turns = 0;
+  const auto count_turn = [&] {
+    if (++turns > bounds_.capacity) [[unlikely]] {
+      segment_fault(SegmentCheck::kListCycle);
+    }
+  };
   while (!timers_.empty() && d_[timers_.top()].deadline_ns <= now.mono_ns) {
+    count_turn();
     const std::uint32_t index = timers_.top();
-    timers_.remove(index);
     const MessageState was = state_of(d_[index]);
+    if (was != MessageState::kInFlight && was != MessageState::kDelayed) [[unlikely]] {
+      segment_fault(SegmentCheck::kDescriptorState);
+    }
+    timers_.remove(index);
     count(was, -1);
     if (was == MessageState::kInFlight && max_receives > 0 && d_[index].receive_count >= max_receives) {
       // Received maxReceiveCount times and not deleted: to the dead-letter queue.
@@ -780,9 +1052,15 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) noexcept {
     ++moved;
   }
   // Retention: the oldest messages go, whatever their state.
+  turns = 0;
   for (std::uint64_t deadline = retention_deadline(); deadline <= now.mono_ns; deadline = retention_deadline()) {
+    count_turn();
     const std::uint32_t index = h_->roots.all_head;
-    detach(index, state_of(d_[index]));
+    const MessageState s = state_of(d_[index]);  // index checked by retention_deadline
+    if (!committed(s)) [[unlikely]] {
+      segment_fault(SegmentCheck::kDescriptorState);
+    }
+    detach(index, s);
     free_slot(index);
   }
   if (moved > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -791,19 +1069,20 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) noexcept {
 }
 
 std::uint32_t QueueCore::expire_due(Now now) noexcept {
-  std::uint32_t moved;
+  std::uint32_t moved = 0;
   bool redrive = false;
   {
     Lock lock(*this);
-    moved = expire_locked(now, redrive);
+    guarded(lock, [&] { moved += expire_locked(now, redrive); });
   }
   if (moved > 0) wake_receivers(moved);
   if (redrive) reaper_wake();
   return moved;
 }
 
-void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept {
-  MessageDescriptor& m = d_[index];
+void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) {
+  MessageDescriptor& m = d_[index];  // checked by the caller
+  describe(index, out);              // checks the payload block before the commit point
   const std::uint32_t receives = m.receive_count + 1;
   atom(m.receive_count).store(receives, std::memory_order_relaxed);
   if (m.first_receive_ms == 0) m.first_receive_ms = now.wall_ms;
@@ -812,16 +1091,27 @@ void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Deliv
   timers_.push(index);
   count(MessageState::kReady, -1);
   count(MessageState::kInFlight, +1);
-  describe(index, out);
+  out.handle.receive_count = receives;
+  out.first_receive_ms = m.first_receive_ms;
 }
 
-void QueueCore::describe(std::uint32_t index, Delivery& out) const noexcept {
+// What a receiver copies outside the lock: the block and the lengths checked
+// here, so that the copy reads only the arena whatever is written meanwhile.
+void QueueCore::describe(std::uint32_t index, Delivery& out) const {
   const MessageDescriptor& m = d_[index];
+  const std::uint64_t offset = m.block_offset;
+  const unsigned order = m.block_order;
+  const std::uint32_t body = m.body_bytes;
+  const std::uint32_t attrs = m.attr_bytes;
+  arena_.check_block(offset, order);
+  if (std::uint64_t{body} + attrs > (1ull << order)) [[unlikely]] {
+    segment_fault(SegmentCheck::kPayloadBlock);
+  }
   out.index = index;
   out.handle = ReceiptHandle{h_->incarnation, index, m.generation, m.receive_count};
-  out.body_bytes = m.body_bytes;
-  out.attr_bytes = m.attr_bytes;
-  out.block_offset = m.block_offset;
+  out.body_bytes = body;
+  out.attr_bytes = attrs;
+  out.block_offset = offset;
   out.sent_ms = m.sent_ms;
   out.first_receive_ms = m.first_receive_ms;
   out.seq = m.seq;
@@ -829,24 +1119,27 @@ void QueueCore::describe(std::uint32_t index, Delivery& out) const noexcept {
   out.sender_uid = (m.flags & kHasSenderUid) != 0 ? std::optional<std::uint32_t>(m.sender_uid) : std::nullopt;
 }
 
-std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delivery> out,
-                                       std::uint64_t deadline) noexcept {
-  if (a.count > out.size()) return 0;
-  for (std::uint32_t i = 0; i < a.count; ++i) {
+std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delivery> out, std::uint64_t deadline) {
+  const std::uint32_t n = a.count;
+  if (n > std::size(a.messages)) [[unlikely]] {
+    segment_fault(SegmentCheck::kReceiveAttempt);
+  }
+  if (n > out.size()) return 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
     const auto& e = a.messages[i];
-    MessageDescriptor& m = d_[e.index];
+    MessageDescriptor& m = d_[checked_index(e.index, bounds_.capacity, SegmentCheck::kReceiveAttempt)];
     if (state_of(m) != MessageState::kInFlight || m.generation != e.generation || m.receive_count != e.receive_count) {
       return 0;  // deleted, expired or received since: a fresh receive instead
     }
   }
-  for (std::uint32_t i = 0; i < a.count; ++i) {
-    const std::uint32_t index = a.messages[i].index;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint32_t index = checked_index(a.messages[i].index, bounds_.capacity, SegmentCheck::kReceiveAttempt);
     MessageDescriptor& m = d_[index];
     m.deadline_ns = deadline;  // a retry resets the visibility timeout
     timers_.rekeyed(index);
     describe(index, out[i]);
   }
-  return a.count;
+  return n;
 }
 
 void QueueCore::remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept {
@@ -869,59 +1162,85 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
   if (!fifo()) prefetch_for_receive(out.size());
   {
     Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
-    if (!lock.owns()) {
+    if (lock.busy()) {
       error = Errc::queue_busy;
       return 0;
     }
-    moved = expire_locked(now, redrive);
-    const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
-    if (attempt) {
-      const ReceiveAttempt& a = attempts_[attempt->key[0] % kAttemptSlots];
-      if (a.key[0] == attempt->key[0] && a.key[1] == attempt->key[1] && a.expires_ns > now.mono_ns) {
-        taken = receive_again(a, out, deadline);
-      }
-    }
-    const std::uint32_t limit = atom(h_->in_flight_limit).load(std::memory_order_relaxed);
-    const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
-    auto room = [&] { return taken < out.size() && h_->counts.in_flight < limit; };
-    if (taken == 0 && !fifo()) {
-      IndexRoots& r = h_->roots;
-      while (room() && r.ready_head != kNil) {
-        const std::uint32_t index = r.ready_head;
-        ready_unlink(index);
-        if (max_receives > 0 && d_[index].receive_count >= max_receives) {
-          // maxReceiveCount was lowered below this message's count.
-          count(MessageState::kReady, -1);
-          set_state(index, MessageState::kRedrive);
-          count(MessageState::kRedrive, +1);
-          redrive_push(index);
-          redrive = true;
-          continue;
+    // Deliveries taken before a repair stay taken (in flight, handles valid):
+    // the second run adds to them.
+    bool looked_up = false;  // the attempt's earlier answer
+    bool again = false;      // ... which is this receive's answer
+    const bool done = guarded(lock, [&] {
+      moved += expire_locked(now, redrive);
+      const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
+      if (attempt && !looked_up) {
+        looked_up = true;
+        const ReceiveAttempt& a = attempts_[attempt->key[0] % kAttemptSlots];
+        if (a.key[0] == attempt->key[0] && a.key[1] == attempt->key[1] && a.expires_ns > now.mono_ns) {
+          taken = receive_again(a, out, deadline);
+          again = taken > 0;
         }
-        take(index, deadline, now, out[taken++]);
       }
-    } else if (taken == 0) {
-      IndexRoots& r = h_->roots;
-      while (room() && r.ring_head != kNil) {
-        const std::uint32_t group = r.ring_head;
-        GroupRecord& g = groups_[group];
-        // As many of one group as fit, in order; then the next group.
-        while (room() && g.ready_head != kNil) {
-          const std::uint32_t index = g.ready_head;
-          groups_.ready_unlink(group, index);
-          ++g.in_flight;
-          take(index, deadline, now, out[taken++]);
+      const std::uint32_t limit = atom(h_->in_flight_limit).load(std::memory_order_relaxed);
+      const std::uint32_t max_receives = atom(h_->max_receive_count).load(std::memory_order_relaxed);
+      auto room = [&] { return taken < out.size() && h_->counts.in_flight < limit; };
+      // Each turn takes a message or a group off a list: more turns than
+      // the table has entries is a cycle.
+      std::uint32_t turns = 0;
+      const auto count_turn = [&] {
+        if (++turns > bounds_.capacity) [[unlikely]] {
+          segment_fault(SegmentCheck::kListCycle);
         }
-        set_available(groups_.update_ring(group));
+      };
+      if (again) {
+        // The attempt's earlier answer, again.
+      } else if (!fifo()) {
+        IndexRoots& r = h_->roots;
+        while (room() && r.ready_head != kNil) {
+          count_turn();
+          const std::uint32_t index = r.ready_head;
+          MessageDescriptor& m = desc_in(index, MessageState::kReady);
+          ready_unlink(index);
+          if (max_receives > 0 && m.receive_count >= max_receives) {
+            // maxReceiveCount was lowered below this message's count.
+            count(MessageState::kReady, -1);
+            set_state(index, MessageState::kRedrive);
+            count(MessageState::kRedrive, +1);
+            redrive_push(index);
+            redrive = true;
+            continue;
+          }
+          take(index, deadline, now, out[taken]);
+          ++taken;
+        }
+      } else {
+        IndexRoots& r = h_->roots;
+        const std::uint32_t before = taken;
+        while (room() && r.ring_head != kNil) {
+          count_turn();
+          const std::uint32_t group = r.ring_head;
+          GroupRecord& g = groups_[group];
+          // As many of one group as fit, in order; then the next group.
+          while (room() && g.ready_head != kNil) {
+            const std::uint32_t index = g.ready_head;
+            desc_in(index, MessageState::kReady);
+            groups_.ready_unlink(group, index);
+            ++g.in_flight;
+            take(index, deadline, now, out[taken]);
+            ++taken;
+          }
+          set_available(groups_.update_ring(group));
+        }
+        if (attempt && taken > before) remember_attempt(*attempt, out.first(taken), now);
       }
-      if (attempt && taken > 0) remember_attempt(*attempt, out.first(taken), now);
-    }
-    if (taken == 0 && h_->counts.in_flight >= limit && !fifo()) error = Errc::too_many_in_flight;
-    if (taken > 0) {
-      wake_reaper = reaper_needs_wake(deadline);
-      h_->counts.received_total += taken;
-      publish_deadline();
-    }
+      if (taken == 0 && h_->counts.in_flight >= limit && !fifo()) error = Errc::too_many_in_flight;
+      if (taken > 0) {
+        wake_reaper = reaper_needs_wake(deadline);
+        publish_deadline();
+      }
+    });
+    if (taken > 0) h_->counts.received_total += taken;
+    if (!done && taken == 0) error = Errc::segment_corrupt;
   }
   if (moved > taken) wake_receivers(moved - taken);
   if (wake_reaper || redrive) reaper_wake();
@@ -931,11 +1250,12 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
 bool QueueCore::still_valid(const Delivery& delivery) const noexcept {
   // Seqlock-style: the payload reads above must not move below this check.
   std::atomic_thread_fence(std::memory_order_acquire);
+  if (delivery.index >= bounds_.capacity) return false;
   return atom(d_[delivery.index].generation).load(std::memory_order_relaxed) == delivery.handle.generation;
 }
 
 std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& state) const noexcept {
-  if (handle.incarnation != h_->incarnation || handle.index >= h_->capacity) return Errc::invalid_receipt_handle;
+  if (handle.incarnation != h_->incarnation || handle.index >= bounds_.capacity) return Errc::invalid_receipt_handle;
   MessageDescriptor& m = d_[handle.index];
   state = state_of(m);
   if (handle.index >= h_->roots.unused_from || m.generation != handle.generation ||
@@ -956,23 +1276,39 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
   prefetch_for_remove(handles);
   {
     Lock lock(*this, lock_wait());
-    if (!lock.owns()) {
+    if (lock.busy()) {
       std::fill(errors.begin(), errors.end(), make_error_code(Errc::queue_busy));
       return;
     }
-    for (std::size_t i = 0; i < handles.size(); ++i) {
-      MessageState state;
-      errors[i] = locate(handles[i], state);
-      if (errors[i]) continue;
-      const std::uint32_t before = h_->available;
-      detach(handles[i].index, state);
-      free_slot(handles[i].index);
-      ++h_->counts.deleted_total;
-      // Deleting a FIFO group's last in-flight message may open the group.
-      if (h_->available > before) unlocked += h_->available - before;
+    std::size_t next = 0;
+    bool freeing = false;  // handles[next] was being removed when a check failed
+    const bool done = guarded(lock, [&] {
+      for (; next < handles.size(); ++next) {
+        const std::size_t i = next;
+        MessageState state;
+        errors[i] = locate(handles[i], state);
+        if (errors[i]) {
+          // Its removal was under way when a repair interrupted it: the slot
+          // was freed (a new generation) by this call.
+          if (freeing && d_[handles[i].index].generation != handles[i].generation) errors[i] = {};
+          freeing = false;
+          continue;
+        }
+        const std::uint32_t before = h_->available;
+        freeing = true;
+        detach(handles[i].index, state);
+        free_slot(handles[i].index);
+        freeing = false;
+        ++h_->counts.deleted_total;
+        // Deleting a FIFO group's last in-flight message may open the group.
+        if (h_->available > before) unlocked += h_->available - before;
+      }
+      if (unlocked > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+      publish_deadline();
+    });
+    if (!done) {
+      for (std::size_t i = next; i < handles.size(); ++i) errors[i] = Errc::segment_corrupt;
     }
-    if (unlocked > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
-    publish_deadline();
   }
   if (unlocked > 0) wake_receivers(unlocked);
 }
@@ -981,62 +1317,88 @@ std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::u
                                              Now now) noexcept {
   std::uint32_t moved = 0;
   bool wake_reaper = false;
+  std::error_code ec;
   {
     Lock lock(*this, lock_wait());
-    if (!lock.owns()) return Errc::queue_busy;
-    MessageState state;
-    if (auto ec = locate(handle, state)) return ec;
-    if (state != MessageState::kInFlight) return Errc::message_not_in_flight;
-    MessageDescriptor& m = d_[handle.index];
-    m.deadline_ns = now.mono_ns + seconds_ns(visibility_s);
-    timers_.rekeyed(handle.index);
-    bool redrive = false;
-    moved = expire_locked(now, redrive);  // a timeout of 0 makes it visible at once
-    publish_deadline();
-    wake_reaper = redrive || (moved == 0 && reaper_needs_wake(m.deadline_ns));
+    if (lock.busy()) return Errc::queue_busy;
+    const bool done = guarded(lock, [&] {
+      MessageState state;
+      if ((ec = locate(handle, state))) return;
+      if (state != MessageState::kInFlight) {
+        ec = Errc::message_not_in_flight;
+        return;
+      }
+      MessageDescriptor& m = d_[handle.index];
+      const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
+      m.deadline_ns = deadline;
+      timers_.rekeyed(handle.index);
+      bool redrive = false;
+      moved += expire_locked(now, redrive);  // a timeout of 0 makes it visible at once
+      publish_deadline();
+      wake_reaper = redrive || (moved == 0 && reaper_needs_wake(deadline));
+    });
+    if (!done) ec = Errc::segment_corrupt;
   }
   if (moved > 0) wake_receivers(moved);
   if (wake_reaper) reaper_wake();
-  return {};
+  return ec;
 }
 
 bool QueueCore::next_redrive(Delivery& out) noexcept {
   Lock lock(*this);
-  std::uint32_t index = h_->roots.redrive_head;
-  if (index == kNil) return false;
-  while (d_[index].next != kNil) index = d_[index].next;  // the oldest waiting
-  describe(index, out);
-  return true;
+  bool found = false;
+  guarded(lock, [&] {
+    std::uint32_t index = h_->roots.redrive_head;
+    if (index == kNil) return;
+    // The oldest waiting; at most capacity links.
+    for (std::uint32_t steps = 0; desc_in(index, MessageState::kRedrive).next != kNil; ++steps) {
+      if (steps >= bounds_.capacity) [[unlikely]] {
+        segment_fault(SegmentCheck::kListCycle);
+      }
+      index = d_[index].next;
+    }
+    describe(index, out);
+    found = true;
+  });
+  return found;
 }
 
 void QueueCore::finish_redrive(const Delivery& moved) noexcept {
   Lock lock(*this);
-  MessageDescriptor& m = d_[moved.index];
-  if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
-  detach(moved.index, MessageState::kRedrive);
-  free_slot(moved.index);
-  publish_deadline();
+  guarded(lock, [&] {
+    MessageDescriptor& m = desc(moved.index);
+    if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
+    detach(moved.index, MessageState::kRedrive);
+    free_slot(moved.index);
+    publish_deadline();
+  });
 }
 
 std::uint32_t QueueCore::return_redrives() noexcept {
   std::uint32_t returned = 0;
   {
     Lock lock(*this);
-    while (h_->roots.redrive_head != kNil) {
-      const std::uint32_t index = h_->roots.redrive_head;
-      redrive_unlink(index);
-      count(MessageState::kRedrive, -1);
-      set_state(index, MessageState::kReady);
-      count(MessageState::kReady, +1);
-      if (fifo()) {
-        groups_.ready_insert(d_[index].group, index);  // its group no longer counts it in flight
-        set_available(groups_.update_ring(d_[index].group));
-      } else {
-        ready_push_front(index);
+    guarded(lock, [&] {
+      for (std::uint32_t turns = 0; h_->roots.redrive_head != kNil; ++turns) {
+        if (turns >= bounds_.capacity) [[unlikely]] {
+          segment_fault(SegmentCheck::kListCycle);
+        }
+        const std::uint32_t index = h_->roots.redrive_head;
+        MessageDescriptor& m = desc_in(index, MessageState::kRedrive);
+        redrive_unlink(index);
+        count(MessageState::kRedrive, -1);
+        set_state(index, MessageState::kReady);
+        count(MessageState::kReady, +1);
+        if (fifo()) {
+          groups_.ready_insert(m.group, index);  // its group no longer counts it in flight
+          set_available(groups_.update_ring(m.group));
+        } else {
+          ready_push_front(index);
+        }
+        ++returned;
       }
-      ++returned;
-    }
-    if (returned > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+      if (returned > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+    });
   }
   if (returned > 0) wake_receivers(returned);
   return returned;
@@ -1044,37 +1406,65 @@ std::uint32_t QueueCore::return_redrives() noexcept {
 
 std::optional<std::uint32_t> QueueCore::purge() noexcept {
   Lock lock(*this, lock_wait());
-  if (!lock.owns()) return std::nullopt;
+  if (lock.busy()) return std::nullopt;
   std::uint32_t purged = 0;
-  for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
-    const std::uint32_t next = d_[index].all_next;
-    detach(index, state_of(d_[index]));
-    free_slot(index);
-    ++purged;
-    index = next;
-  }
-  publish_deadline();
+  guarded(lock, [&] {
+    std::uint32_t turns = 0;
+    for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
+      if (++turns > bounds_.capacity) [[unlikely]] {
+        segment_fault(SegmentCheck::kListCycle);
+      }
+      MessageDescriptor& m = desc(index);
+      const MessageState s = state_of(m);
+      if (!committed(s)) [[unlikely]] {
+        segment_fault(SegmentCheck::kDescriptorState);
+      }
+      const std::uint32_t next = m.all_next;
+      detach(index, s);
+      free_slot(index);
+      ++purged;
+      index = next;
+    }
+    publish_deadline();
+  });
   return purged;
 }
 
 std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
                                                               std::uint64_t lock_wait_ns) noexcept {
   Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
-  if (!lock.owns()) return std::nullopt;
+  if (lock.busy()) return std::nullopt;
   std::uint32_t freed = 0;
-  for (std::uint32_t i = 0; i < h_->roots.unused_from; ++i) {
-    if (state_of(d_[i]) == MessageState::kWriting && match(d_[i].owner_pid, ctx)) {
-      count(MessageState::kWriting, -1);
-      free_slot(i);
-      ++freed;
+  guarded(lock, [&] {
+    const std::uint32_t n = unused_from();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (state_of(d_[i]) == MessageState::kWriting && match(d_[i].owner_pid, ctx)) {
+        count(MessageState::kWriting, -1);
+        free_slot(i);
+        ++freed;
+      }
     }
-  }
+  });
   return freed;
 }
 
 void QueueCore::rebuild() noexcept {
+  std::string why;
+  if (!tables_sound(&why)) {
+    refuse(SegmentCheck::kTables, why);
+    return;
+  }
+  try {
+    rebuild_locked();
+  } catch (const SegmentFault& f) {
+    refuse(f.check);
+  }
+}
+
+void QueueCore::rebuild_locked() {
   IndexRoots& r = h_->roots;
   Counts& c = h_->counts;
+  const std::uint32_t used = unused_from();
   store_hint(r.free_head, kNil);
   store_hint(r.ready_head, kNil);
   r.ready_tail = kNil;
@@ -1088,7 +1478,7 @@ void QueueCore::rebuild() noexcept {
   std::vector<std::uint32_t> live;
   std::vector<std::pair<std::uint64_t, unsigned>> allocated;
   // Backwards, so that the free list hands out low indexes first.
-  for (std::uint32_t i = r.unused_from; i-- > 0;) {
+  for (std::uint32_t i = used; i-- > 0;) {
     MessageDescriptor& m = d_[i];
     m.heap_pos = kNil;
     store_hint(m.next, kNil);
@@ -1111,7 +1501,11 @@ void QueueCore::rebuild() noexcept {
     }
     max_seq = std::max(max_seq, m.seq);
     live.push_back(i);
-    if (m.group != kNil) ++groups_[m.group].messages;
+    if (fifo()) {
+      ++groups_[m.group].messages;
+    } else if (m.group != kNil) [[unlikely]] {
+      segment_fault(SegmentCheck::kGroupIndex);  // a standard queue's group tables have no backing
+    }
     switch (s) {
       case MessageState::kReady:
         ready.push_back(i);
@@ -1230,7 +1624,7 @@ QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
     // (its holder stopped, or a corrupt lock word) must cost this queue a
     // late turn, never the others theirs.
     Lock lock(*this, std::try_to_lock);
-    if (!lock.owns()) {
+    if (!lock.owns() && !refused()) {
       turn.busy = true;
       turn.seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
       turn.deadline_ns = monotonic_ns() + kBusyRetryNs;
@@ -1238,9 +1632,18 @@ QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
     }
     bool redrive = false;
     const Now t = now();
-    turn.moved = expire_locked(t, redrive);
-    turn.redrive = h_->roots.redrive_head != kNil;
-    turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
+    const bool done = guarded(lock, [&] {
+      turn.moved += expire_locked(t, redrive);
+      turn.redrive = h_->roots.redrive_head != kNil;
+      turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
+    });
+    if (!done) {
+      turn = ReaperTurn{};
+      turn.corrupt = true;
+      turn.deadline_ns = ~0ull;
+      turn.seq = atom(h_->reaper_seq).load(std::memory_order_seq_cst);
+      return turn;
+    }
     if (h_->roots.all_head == kNil) {
       // No message to expire: but one sent later expires a retention period
       // after it arrives, so waking a period from now is early enough, and

@@ -32,6 +32,7 @@
 #include "dedup_table.hpp"
 #include "group_table.hpp"
 #include "receipt_handle.hpp"
+#include "segment_fault.hpp"
 #include "segment_layout.hpp"
 #include "timer_heap.hpp"
 
@@ -78,6 +79,19 @@ struct SegmentGeometry {
   static std::uint32_t default_dedup_capacity(std::uint32_t capacity, bool fifo) noexcept;
   static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes,
                                  std::uint32_t dedup_capacity) noexcept;
+};
+
+// What a process keeps of a header that passed validation: the sizes that
+// bound every index and offset, read once. Every check made at each use
+// compares against these, which no other process can change.
+struct SegmentBounds {
+  std::uint32_t capacity = 0;
+  std::uint64_t arena_bytes = 0;
+  std::uint32_t dedup_capacity = 0;
+  bool fifo = false;
+  SegmentGeometry geometry{};  // the tables' offsets and the total size
+
+  static SegmentBounds of(const SegmentHeader& h) noexcept;
 };
 
 // What a commit needs beyond the filled reservation.
@@ -146,6 +160,7 @@ class QueueCore {
   void set_lock_wait(std::uint64_t wait_ns) noexcept { lock_wait_ns_.store(wait_ns, std::memory_order_relaxed); }
   // Relaxed: a setting, ordering nothing.
   std::uint64_t lock_wait() const noexcept { return lock_wait_ns_.load(std::memory_order_relaxed); }
+  const SegmentBounds& bounds() const noexcept { return bounds_; }
   MessageDescriptor& descriptor(std::uint32_t index) const noexcept { return d_[index]; }
   std::uint8_t* payload(std::uint64_t block_offset) const noexcept { return arena_base_ + block_offset; }
 
@@ -232,8 +247,26 @@ class QueueCore {
   template <class IsDead>
   std::optional<std::uint32_t> reclaim_writing(IsDead is_dead, std::uint64_t lock_wait_ns = kDefaultWait) noexcept;
 
-  // Recomputes every derived structure from the descriptor states.
+  // Recomputes every derived structure from the descriptor states (under the
+  // mutex). If a value it needs is out of range, refuses the segment instead.
   void rebuild() noexcept;
+
+  // Corruption found while attached (see docs/segment-validation.md). Every
+  // operation checks what it reads from the segment; one that finds a value
+  // out of range abandons its critical section. If the authoritative tables
+  // still pass check_tables, the derived structures are rebuilt and the
+  // operation runs once more; else the segment is refused: marked corrupt in
+  // its header (SegmentHeader::corrupt, which every process reads) and here,
+  // and every later operation answers segment_corrupt without touching it.
+  // Refused: by this process or by another (lock-free).
+  bool refused() const noexcept {
+    return poisoned_.load(std::memory_order_relaxed) != 0 || atom(h_->corrupt).load(std::memory_order_relaxed) != 0;
+  }
+  // segment_corrupt if refused(), else nothing.
+  std::error_code fault() const noexcept;
+  // What failed, as a sentence fragment ("a descriptor index out of range");
+  // empty if not refused.
+  std::string refusal() const;
 
   // For a process attaching to a segment it did not create (the daemon at
   // start): takes the mutex within `max_wait_ns`, checks the tables
@@ -271,6 +304,7 @@ class QueueCore {
     std::uint64_t deadline_ns;  // the next turn, at the latest
     bool redrive;               // messages wait to move to the dead-letter queue
     bool busy;                  // the lock stayed held: nothing done, try again at deadline_ns
+    bool corrupt;               // the segment is refused (see refused()): nothing done, no more turns
   };
   static constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
   ReaperTurn reaper_turn() noexcept;
@@ -294,7 +328,7 @@ class QueueCore {
   // Lock-free reads.
   std::uint32_t available_count() const noexcept;
   std::uint64_t next_deadline_ns() const noexcept;
-  bool fifo() const noexcept { return h_->fifo != 0; }
+  bool fifo() const noexcept { return bounds_.fifo; }
 
  private:
   class Lock;
@@ -303,34 +337,71 @@ class QueueCore {
   void prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept;
   void prefetch_for_receive(std::size_t n) const noexcept;
   void prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept;
+
+  // Runs `body`, the work of a critical section, while `lock` is held; see
+  // refused(). True if it completed. `body` may run twice: it keeps its
+  // progress in variables of the caller, so that the second run resumes.
+  template <class Body>
+  bool guarded(const Lock& lock, Body&& body) noexcept;
+  // Under the mutex, after a failed check: rebuilds if the tables are sound;
+  // else (or if the rebuild fails a check) refuses. True if rebuilt.
+  bool repair() noexcept;
+  // Under the mutex: the header's identity unchanged and check_tables passes.
+  bool tables_sound(std::string* why) const noexcept;
+  // False (refusing the segment, if not yet) if the mutex kind word is not
+  // the one seen at attach, or the segment is refused: then no lock call.
+  bool sound_lock() noexcept {
+    if (refused()) [[unlikely]] {
+      return false;
+    }
+    // Relaxed: compared with what this process saw at attach; nobody but a
+    // corrupting process changes it.
+    if (atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed) == mutex_kind_) [[likely]] {
+      return true;
+    }
+    refuse_lock();
+    return false;
+  }
+  [[gnu::cold]] void refuse_lock() noexcept;
+  void refuse(SegmentCheck check, const std::string& why = {}) noexcept;
+  void rebuild_locked();  // throws SegmentFault
+
+  // Checked accessors: an index or a list read from the segment, before use.
+  MessageDescriptor& desc(std::uint32_t index) const {
+    return d_[checked_index(index, bounds_.capacity, SegmentCheck::kDescriptorIndex)];
+  }
+  // desc(index), which must be in state `s` (it was found on s's list).
+  MessageDescriptor& desc_in(std::uint32_t index, MessageState s) const;
+  std::uint32_t unused_from() const;  // roots.unused_from, checked
+
   void reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-                      std::span<std::error_code> errors) noexcept;
-  bool holds(const Reservation& slot) const noexcept;
+                      std::span<std::error_code> errors, std::size_t& next);
+  bool holds(const Reservation& slot) const;
   std::uint32_t commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
                               std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now,
-                              bool& wake_reaper) noexcept;
-  std::uint32_t expire_locked(Now now, bool& redrive) noexcept;
-  void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned) noexcept;
-  void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) noexcept;
-  void describe(std::uint32_t index, Delivery& out) const noexcept;
-  std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline) noexcept;
+                              bool& wake_reaper, std::size_t& next);
+  std::uint32_t expire_locked(Now now, bool& redrive);
+  void make_ready(std::uint32_t index, bool returned, std::uint32_t& last_returned);
+  void take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out);
+  void describe(std::uint32_t index, Delivery& out) const;
+  std::uint32_t receive_again(const ReceiveAttempt& attempt, std::span<Delivery> out, std::uint64_t deadline);
   void remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept;
-  void detach(std::uint32_t index, MessageState state) noexcept;
+  void detach(std::uint32_t index, MessageState state);
   std::error_code locate(const ReceiptHandle& handle, MessageState& state) const noexcept;
-  void free_slot(std::uint32_t index) noexcept;
-  void all_push_back(std::uint32_t index) noexcept;
-  void all_unlink(std::uint32_t index) noexcept;
-  void redrive_push(std::uint32_t index) noexcept;
-  void redrive_unlink(std::uint32_t index) noexcept;
+  void free_slot(std::uint32_t index);
+  void all_push_back(std::uint32_t index);
+  void all_unlink(std::uint32_t index);
+  void redrive_push(std::uint32_t index);
+  void redrive_unlink(std::uint32_t index);
   void set_available(int delta) noexcept;
-  std::uint64_t retention_deadline() const noexcept;
-  void ready_push_back(std::uint32_t index) noexcept;
-  void ready_push_front(std::uint32_t index) noexcept;
-  void ready_insert_after(std::uint32_t after, std::uint32_t index) noexcept;
-  void ready_unlink(std::uint32_t index) noexcept;
+  std::uint64_t retention_deadline() const;
+  void ready_push_back(std::uint32_t index);
+  void ready_push_front(std::uint32_t index);
+  void ready_insert_after(std::uint32_t after, std::uint32_t index);
+  void ready_unlink(std::uint32_t index);
   void set_state(std::uint32_t index, MessageState s) noexcept;
   void count(MessageState s, int delta) noexcept;
-  void publish_deadline() noexcept;
+  void publish_deadline();
   bool reaper_needs_wake(std::uint64_t deadline_ns) const noexcept;
   std::optional<std::uint32_t> free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
                                                      std::uint64_t lock_wait_ns) noexcept;
@@ -341,6 +412,7 @@ class QueueCore {
   // attempts); true for a standard queue.
   bool reserve_fifo_tables() noexcept;
 
+  SegmentBounds bounds_;  // first: the tables below are made with it
   SegmentHeader* h_;
   Backing backing_;
   MessageDescriptor* d_;
@@ -353,6 +425,11 @@ class QueueCore {
   GroupTable groups_;
   DedupTable dedup_;
   std::atomic<std::uint64_t> lock_wait_ns_{kWaitForever};
+  int mutex_kind_;  // the mutex's kind word at attach: a lock call trusts it
+  // 1 + SegmentCheck once this process refused the segment, else 0. Set
+  // once, under the mutex, after why_ (release).
+  std::atomic<std::uint32_t> poisoned_{0};
+  char why_[200] = {};  // what check_tables said, when that refused it
 };
 
 template <class IsDead>

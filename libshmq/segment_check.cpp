@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "queue_core.hpp"
+#include "segment_fault.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq::detail {
@@ -105,6 +106,10 @@ std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes,
   if (const char* root = bad_root(h)) {
     return refuse(Errc::segment_corrupt, why, std::string("index root out of range: ") + root);
   }
+  if (const auto corrupt = atom(const_cast<std::uint32_t&>(h.corrupt)).load(std::memory_order_relaxed)) {
+    return refuse(Errc::segment_corrupt, why,
+                  std::string("a process found it corrupt while attached: ") + segment_corrupt_reason(corrupt));
+  }
   return {};
 }
 
@@ -117,26 +122,35 @@ const T* table(const SegmentHeader& h, std::uint64_t offset) {
 
 std::string at_index(const char* what, std::uint64_t index) { return std::string(what) + " " + std::to_string(index); }
 
-const char* bad_descriptor(const SegmentHeader& h, const MessageDescriptor& m) {
-  const IndexRoots& r = h.roots;
-  const auto state = atom(const_cast<std::uint32_t&>(m.state)).load(std::memory_order_relaxed);
+// Read once: another process may change any of it meanwhile.
+struct Watermarks {
+  std::uint32_t unused_from;
+  std::uint64_t arena_untouched;
+  std::uint32_t group_unused_from;
+};
+
+template <class T>
+T once(const T& field) {
+  return atom(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
+
+const char* bad_descriptor(const SegmentBounds& b, const Watermarks& w, const GroupRecord* groups,
+                           const MessageDescriptor& m) {
+  const auto state = once(m.state);
   if (state > static_cast<std::uint32_t>(MessageState::kRedrive)) return "state";
   if (state == static_cast<std::uint32_t>(MessageState::kFree)) return nullptr;
-  if (m.block_order < kMinOrder || m.block_order > kMaxOrder) return "block order";
-  const std::uint64_t block = 1ull << m.block_order;
-  if (m.block_offset % block != 0 || m.block_offset >= r.arena_untouched ||
-      r.arena_untouched - m.block_offset < block) {
+  const unsigned order = once(m.block_order);
+  if (order < kMinOrder || order > kMaxOrder) return "block order";
+  const std::uint64_t block = 1ull << order;
+  const std::uint64_t offset = once(m.block_offset);
+  if (offset % block != 0 || offset >= w.arena_untouched || w.arena_untouched - offset < block) {
     return "payload block";
   }
-  if (std::uint64_t{m.body_bytes} + m.attr_bytes > block) return "payload size";
-  if (h.fifo && state != static_cast<std::uint32_t>(MessageState::kWriting)) {
-    const auto* groups =
-        reinterpret_cast<const GroupRecord*>(reinterpret_cast<const std::uint8_t*>(&h) + h.groups_offset);
-    if (m.group >= r.group_unused_from ||
-        atom(const_cast<std::uint32_t&>(groups[m.group].in_use)).load(std::memory_order_relaxed) == 0) {
-      return "group";
-    }
-  } else if (m.group != kNil) {
+  if (std::uint64_t{once(m.body_bytes)} + once(m.attr_bytes) > block) return "payload size";
+  const std::uint32_t group = once(m.group);
+  if (b.fifo && state != static_cast<std::uint32_t>(MessageState::kWriting)) {
+    if (group >= w.group_unused_from || once(groups[group].in_use) == 0) return "group";
+  } else if (group != kNil) {
     return "group";
   }
   return nullptr;
@@ -144,42 +158,53 @@ const char* bad_descriptor(const SegmentHeader& h, const MessageDescriptor& m) {
 
 }  // namespace
 
-std::error_code check_tables(const SegmentHeader& h, std::string* why) noexcept try {
+std::error_code check_tables(const SegmentHeader& h, std::string* why) noexcept {
+  return check_tables(h, SegmentBounds::of(h), why);
+}
+
+std::error_code check_tables(const SegmentHeader& h, const SegmentBounds& b, std::string* why) noexcept try {
   const IndexRoots& r = h.roots;
-  const auto* d = table<MessageDescriptor>(h, h.descriptors_offset);
-  for (std::uint32_t i = 0; i < r.unused_from; ++i) {
-    if (const char* what = bad_descriptor(h, d[i])) {
+  const SegmentGeometry& geo = b.geometry;
+  const Watermarks w{once(r.unused_from), once(r.arena_untouched), once(r.group_unused_from)};
+  if (w.unused_from > b.capacity || w.arena_untouched > b.arena_bytes || w.arena_untouched % kMaxBlock != 0 ||
+      w.group_unused_from > b.capacity || once(r.dedup_unused_from) > b.dedup_capacity) {
+    return refuse(Errc::segment_corrupt, why, "a watermark out of range");
+  }
+  const auto* d = table<MessageDescriptor>(h, geo.descriptors_offset);
+  const auto* groups = table<GroupRecord>(h, geo.groups_offset);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;
+  for (std::uint32_t i = 0; i < w.unused_from; ++i) {
+    if (const char* what = bad_descriptor(b, w, groups, d[i])) {
       return refuse(Errc::segment_corrupt, why, at_index("descriptor", i) + ": " + what + " out of range");
+    }
+    if (once(d[i].state) != 0) {
+      const std::uint64_t offset = once(d[i].block_offset);
+      blocks.emplace_back(offset, offset + (1ull << std::min<unsigned>(once(d[i].block_order), kMaxOrder)));
     }
   }
   // Two messages' payload blocks must not overlap: freeing one would put
   // allocator links into the other's bytes.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;
-  for (std::uint32_t i = 0; i < r.unused_from; ++i) {
-    if (atom(const_cast<std::uint32_t&>(d[i].state)).load(std::memory_order_relaxed) != 0) {
-      blocks.emplace_back(d[i].block_offset, d[i].block_offset + (1ull << d[i].block_order));
-    }
-  }
   std::sort(blocks.begin(), blocks.end());
   for (std::size_t i = 1; i < blocks.size(); ++i) {
     if (blocks[i].first < blocks[i - 1].second) {
       return refuse(Errc::segment_corrupt, why, "two messages share payload bytes");
     }
   }
-  if (h.fifo) {
-    const auto* g = table<GroupRecord>(h, h.groups_offset);
-    for (std::uint32_t i = 0; i < r.group_unused_from; ++i) {
-      if (g[i].id_bytes > kMaxGroupId) return refuse(Errc::segment_corrupt, why, at_index("group record", i));
+  if (b.fifo) {
+    for (std::uint32_t i = 0; i < w.group_unused_from; ++i) {
+      if (once(groups[i].id_bytes) > kMaxGroupId)
+        return refuse(Errc::segment_corrupt, why, at_index("group record", i));
     }
   }
   // Receive attempts are used (and backed) by FIFO queues alone.
-  const auto* attempts = table<ReceiveAttempt>(h, h.attempts_offset);
-  for (std::uint32_t i = 0; h.fifo && i < kAttemptSlots; ++i) {
-    if (attempts[i].count > std::size(attempts[i].messages)) {
+  const auto* attempts = table<ReceiveAttempt>(h, geo.attempts_offset);
+  for (std::uint32_t i = 0; b.fifo && i < kAttemptSlots; ++i) {
+    const std::uint32_t count = once(attempts[i].count);
+    if (count > std::size(attempts[i].messages)) {
       return refuse(Errc::segment_corrupt, why, at_index("receive attempt", i));
     }
-    for (std::uint32_t k = 0; k < attempts[i].count; ++k) {
-      if (attempts[i].messages[k].index >= h.capacity) {
+    for (std::uint32_t k = 0; k < count; ++k) {
+      if (once(attempts[i].messages[k].index) >= b.capacity) {
         return refuse(Errc::segment_corrupt, why, at_index("receive attempt", i));
       }
     }

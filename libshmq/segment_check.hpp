@@ -28,4 +28,12 @@ std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes,
 // sentence in `why`, or nothing.
 std::error_code check_tables(const SegmentHeader& h, std::string* why = nullptr) noexcept;
 
+// The same, with the sizes this process took at attach (they bound every
+// table and watermark it reads, whatever the header says now) and every root
+// it needs read once: safe while other processes write the segment. Also
+// checks the watermarks (unused_from, arena_untouched, group_unused_from,
+// dedup_unused_from) against them.
+struct SegmentBounds;
+std::error_code check_tables(const SegmentHeader& h, const SegmentBounds& bounds, std::string* why = nullptr) noexcept;
+
 }  // namespace shmq::detail

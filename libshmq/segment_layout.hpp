@@ -244,7 +244,8 @@ struct alignas(4096) SegmentHeader {
   std::uint64_t incarnation;     // random per creation; receipt handles carry it
   std::uint64_t segment_bytes;   // total mapped size
   std::uint32_t capacity;        // number of descriptors
-  std::uint32_t reserved0;       // zero
+  std::uint32_t corrupt;         // 0; 1 + SegmentCheck once a process found the segment corrupt while
+                                 // attached (atomic_ref): every process then answers segment_corrupt
   std::uint64_t descriptors_offset;
   std::uint64_t heap_offset;
   std::uint64_t order_map_offset;

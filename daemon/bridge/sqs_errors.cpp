@@ -99,6 +99,8 @@ std::string_view shape_for(const std::error_code& ec) {
       return "ServiceUnavailable";
     case Errc::queue_busy:
       return "ServiceUnavailable";
+    case Errc::segment_corrupt:
+      return "QueueDoesNotExist";  // no longer served: to an SQS client, gone (the message says why)
     default:
       break;
   }

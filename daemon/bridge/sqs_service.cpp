@@ -372,6 +372,16 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       raise("InvalidAction", "The action " + action + " is not valid for this endpoint.");
     }
     return out;
+  } catch (const SqsException& e) {
+    // A queue whose segment was refused is not served any more; one made
+    // again under its name has a new segment, to be opened afresh.
+    if (e.error().shape == "QueueDoesNotExist" && (p.contains("QueueUrl") || !c.path_queue.empty())) {
+      try {
+        forget(queue_name(p, c));
+      } catch (const SqsException&) {
+      }
+    }
+    throw;
   } catch (const std::system_error& e) {
     if (e.code() == Errc::queue_does_not_exist) {
       if (p.contains("QueueUrl")) forget(queue_name(p, c));
@@ -551,6 +561,7 @@ std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) 
     if (!last) return std::nullopt;
     return render_messages(messages, pending.selection, pending.queue_name.ends_with(".fifo"));
   }
+  if (ec == Errc::segment_corrupt) forget(pending.queue_name);  // a queue made again later has a new segment
   if (ec == Errc::queue_does_not_exist) {
     forget(pending.queue_name);
     raise("QueueDoesNotExist", "The specified queue does not exist.");
