@@ -3,13 +3,10 @@
 // that queue get segment_corrupt (or keep working after a repair), the daemon
 // stays up and stops serving only that queue, every other queue keeps
 // working throughout, and delete-queue frees the name.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +22,7 @@
 
 #include "segment.hpp"
 #include "segment_layout.hpp"
+#include "sqs_http.hpp"
 #include "test_util.hpp"
 
 namespace shmq::test {
@@ -211,67 +209,14 @@ TEST_F(RuntimeCorruption, DaemonFailsAQueueItsReaperFindsCorrupt) {
 
 // --- Over the SQS bridge ------------------------------------------------
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-// One request to the bridge over loopback in the AWS JSON 1.0 protocol.
-HttpReply sqs_call(int port, const std::string& action, const json& params) {
-  const std::string body = params.dump();
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  HttpReply reply;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return reply;
-  }
-  const std::string request = "POST / HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                              "\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: AmazonSQS." + action +
-                              "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-                              body;
-  for (std::size_t sent = 0; sent < request.size();) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string response;
-  char buffer[65536];
-  ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, static_cast<std::size_t>(n));
-  ::close(fd);
-  if (response.rfind("HTTP/1.1 ", 0) == 0) reply.status = std::atoi(response.c_str() + 9);
-  if (const auto end = response.find("\r\n\r\n"); end != std::string::npos) reply.body = response.substr(end + 4);
-  return reply;
-}
-
-class BridgeRuntimeCorruption : public ::testing::Test {
+class BridgeRuntimeCorruption : public BridgeTest {
  protected:
-  BridgeRuntimeCorruption()
-      : port_file_(std::filesystem::temp_directory_path() / (unique_namespace() + ".port")),
-        daemon_(unique_namespace(), {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file", port_file_.string()}) {}
-  ~BridgeRuntimeCorruption() override { std::filesystem::remove(port_file_); }
-
-  int port() {
-    int port = 0;
-    EXPECT_TRUE(eventually([&] {
-      std::ifstream(port_file_) >> port;
-      return port > 0;
-    })) << "the bridge did not start";
-    return port;
-  }
-
-  std::string url(int port, const std::string& queue) {
+  // The URL the bridge itself gives for a queue.
+  std::string queue_url(int port, const std::string& queue) {
     const HttpReply r = sqs_call(port, "GetQueueUrl", {{"QueueName", queue}});
     EXPECT_EQ(r.status, 200) << r.body;
     return json::parse(r.body, nullptr, false).value("QueueUrl", "");
   }
-
-  std::filesystem::path port_file_;
-  DaemonProcess daemon_;
 };
 
 TEST_F(BridgeRuntimeCorruption, SendAndReceiveToACorruptQueueAnswerAnSqsError) {
@@ -279,8 +224,8 @@ TEST_F(BridgeRuntimeCorruption, SendAndReceiveToACorruptQueueAnswerAnSqsError) {
   for (const char* name : {"a", "b"}) {
     ASSERT_EQ(sqs_call(p, "CreateQueue", {{"QueueName", name}}).status, 200);
   }
-  const std::string a = url(p, "a");
-  const std::string b = url(p, "b");
+  const std::string a = queue_url(p, "a");
+  const std::string b = queue_url(p, "b");
   ASSERT_EQ(sqs_call(p, "SendMessage", {{"QueueUrl", a}, {"MessageBody", "in a"}}).status, 200);
   corrupt_in_another_process(
       daemon_.ns(), "a", [](detail::SegmentHeader&, detail::MessageDescriptor* d) { d[0].body_bytes = 0xffffff00u; });
