@@ -470,6 +470,8 @@ json ControlServer::list_dead_letter_source_queues(const Request& r) {
 json ControlServer::purge_queue(const Request& r) {
   const std::optional<std::uint32_t> done = r.queue->core().purge();
   if (!done) throw std::system_error(Errc::queue_busy, "the queue's lock is held by a process that does not let go");
+  // Refused while purging (or before): not purged, whatever it counted.
+  if (r.queue->check_sound()) throw std::system_error(Errc::segment_corrupt, r.queue->failure());
   const std::uint32_t purged = *done;
   spdlog::info("purged queue {}: {} messages", r.name(), purged);
   return {{"ok", true}, {"purged", purged}};
@@ -497,7 +499,10 @@ json ControlServer::stats(const Request& r) {
             {"received_total", c.received_total},
             {"deleted_total", c.deleted_total},
             {"recoveries", c.recoveries},
-            {"sleeping_receivers", q.core().sleeping_receivers()}}}};
+            {"sleeping_receivers", q.core().sleeping_receivers()},
+            // False: the lock stayed held, and these are the lock-free counts
+            // (arena_free_bytes then unknown, 0).
+            {"locked", stats.locked}}}};
 }
 
 void ControlServer::close_connections() noexcept {

@@ -247,8 +247,20 @@ void MessageMoveTasks::run(const std::shared_ptr<Task>& task_ptr, const std::sha
         destination_name.empty() ? nullptr : registry_.find(destination_name);
     if (!destination) return "destination queue " + destination_arn + " does not exist";
     if (!destination->check_intact()) return "destination queue " + destination_arn + " does not exist";
-    const std::error_code ec =
-        detail::copy_message(core, d, destination->core(), static_cast<std::uint32_t>(::getpid()), {}, detail::now());
+    // A queue whose lock stays held (a stopped holder?) is waited for, as a
+    // sender would wait: a busy queue is no failure of the task.
+    const auto unless_busy = [&](auto step) {
+      std::error_code ec = step();
+      while (ec == Errc::queue_busy && !cancelled()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ec = step();
+      }
+      return ec;
+    };
+    const std::error_code ec = unless_busy([&] {
+      return detail::copy_message(core, d, destination->core(), static_cast<std::uint32_t>(::getpid()), {},
+                                  detail::now());
+    });
     // A copy into (or from) a segment whose file shrank under it went to
     // zero pages (see FaultGuard), or to pages a reservation gave the file
     // back: it did not happen; the message is released. An fstat per message
@@ -262,7 +274,7 @@ void MessageMoveTasks::run(const std::shared_ptr<Task>& task_ptr, const std::sha
     }
     // In the destination now. If the lease ended and someone else received
     // it meanwhile, this fails and the message is in both: at least once.
-    (void)core.remove(d.handle);
+    (void)unless_busy([&] { return core.remove(d.handle); });
     task.moved.fetch_add(1);
     return {};
   };

@@ -112,6 +112,11 @@ void ManagedQueue::defer_reclaim(pid_t pid) {
   core_.reaper_wake();
 }
 
+bool ManagedQueue::reclaim_pending() {
+  std::lock_guard lock(deferred_mutex_);
+  return !deferred_.empty();
+}
+
 void ManagedQueue::reclaim_deferred() {
   std::vector<std::uint32_t> pids;
   {
@@ -150,6 +155,7 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
   // While messages wait for a dead-letter queue that cannot take them, retry
   // once a second instead of spinning.
   constexpr std::uint64_t kRetryNs = 1'000'000'000ull;
+  constexpr std::uint64_t kDeferredRetryNs = 10'000'000ull;  // 10 ms
   reclaim_deferred();
   for (;;) {
     const detail::QueueCore::ReaperTurn turn = core_.reaper_turn();
@@ -161,10 +167,14 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
       return detail::monotonic_ns();
     }
     if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
+    // Slots of dead clients still to free: another turn soon, whatever the
+    // queue's own deadlines say.
+    const std::uint64_t deadline =
+        reclaim_pending() ? std::min(turn.deadline_ns, detail::monotonic_ns() + kDeferredRetryNs) : turn.deadline_ns;
     // The list, read under the lock, not the count: a count another process
     // left wrong must not keep this loop going.
-    if (!turn.redrive) return turn.deadline_ns;
-    if (!redrive_(*this)) return std::min(turn.deadline_ns, detail::monotonic_ns() + kRetryNs);
+    if (!turn.redrive) return deadline;
+    if (!redrive_(*this)) return std::min(deadline, detail::monotonic_ns() + kRetryNs);
   }
 }
 

@@ -86,6 +86,7 @@ class ManagedQueue {
  private:
   // Frees what defer_reclaim listed, if the lock is free now.
   void reclaim_deferred();
+  bool reclaim_pending();
 
   std::string name_;
   std::string shm_name_;

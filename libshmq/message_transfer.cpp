@@ -27,20 +27,32 @@ std::error_code copy_message(QueueCore& from, const Delivery& d, QueueCore& to, 
                           m.sender_id, m.dead_letter_source_arn, &m.attributes};
   const std::uint32_t size = static_cast<std::uint32_t>(body.size() + blob_size(fields));
   const std::uint32_t body_bytes = static_cast<std::uint32_t>(body.size());
-  Reservation slot;
-  std::error_code error;
-  to.reserve(std::span(&size, 1), pid, std::span(&slot, 1), std::span(&error, 1));
-  if (error) return error;
-  std::memcpy(slot.payload, body.data(), body.size());
-  blob_write(fields, slot.payload + body.size());
   CommitRequest req;
   std::memcpy(req.message_id.data(), d.message_id, 16);  // the message keeps its id
   req.group_id = m.group_id;
   req.sent_ms = d.sent_ms;  // and its SentTimestamp
+  // One critical section, copy included: the daemon moves messages, and no
+  // wait of its own may be unbounded (a reserve and a commit would make the
+  // commit wait for a holder that stopped in between; see QueueCore::set_lock_wait).
+  struct Source {
+    const std::string& body;
+    const BlobFields& fields;
+  } source{body, fields};
+  const QueueCore::Fill fill{[](void* context, std::size_t, std::uint8_t* payload) noexcept {
+                               const auto& from_message = *static_cast<const Source*>(context);
+                               std::memcpy(payload, from_message.body.data(), from_message.body.size());
+                               blob_write(from_message.fields, payload + from_message.body.size());
+                             },
+                             &source};
+  Reservation slot;
+  std::error_code error;
   CommitResult result;
+  std::uint32_t seen_epoch = QueueCore::kAnyEpoch;
   const std::uint32_t receivable =
-      to.commit(std::span(&slot, 1), std::span(&body_bytes, 1), std::span(&req, 1), std::span(&result, 1), now);
+      to.send_in_one_lock(QueueCore::kAnyEpoch, std::span(&size, 1), pid, std::span(&slot, 1), std::span(&error, 1),
+                          fill, std::span(&body_bytes, 1), std::span(&req, 1), std::span(&result, 1), now, seen_epoch);
   if (receivable > 0) to.wake_receivers(receivable);
+  if (error) return error;
   return result.error;
 }
 

@@ -65,9 +65,20 @@ std::error_code check_batch(std::span<const Entry> entries) {
 
 const std::string& Queue::name() const noexcept { return state_->name; }
 
-void Queue::set_lock_wait(std::chrono::microseconds wait) noexcept {
-  state_->core.set_lock_wait(static_cast<std::uint64_t>(std::max<std::int64_t>(wait.count(), 0)) * 1'000ull);
+namespace {
+
+// A lock wait in QueueCore's terms: none below zero, no limit past what
+// nanoseconds hold.
+std::uint64_t lock_wait_ns(std::chrono::microseconds wait) noexcept {
+  if (wait.count() <= 0) return 0;
+  constexpr auto kMaxUs = static_cast<std::int64_t>((detail::QueueCore::kDefaultWait - 1) / 1'000);
+  if (wait.count() >= kMaxUs) return detail::QueueCore::kWaitForever;
+  return static_cast<std::uint64_t>(wait.count()) * 1'000ull;
 }
+
+}  // namespace
+
+void Queue::set_lock_wait(std::chrono::microseconds wait) noexcept { state_->core.set_lock_wait(lock_wait_ns(wait)); }
 
 std::chrono::seconds Queue::receive_wait_time() const noexcept {
   return std::chrono::seconds(detail::read_settings(state_->core.header()).receive_wait_s);
@@ -329,9 +340,8 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     if (!valid_fifo_id(options.receive_request_attempt_id)) return done(Errc::invalid_parameter_value);
     if (core.fifo()) attempt = detail::dedup_key(false, {}, options.receive_request_attempt_id);
   }
-  const std::uint64_t lock_wait_ns =
-      options.lock_wait ? static_cast<std::uint64_t>(std::max<std::int64_t>(options.lock_wait->count(), 0)) * 1'000ull
-                        : detail::QueueCore::kDefaultWait;
+  const std::uint64_t lock_wait =
+      options.lock_wait ? lock_wait_ns(*options.lock_wait) : detail::QueueCore::kDefaultWait;
   constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
   const std::uint64_t start = detail::monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(wait.count()) * 1'000'000ull;
@@ -349,7 +359,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
       std::error_code limited;
       const std::uint32_t n =
           core.receive(std::span(taken.data(), options.max_messages), visibility, detail::Now{t, detail::wall_ms()},
-                       attempt ? &*attempt : nullptr, limited, lock_wait_ns);
+                       attempt ? &*attempt : nullptr, limited, lock_wait);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
         if (filled == messages.size()) messages.emplace_back();

@@ -94,10 +94,25 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
   return lock_sleeping(mutex);
 }
 
-// Sleep in slices, and after each look at the lock word: a lock that
-// names a thread that does not exist was written by another process (an
-// owner that dies has the kernel hand the lock on), and ends the wait. A
-// live holder, even a stopped one, is waited for as long as it holds.
+// After a long wait, a look at the lock word: a lock that names a thread
+// that does not exist was written by another process (an owner that dies
+// has the kernel hand the lock on). True if nobody will ever unlock it. A
+// live holder, even a stopped one, is not such a lock.
+bool lock_abandoned(pthread_mutex_t& mutex) noexcept {
+  // The futex word: the owner's thread id, and flags (glibc's robust
+  // mutexes, as the kernel reads them). Relaxed: only a diagnosis.
+  const auto word =
+      static_cast<std::uint32_t>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
+  constexpr std::uint32_t kTidMask = 0x3fffffff;    // FUTEX_TID_MASK
+  constexpr std::uint32_t kOwnerDied = 0x40000000;  // FUTEX_OWNER_DIED: the next try recovers it
+  const auto owner = static_cast<pid_t>(word & kTidMask);
+  if (word == 0 || (word & kOwnerDied) != 0) return false;
+  // Held by nobody, by a thread that does not exist, or by this very
+  // thread (which never holds two queue locks, nor one twice).
+  return owner == 0 || owner == ::gettid() || (::kill(owner, 0) != 0 && errno == ESRCH);
+}
+
+// Sleep in slices of a second, and after each look at the lock word.
 [[gnu::noinline]] int lock_sleeping(pthread_mutex_t& mutex) noexcept {
   for (;;) {
     timespec until{};
@@ -105,18 +120,7 @@ int lock_robust(pthread_mutex_t& mutex) noexcept {
     until.tv_sec += 1;
     const int rc = pthread_mutex_timedlock(&mutex, &until);
     if (rc != ETIMEDOUT) return rc;
-    // The futex word: the owner's thread id, and flags (glibc's robust
-    // mutexes, as the kernel reads them). Relaxed: only a diagnosis.
-    const auto word =
-        static_cast<std::uint32_t>(std::atomic_ref<int>(mutex.__data.__lock).load(std::memory_order_relaxed));
-    constexpr std::uint32_t kTidMask = 0x3fffffff;    // FUTEX_TID_MASK
-    constexpr std::uint32_t kOwnerDied = 0x40000000;  // FUTEX_OWNER_DIED: the next try recovers it
-    const auto owner = static_cast<pid_t>(word & kTidMask);
-    if (word == 0 || (word & kOwnerDied) != 0) continue;
-    // Held by nobody, by a thread that does not exist, or by this very
-    // thread (which never holds two queue locks, nor one twice): nobody
-    // will ever unlock it.
-    if (owner == 0 || owner == ::gettid() || (::kill(owner, 0) != 0 && errno == ESRCH)) return ENOTRECOVERABLE;
+    if (lock_abandoned(mutex)) return ENOTRECOVERABLE;
   }
 }
 
@@ -146,10 +150,13 @@ int lock_robust_within(pthread_mutex_t& mutex, std::uint64_t wait_ns) noexcept {
   if (wait_ns == QueueCore::kWaitForever) return lock_robust(mutex);
   int rc = try_lock_robust(mutex);
   if (rc != EBUSY || wait_ns == 0) return rc;
-  const std::uint64_t until = monotonic_ns() + wait_ns;
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t until = start + std::min<std::uint64_t>(wait_ns, ~0ull - start);
   for (std::uint64_t pause_ns = 10'000;; pause_ns = std::min<std::uint64_t>(2 * pause_ns, 1'000'000)) {
     const std::uint64_t t = monotonic_ns();
-    if (t >= until) return EBUSY;
+    // A bounded wait ends busy, unless the lock is one nobody will release:
+    // then the segment is refused, as after an unbounded one.
+    if (t >= until) return lock_abandoned(mutex) ? ENOTRECOVERABLE : EBUSY;
     const std::uint64_t ns = std::min(pause_ns, until - t);
     const timespec pause{static_cast<time_t>(ns / kNsPerSecond), static_cast<long>(ns % kNsPerSecond)};
     ::nanosleep(&pause, nullptr);
@@ -450,7 +457,10 @@ bool QueueCore::tables_sound(std::string* why) const noexcept {
 }
 
 void QueueCore::refuse(SegmentCheck check, const std::string& why) noexcept {
-  if (poisoned_.load(std::memory_order_relaxed) != 0) return;
+  // One writer of why_, even when two threads refuse at once (one may not
+  // hold the lock: a lock found unusable is refused before any lock call).
+  // Relaxed: the claim orders nothing; poisoned_ publishes why_.
+  if (refusing_.exchange(true, std::memory_order_relaxed)) return;
   std::snprintf(why_, sizeof(why_), "%s", why.empty() ? segment_check_name(check) : why.c_str());
   const auto code = static_cast<std::uint32_t>(check) + 1;
   // Release: refusal() reads why_ after an acquire load of this.
@@ -807,6 +817,12 @@ std::uint32_t QueueCore::commit(std::span<Reservation> slots, std::span<const st
 namespace {
 void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1, 3); }
 
+// A total under the mutex, stored atomically: stats() reads it without the
+// lock when the lock stays held. Relaxed: a count, ordering nothing.
+void add_total(std::uint64_t& total, std::uint64_t n) noexcept {
+  atom(total).store(total + n, std::memory_order_relaxed);
+}
+
 template <class T>
 T load_hint(const T& field) noexcept {
   // Relaxed: a hint (see above); the critical section reads it again.
@@ -984,7 +1000,7 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
     }
     if (group != kNil) ++groups_[group].messages;
     all_push_back(index);
-    ++h_->counts.sent_total;
+    add_total(h_->counts.sent_total, 1);
   }
   // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
   if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -1055,8 +1071,9 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
   turns = 0;
   for (std::uint64_t deadline = retention_deadline(); deadline <= now.mono_ns; deadline = retention_deadline()) {
     count_turn();
-    const std::uint32_t index = h_->roots.all_head;
-    const MessageState s = state_of(d_[index]);  // index checked by retention_deadline
+    // Read again, and so checked again: another process may have changed it.
+    const std::uint32_t index = checked_index(h_->roots.all_head, bounds_.capacity, SegmentCheck::kDescriptorIndex);
+    const MessageState s = state_of(d_[index]);
     if (!committed(s)) [[unlikely]] {
       segment_fault(SegmentCheck::kDescriptorState);
     }
@@ -1239,7 +1256,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
         publish_deadline();
       }
     });
-    if (taken > 0) h_->counts.received_total += taken;
+    if (taken > 0) add_total(h_->counts.received_total, taken);
     if (!done && taken == 0) error = Errc::segment_corrupt;
   }
   if (moved > taken) wake_receivers(moved - taken);
@@ -1299,7 +1316,7 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
         detach(handles[i].index, state);
         free_slot(handles[i].index);
         freeing = false;
-        ++h_->counts.deleted_total;
+        add_total(h_->counts.deleted_total, 1);
         // Deleting a FIFO group's last in-flight message may open the group.
         if (h_->available > before) unlocked += h_->available - before;
       }
@@ -1345,7 +1362,7 @@ std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::u
 }
 
 bool QueueCore::next_redrive(Delivery& out) noexcept {
-  Lock lock(*this);
+  Lock lock(*this, lock_wait());  // busy: nothing to move now
   bool found = false;
   guarded(lock, [&] {
     std::uint32_t index = h_->roots.redrive_head;
@@ -1364,7 +1381,8 @@ bool QueueCore::next_redrive(Delivery& out) noexcept {
 }
 
 void QueueCore::finish_redrive(const Delivery& moved) noexcept {
-  Lock lock(*this);
+  // Busy: the message stays here too, and moves again later (at least once).
+  Lock lock(*this, lock_wait());
   guarded(lock, [&] {
     MessageDescriptor& m = desc(moved.index);
     if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
@@ -1377,7 +1395,7 @@ void QueueCore::finish_redrive(const Delivery& moved) noexcept {
 std::uint32_t QueueCore::return_redrives() noexcept {
   std::uint32_t returned = 0;
   {
-    Lock lock(*this);
+    Lock lock(*this, lock_wait());  // busy: none returned now
     guarded(lock, [&] {
       for (std::uint32_t turns = 0; h_->roots.redrive_head != kNil; ++turns) {
         if (turns >= bounds_.capacity) [[unlikely]] {
@@ -1670,9 +1688,9 @@ void QueueCore::reaper_wake() noexcept {
 QueueCore::Stats QueueCore::stats() noexcept {
   Lock lock(*this, lock_wait());
   if (lock.owns()) return Stats{h_->counts, h_->roots.unused_from, h_->roots.arena_free_bytes, true};
-  // The lock stays held: the counts as their lock-free readers see them
-  // (relaxed, each on its own; the counts lines are written with atomic_ref
-  // for that), and the table use as a hint.
+  // The lock stays held: the counts and totals as their lock-free readers
+  // see them (relaxed, each on its own; they are written with atomic_ref for
+  // that), the table use as a hint, the arena's free bytes unknown (0).
   constexpr auto relaxed = std::memory_order_relaxed;
   Counts& c = h_->counts;
   Stats s{};
@@ -1681,6 +1699,10 @@ QueueCore::Stats QueueCore::stats() noexcept {
   s.counts.delayed = atom(c.delayed).load(relaxed);
   s.counts.writing = atom(c.writing).load(relaxed);
   s.counts.redrive = atom(c.redrive).load(relaxed);
+  s.counts.sent_total = atom(c.sent_total).load(relaxed);
+  s.counts.received_total = atom(c.received_total).load(relaxed);
+  s.counts.deleted_total = atom(c.deleted_total).load(relaxed);
+  s.counts.recoveries = atom(c.recoveries).load(relaxed);
   s.slots_ever_used = load_hint(h_->roots.unused_from);
   return s;
 }

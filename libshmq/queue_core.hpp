@@ -150,7 +150,7 @@ class QueueCore {
 
   // How long an operation that can give up cleanly (reserve,
   // send_in_one_lock, receive, remove, change_visibility, purge, stats,
-  // reclaim_writing) waits for the queue's lock before it answers
+  // reclaim_writing, the redrive steps) waits for the queue's lock before it answers
   // queue_busy: a holder that was stopped or descheduled must not hold up a
   // process that serves many queues from few threads (the daemon). Commits
   // and unreserves always wait: they finish what a reservation started.
@@ -427,9 +427,10 @@ class QueueCore {
   std::atomic<std::uint64_t> lock_wait_ns_{kWaitForever};
   int mutex_kind_;  // the mutex's kind word at attach: a lock call trusts it
   // 1 + SegmentCheck once this process refused the segment, else 0. Set
-  // once, under the mutex, after why_ (release).
+  // once, by the refuse() that claimed refusing_, after why_ (release).
   std::atomic<std::uint32_t> poisoned_{0};
-  char why_[200] = {};  // what check_tables said, when that refused it
+  std::atomic<bool> refusing_{false};  // claimed by the one refuse() that writes why_
+  char why_[200] = {};                 // what check_tables said, when that refused it
 };
 
 template <class IsDead>

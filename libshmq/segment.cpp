@@ -58,10 +58,16 @@ Segment& Segment::operator=(Segment&& other) noexcept {
 Segment::~Segment() { release(); }
 
 void Segment::release() noexcept {
-  // Out of the guard's registry first: once unmapped, the range may be
-  // mapped again for something the handler must not cover with zero pages.
+  // A mapping that faulted is never unmapped: a thread that held the queue's
+  // lock when the zero pages replaced it unlocked a mutex whose kind read as
+  // 0 and so left it on its robust list, which glibc writes through at every
+  // later robust lock of that thread. Leaked, the range stays writable and is
+  // never handed out again. (Out of the guard's registry first, else: once
+  // unmapped, the range may be mapped again for something the handler must
+  // not cover with zero pages.)
+  const bool faulted = this->faulted();
   FaultGuard::remove(std::exchange(guard_, nullptr));
-  if (base_) ::munmap(base_, size_);
+  if (base_ && !faulted) ::munmap(base_, size_);
   if (fd_ >= 0) ::close(fd_);
   base_ = nullptr;
   fd_ = -1;

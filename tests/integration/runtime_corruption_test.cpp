@@ -207,6 +207,18 @@ TEST_F(RuntimeCorruption, DaemonFailsAQueueItsReaperFindsCorrupt) {
   expect_failed_alone();
 }
 
+// A purge that ran into the corruption used to answer success with what it
+// had counted before the check failed.
+TEST_F(RuntimeCorruption, APurgeThatFindsTheQueueCorruptIsNoSuccess) {
+  make_queues();
+  corrupt_in_another_process(ns(), "a", [](detail::SegmentHeader&, detail::MessageDescriptor* d) {
+    d[1].block_offset = 1ull << 40;  // the second message's, met as the purge walks the queue
+  });
+  const std::string purged = thrown_by([&] { client_.purge_queue("a"); });
+  EXPECT_TRUE(purged == "segment_corrupt" || purged == "queue_does_not_exist") << purged;
+  expect_failed_alone();
+}
+
 // --- Over the SQS bridge ------------------------------------------------
 
 class BridgeRuntimeCorruption : public BridgeTest {

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "queue_core.hpp"
 #include "segment.hpp"
 #include "segment_layout.hpp"
 #include "sqs_http.hpp"
@@ -110,6 +111,62 @@ TEST_F(StoppedLockHolderLibrary, CallsWithALockWaitGetQueueBusyAndTheQueueRecove
   std::set<std::string> bodies;
   for (const Message& m : all) bodies.insert(m.body);
   EXPECT_EQ(bodies, (std::set<std::string>{"before", "after"}));
+}
+
+// A wait too long for nanoseconds is no wait at all by accident: it is
+// waiting for as long as it takes.
+TEST_F(StoppedLockHolderLibrary, ALockWaitOfMicrosecondsMaxWaitsUntilTheHolderGoes) {
+  Queue held = make_queue("held");
+  send_ok(held, "m");
+  auto holder = std::make_unique<StoppedLockHolder>(ns(), "held");
+  ASSERT_TRUE(holder->stopped());
+  held.set_lock_wait(std::chrono::microseconds::max());
+  auto received = std::make_shared<std::promise<std::string>>();
+  std::thread([held, received]() mutable {
+    std::vector<Message> got;
+    const std::error_code ec = held.receive(got, {.wait_time = 0ms});
+    received->set_value(name_of(ec) + ":" + std::to_string(got.size()));
+  }).detach();
+  auto answer = received->get_future();
+  EXPECT_EQ(answer.wait_for(500ms), std::future_status::timeout) << "gave up: " << answer.get();
+  holder->kill();
+  ASSERT_EQ(answer.wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(answer.get(), "ok:1");
+}
+
+// The daemon's reaper moves messages to a dead-letter queue in steps that
+// take the source's lock (and the target's, to copy): each must give up on a
+// held lock, as the reaper's own turn does, or one stopped process holds up
+// every queue that reaper thread serves.
+TEST_F(StoppedLockHolderLibrary, RedriveStepsGiveUpOnAHeldLock) {
+  make_queue("held");
+  const auto map = [&](const std::string& queue) {
+    const std::string path = detail::Segment::path(detail::Segment::shm_name(ns(), queue));
+    const int fd = ::open(path.c_str(), O_RDWR);
+    struct stat st {};
+    ::fstat(fd, &st);
+    void* base = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    return base;
+  };
+  void* held_base = map("held");
+  ASSERT_NE(held_base, MAP_FAILED);
+  StoppedLockHolder holder(ns(), "held");
+  ASSERT_TRUE(holder.stopped());
+  // On a thread of its own, left behind if a step never returns.
+  auto steps = std::make_shared<std::promise<std::string>>();
+  std::thread([held_base, steps] {
+    detail::QueueCore held(held_base);
+    held.set_lock_wait(50'000'000);  // 50 ms
+    detail::Delivery d{};
+    std::string out = held.next_redrive(d) ? "next:found" : "next:none";
+    out += " returned:" + std::to_string(held.return_redrives());
+    held.finish_redrive(d);
+    steps->set_value(out);
+  }).detach();
+  auto answer = steps->get_future();
+  ASSERT_EQ(answer.wait_for(10s), std::future_status::ready) << "a redrive step waited for the held lock";
+  EXPECT_EQ(answer.get(), "next:none returned:0");
 }
 
 // A client disconnecting makes the daemon free the slots it had reserved, on
