@@ -386,7 +386,8 @@ json ControlServer::create_queue(const Request& r) {
   std::optional<QueueCapacity> capacity;
   if (r.body.contains("max_messages")) {
     capacity =
-        QueueCapacity{r.body.at("max_messages").get<std::uint32_t>(), r.body.at("arena_bytes").get<std::uint64_t>()};
+        QueueCapacity{r.body.at("max_messages").get<std::uint32_t>(), r.body.at("arena_bytes").get<std::uint64_t>(),
+                      r.body.value("memory_bytes", std::uint64_t{0})};
   }
   const auto q =
       registry_.create(r.name(), r.body.value("attributes", Attributes{}), capacity, r.body.value("tags", Tags{}));
@@ -491,6 +492,9 @@ json ControlServer::stats(const Request& r) {
             {"slots_ever_used", stats.slots_ever_used},
             {"arena_bytes", h.arena_bytes},
             {"arena_free_bytes", stats.arena_free_bytes},
+            {"memory_bytes", stats.memory_in_use},
+            {"memory_limit_bytes", stats.memory_limit},
+            {"trims", stats.trims},
             {"visible", c.visible},
             {"in_flight", c.in_flight},
             {"delayed", c.delayed},

@@ -41,6 +41,7 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   std::string socket_mode = "0600";
   std::vector<std::string> auth_pairs;
   std::uint64_t arena_mib = config.arena_bytes >> 20;
+  std::uint64_t queue_memory_mib = config.queue_memory_bytes >> 20;
   long allow_gid = -1;
 
   po::options_description cli("shmqd options");
@@ -52,9 +53,12 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "log-level", po::value(&config.log_level)->default_value(config.log_level),
       "trace, debug, info, warn, error, critical or off")(
       "max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
-      "message slots of a new queue, unless its creator says otherwise")(
-      "arena-mib", po::value(&arena_mib)->default_value(arena_mib),
-      "payload space of a new queue in MiB (memory is used only as messages need it)")(
+      "messages a new queue can hold at most, unless its creator says otherwise (address space: slots are backed "
+      "as messages arrive)")("arena-mib", po::value(&arena_mib)->default_value(arena_mib),
+                             "payload space of a new queue in MiB (address space, backed as messages need it)")(
+      "queue-memory-mib", po::value(&queue_memory_mib)->default_value(queue_memory_mib),
+      "shared memory in MiB that one queue may hold at once; past it, sends get OverLimit (0: no limit but what "
+      "/dev/shm has). An emptied queue gives its memory back")(
       "shm-mode", po::value(&shm_mode)->default_value(shm_mode), "permissions of queue segments (octal)")(
       "allow-gid", po::value(&allow_gid), "also accept clients whose primary group is this gid")(
       "region", po::value(&config.region)->default_value(config.region), "region in queue ARNs")(
@@ -114,6 +118,8 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
   if (!detail::valid_namespace(config.ns)) {
     throw std::runtime_error("--namespace: use 1 to 64 letters, digits, '-' or '_'");
   }
+  config.queue_memory_bytes = queue_memory_mib << 20;
+  if (queue_memory_mib > (1u << 20)) throw std::runtime_error("--queue-memory-mib: from 0 to 1048576");
   if (config.max_messages < 16 || config.max_messages > (1u << 24)) {
     throw std::runtime_error("--max-messages: from 16 to 16777216");
   }

@@ -169,13 +169,40 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
     if (turn.moved > 0) spdlog::trace("queue {}: {} messages visible again", name_, turn.moved);
     // Slots of dead clients still to free: another turn soon, whatever the
     // queue's own deadlines say.
-    const std::uint64_t deadline =
+    std::uint64_t deadline =
         reclaim_pending() ? std::min(turn.deadline_ns, detail::monotonic_ns() + kDeferredRetryNs) : turn.deadline_ns;
+    deadline = std::min(deadline, trim_turn(turn.trim));
     // The list, read under the lock, not the count: a count another process
     // left wrong must not keep this loop going.
     if (!turn.redrive) return deadline;
     if (!redrive_(*this)) return std::min(deadline, detail::monotonic_ns() + kRetryNs);
   }
+}
+
+std::uint64_t ManagedQueue::trim_turn(bool wanted) {
+  constexpr std::uint64_t kSliceGapNs = 1'000'000;  // 1 ms between slices: other queues get their turns
+  if (!wanted) {
+    trim_seen_ns_ = 0;
+    trim_started_ = false;
+    return ~0ull;
+  }
+  const std::uint64_t now = detail::monotonic_ns();
+  if (!trim_started_) {
+    const std::uint64_t received = core_.stats().counts.received_total;
+    if (trim_seen_ns_ == 0 || received != trim_seen_received_) {
+      trim_seen_ns_ = now;
+      trim_seen_received_ = received;
+      return now + kTrimGraceNs;
+    }
+    if (now - trim_seen_ns_ < kTrimGraceNs) return trim_seen_ns_ + kTrimGraceNs;
+    trim_started_ = true;
+    spdlog::debug("queue {}: empty, giving back {} MiB of shared memory", name_,
+                  core_.stats().memory_in_use >> 20);
+  }
+  if (core_.trim_step()) return now + kSliceGapNs;
+  trim_started_ = false;
+  trim_seen_ns_ = 0;
+  return ~0ull;
 }
 
 std::string ManagedQueue::dead_letter_target() const {
@@ -409,7 +436,8 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
     return existing_queue;
   }
 
-  QueueCapacity cap = capacity.value_or(QueueCapacity{config_.max_messages, config_.arena_bytes});
+  QueueCapacity cap = capacity.value_or(QueueCapacity{config_.max_messages, config_.arena_bytes, 0});
+  if (cap.memory_bytes == 0) cap.memory_bytes = config_.queue_memory_bytes;
   // Payload space comes in maximal blocks (2 MiB): round up.
   cap.arena_bytes = (cap.arena_bytes + detail::kMaxBlock - 1) / detail::kMaxBlock * detail::kMaxBlock;
   if (cap.max_messages < 1 || cap.max_messages > (1u << 24) || cap.arena_bytes < detail::kMaxBlock ||
@@ -421,6 +449,7 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   params.name = name.c_str();
   params.capacity = cap.max_messages;
   params.arena_bytes = cap.arena_bytes;
+  params.memory_limit = cap.memory_bytes;
   params.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   params.created_ms = detail::wall_ms();
   params.visibility_timeout_s = settings.visibility_timeout_s;
@@ -435,7 +464,9 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   const std::string shm_name = detail::Segment::shm_name(config_.ns, name);
   // With --allow-gid, the group's members must be able to map it.
   detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode, config_.allow_gid);
-  spdlog::info("created queue {} ({} slots, {} MiB payload space)", name, cap.max_messages, cap.arena_bytes >> 20);
+  spdlog::info("created queue {} (up to {} messages, {} MiB payload space, {} of memory)", name, cap.max_messages,
+               cap.arena_bytes >> 20,
+               cap.memory_bytes == 0 ? std::string("no limit") : fmt::format("{} MiB", cap.memory_bytes >> 20));
   auto queue = make_queue(name, shm_name, std::move(segment));
   // Before the queue is listed: a client that finds it finds it complete.
   // A full /dev/shm fails the create here, and leaves nothing behind.

@@ -88,6 +88,16 @@ class ManagedQueue {
   void reclaim_deferred();
   bool reclaim_pending();
 
+  // Giving memory back waits until the queue has stayed empty, with no
+  // receive, for kTrimGraceNs: a reader may still be copying a message
+  // it received just before the last delete, from pages a trim gives back.
+  // The reaper thread's alone (reap).
+  static constexpr std::uint64_t kTrimGraceNs = 1'000'000'000ull;
+  std::uint64_t trim_seen_ns_ = 0;        // when the queue was last found empty with a new receive total
+  std::uint64_t trim_seen_received_ = 0;  // that receive total
+  bool trim_started_ = false;             // trim_step runs: more to give back
+  std::uint64_t trim_turn(bool wanted);   // the next deadline trimming needs, ~0 if none
+
   std::string name_;
   std::string shm_name_;
   detail::Segment segment_;

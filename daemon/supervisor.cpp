@@ -5,9 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -59,6 +62,25 @@ void log_bridge_access(const DaemonConfig& config, const bridge::SqsBridge& sqs)
   }
 }
 
+// Queues grow with their backlog, into /dev/shm. Say at the start if it is
+// smaller than one queue may grow: a container's default is 64 MiB.
+void warn_if_dev_shm_small(const DaemonConfig& config) {
+  struct statvfs fs {};
+  if (::statvfs("/dev/shm", &fs) != 0) {
+    spdlog::warn("cannot examine /dev/shm ({}): queues live there", std::strerror(errno));
+    return;
+  }
+  const std::uint64_t size = std::uint64_t{fs.f_blocks} * fs.f_frsize;
+  const std::uint64_t free = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (config.queue_memory_bytes != 0 && size >= config.queue_memory_bytes) return;
+  spdlog::warn(
+      "/dev/shm holds {} MiB ({} MiB free), less than one queue may use ({}): once it is full, sends get OverLimit "
+      "until messages are deleted; give /dev/shm more room (e.g. docker run --shm-size) or lower --queue-memory-mib",
+      size >> 20, free >> 20,
+      config.queue_memory_bytes == 0 ? std::string("no limit")
+                                     : std::to_string(config.queue_memory_bytes >> 20) + " MiB, --queue-memory-mib");
+}
+
 }  // namespace
 
 int Supervisor::run() {
@@ -84,6 +106,7 @@ int Supervisor::run() {
                  detail::FaultGuard::why_inactive());
   }
 
+  warn_if_dev_shm_small(config_);
   QueueRegistry registry(config_);
   ControlServer server(config_, registry);  // fails if another daemon has the namespace
   for (pid_t pid : registry.attach_existing()) server.watch_process(pid);

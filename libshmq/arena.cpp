@@ -81,10 +81,12 @@ std::uint64_t Arena::take(unsigned order) {
     unlink(offset, found);
   } else if (untouched() < bytes_) {
     offset = untouched();  // carve a maximal block from the never-used tail
-    if (!backing_.reserve(base_ + offset, kMaxBlock) ||
-        !backing_.reserve(order_map_ + slot_of(offset), kMaxBlock >> kMinOrder)) {
-      return kNilOffset;  // /dev/shm is full: this send fails, not the process
+    if (!backing_.grow({{base_ + offset, kMaxBlock}, {order_map_ + slot_of(offset), kMaxBlock >> kMinOrder}})) {
+      return kNilOffset;  // the memory limit, or /dev/shm is full: this send fails, not the process
     }
+    // Order-map bytes left from before a trim (forget_all) would name free
+    // blocks that are not: a carved block starts with none.
+    std::memset(order_map_ + slot_of(offset), 0, kMaxBlock >> kMinOrder);
     roots_.arena_untouched += kMaxBlock;
     roots_.arena_free_bytes -= kMaxBlock;
     found = kMaxOrder;
@@ -164,6 +166,13 @@ bool Arena::coalesce() try {
   return merged;
 } catch (const std::bad_alloc&) {
   return false;  // the allocation fails as if the arena were full
+}
+
+void Arena::forget_all() noexcept {
+  for (auto& head : roots_.arena_free_head) store_hint(head, kNilOffset);
+  roots_.arena_small_freed = 0;
+  roots_.arena_free_bytes = bytes_;
+  roots_.arena_untouched = 0;
 }
 
 void Arena::rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated) {

@@ -62,6 +62,11 @@ class Arena {
   // `allocated` (offset, order) pairs: the crash-recovery path.
   void rebuild(std::span<const std::pair<std::uint64_t, unsigned>> allocated);
 
+  // Every block is free (the queue holds no message): forgets the lists and
+  // the untouched watermark, so that blocks are carved from offset 0 again.
+  // The caller gives back what was backed (QueueCore::trim_step).
+  void forget_all() noexcept;
+
   std::uint8_t* data(std::uint64_t offset) const noexcept { return base_ + offset; }
   std::uint64_t bytes() const noexcept { return bytes_; }
 

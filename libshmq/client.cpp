@@ -25,6 +25,7 @@ void Client::create_queue(std::string_view name, const Attributes& attributes,
   if (capacity) {
     request["max_messages"] = capacity->max_messages;
     request["arena_bytes"] = capacity->arena_bytes;
+    if (capacity->memory_bytes != 0) request["memory_bytes"] = capacity->memory_bytes;
   }
   connection_->call(request);
 }
@@ -119,6 +120,9 @@ QueueStats Client::stats(std::string_view name) {
   out.slots_ever_used = s.at("slots_ever_used");
   out.arena_bytes = s.at("arena_bytes");
   out.arena_free_bytes = s.at("arena_free_bytes");
+  out.memory_bytes = s.at("memory_bytes");
+  out.memory_limit_bytes = s.at("memory_limit_bytes");
+  out.trims = s.at("trims");
   out.counts = QueueCounts{s.at("visible"), s.at("in_flight"), s.at("delayed"), s.at("writing")};
   out.sent_total = s.at("sent_total");
   out.received_total = s.at("received_total");

@@ -72,7 +72,7 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
   } else if (const std::uint32_t from = unused_from(); from < capacity_) {
     if (from % kReserveChunk == 0) {
       const std::uint32_t n = std::min(kReserveChunk, capacity_ - from);
-      if (!backing_.reserve(&e_[from], std::size_t{n} * sizeof(DedupEntry))) return false;
+      if (!backing_.grow({{&e_[from], std::size_t{n} * sizeof(DedupEntry)}})) return false;
     }
     index = from;
     r.dedup_unused_from = from + 1;

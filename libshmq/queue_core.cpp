@@ -42,24 +42,30 @@ bool committed(MessageState s) {
 
 std::uint32_t SegmentGeometry::default_dedup_capacity(std::uint32_t capacity, bool fifo) noexcept {
   // The 5-minute window outlives the messages: a queue sending distinct ids
-  // at R per second needs 300 R entries. Eight per slot (64 B each, touched
-  // only as used) is 1,048,576 for the default 131,072 slots: 3,500 sends a
-  // second sustained, above SQS's FIFO limit without high throughput.
-  return fifo ? static_cast<std::uint32_t>(std::min<std::uint64_t>(8ull * capacity, 1u << 26)) : 0;
+  // at R per second needs 300 R entries. 1,048,576 entries (64 B each,
+  // touched only as used) is 3,500 sends a second sustained, above SQS's FIFO
+  // limit without high throughput; a small queue gets eight per slot.
+  return fifo ? static_cast<std::uint32_t>(std::min<std::uint64_t>(8ull * capacity, kDedupEntriesMax)) : 0;
 }
 
 SegmentGeometry SegmentGeometry::compute(std::uint32_t capacity, std::uint64_t arena_bytes,
-                                         std::uint32_t dedup_capacity) noexcept {
+                                         std::uint32_t dedup_capacity, bool fifo) noexcept {
   SegmentGeometry g{};
   const std::uint64_t n = capacity;
-  g.group_bucket_count = static_cast<std::uint32_t>(std::bit_ceil(std::max<std::uint64_t>(n, 16)));
+  // A group needs a message, so a FIFO queue has as many group records as
+  // slots (address space; touched as used). Its hash buckets are reserved
+  // whole at creation, so they stop growing at 2^20: chains get longer only
+  // past a million groups at once. A standard queue has neither.
+  const std::uint64_t groups = fifo ? n : 0;
+  g.group_bucket_count =
+      fifo ? static_cast<std::uint32_t>(std::bit_ceil(std::clamp<std::uint64_t>(n, 16, kGroupBucketsMax))) : 1;
   g.dedup_capacity = dedup_capacity;
   g.dedup_bucket_count =
       dedup_capacity > 0 ? static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{dedup_capacity})) : 1;
   g.descriptors_offset = sizeof(SegmentHeader);
   g.heap_offset = align_up(g.descriptors_offset + n * sizeof(MessageDescriptor), 4096);
   g.groups_offset = align_up(g.heap_offset + n * sizeof(std::uint32_t), 4096);
-  g.group_buckets_offset = align_up(g.groups_offset + n * sizeof(GroupRecord), 4096);
+  g.group_buckets_offset = align_up(g.groups_offset + groups * sizeof(GroupRecord), 4096);
   g.dedup_offset = align_up(g.group_buckets_offset + std::uint64_t{g.group_bucket_count} * 4, 4096);
   g.dedup_buckets_offset = align_up(g.dedup_offset + std::uint64_t{g.dedup_capacity} * sizeof(DedupEntry), 4096);
   g.attempts_offset = align_up(g.dedup_buckets_offset + std::uint64_t{g.dedup_bucket_count} * 4, 4096);
@@ -287,7 +293,7 @@ SegmentBounds SegmentBounds::of(const SegmentHeader& h) noexcept {
   b.arena_bytes = h.arena_bytes;
   b.dedup_capacity = h.dedup_capacity;
   b.fifo = h.fifo != 0;
-  b.geometry = SegmentGeometry::compute(b.capacity, b.arena_bytes, b.dedup_capacity);
+  b.geometry = SegmentGeometry::compute(b.capacity, b.arena_bytes, b.dedup_capacity, b.fifo);
   return b;
 }
 
@@ -297,25 +303,26 @@ SegmentBounds SegmentBounds::of(const SegmentHeader& h) noexcept {
 QueueCore::QueueCore(void* base, Backing backing) noexcept
     : bounds_(SegmentBounds::of(*static_cast<SegmentHeader*>(base))),
       h_(static_cast<SegmentHeader*>(base)),
-      backing_(backing),
+      backing_(backing.counted(*static_cast<SegmentHeader*>(base))),
       d_(at<MessageDescriptor>(base, bounds_.geometry.descriptors_offset)),
       heap_slots_(at<std::uint32_t>(base, bounds_.geometry.heap_offset)),
       order_map_(at<std::uint8_t>(base, bounds_.geometry.order_map_offset)),
       arena_base_(at<std::uint8_t>(base, bounds_.geometry.arena_offset)),
       attempts_(at<ReceiveAttempt>(base, bounds_.geometry.attempts_offset)),
-      arena_(h_->roots, order_map_, arena_base_, bounds_.arena_bytes, backing),
+      arena_(h_->roots, order_map_, arena_base_, bounds_.arena_bytes, backing_),
       timers_(heap_slots_, h_->roots.heap_size, d_, bounds_.capacity),
       groups_(*h_, d_, at<GroupRecord>(base, bounds_.geometry.groups_offset),
               at<std::uint32_t>(base, bounds_.geometry.group_buckets_offset), bounds_.capacity,
               bounds_.geometry.group_bucket_count, bounds_.fifo),
       dedup_(*h_, at<DedupEntry>(base, bounds_.geometry.dedup_offset),
              at<std::uint32_t>(base, bounds_.geometry.dedup_buckets_offset), bounds_.dedup_capacity,
-             bounds_.geometry.dedup_bucket_count, backing),
+             bounds_.geometry.dedup_bucket_count, backing_),
       mutex_kind_(atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
   const SegmentGeometry g =
-      SegmentGeometry::compute(p.capacity, p.arena_bytes, SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo));
+      SegmentGeometry::compute(p.capacity, p.arena_bytes, SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo),
+                               p.fifo);
   auto* h = static_cast<SegmentHeader*>(base);  // zero-filled by ftruncate
   h->magic = kMagic;
   h->header_bytes = sizeof(SegmentHeader);
@@ -350,6 +357,7 @@ void QueueCore::format(void* base, const FormatParams& p) {
   h->throughput_per_group = p.throughput_per_group ? 1 : 0;
   h->max_receive_count = p.max_receive_count;
   h->in_flight_limit = p.in_flight_limit;
+  h->memory_limit = p.memory_limit;
 
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
@@ -366,6 +374,7 @@ void QueueCore::format(void* base, const FormatParams& p) {
   r.next_seq = 1;
   r.arena_free_bytes = p.arena_bytes;
   for (auto& head : r.arena_free_head) head = kNilOffset;
+  h->trim.memory_in_use = memory_by_watermarks(SegmentBounds::of(*h), r);
   h->next_deadline_ns = ~0ull;
   h->reaper_deadline_ns = ~0ull;
 
@@ -597,7 +606,9 @@ void QueueCore::free_slot(std::uint32_t index) {
   arena_.check_block(offset, order);
   // Release: a reader validating a copy (still_valid) must not see the old
   // generation once the block can be handed to another sender.
-  atom(m.generation).store(m.generation + 1, std::memory_order_release);
+  const std::uint32_t generation = m.generation + 1;
+  atom(m.generation).store(generation, std::memory_order_release);
+  if (generation > h_->roots.max_generation) h_->roots.max_generation = generation;
   // The commit point comes before the block is released: the allocator
   // writes its free-list links into the block it frees, and a process killed
   // between the two must not leave a live message with those bytes in its
@@ -687,6 +698,9 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
         continue;
       }
       index = from;
+      // Its generation may be one a receipt handle from before the last
+      // trim names (or zero, punched out): start above all of those.
+      atom(d_[index].generation).store(h_->trim.generation_base, std::memory_order_release);
       store_hint(r.unused_from, index + 1);
     } else {
       errors[i] = Errc::queue_full;
@@ -728,14 +742,49 @@ bool QueueCore::holds(const Reservation& slot) const {
          m.owner_pid == slot.owner_pid;
 }
 
-bool QueueCore::reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept {
+namespace {
+
+std::uint64_t round_up_slots(std::uint64_t n, std::uint64_t limit) noexcept {
+  return std::min(limit, (std::min(n, limit) + kReserveChunk - 1) / kReserveChunk * kReserveChunk);
+}
+
+// Bytes a descriptor slot takes with its timer-heap entry and, in a FIFO
+// queue, its group record: what each chunk of slots reserves together.
+std::uint64_t slot_bytes(bool fifo) noexcept {
+  return sizeof(MessageDescriptor) + sizeof(std::uint32_t) + (fifo ? sizeof(GroupRecord) : 0);
+}
+
+}  // namespace
+
+std::uint64_t QueueCore::memory_by_watermarks(const SegmentBounds& b, const IndexRoots& r) noexcept {
+  const SegmentGeometry& g = b.geometry;
+  // What every queue has (the header) and a FIFO queue's tables reserved
+  // whole at creation; the metadata copies are left out (a few KiB, bounded
+  // by the policy quotas).
+  std::uint64_t bytes = g.descriptors_offset;
+  if (b.fifo) {
+    bytes += std::uint64_t{g.group_bucket_count} * 4 + std::uint64_t{g.dedup_bucket_count} * 4 +
+             (g.metadata_offset - g.attempts_offset);
+  }
+  bytes += round_up_slots(r.unused_from, b.capacity) * slot_bytes(b.fifo);
+  bytes += round_up_slots(r.dedup_unused_from, b.dedup_capacity) * sizeof(DedupEntry);
+  const std::uint64_t untouched = std::min(r.arena_untouched, b.arena_bytes);
+  return bytes + untouched + (untouched >> kMinOrder);
+}
+
+std::array<Backing::Region, 3> QueueCore::slot_regions(std::uint32_t first, std::uint32_t count) const noexcept {
   const std::uint32_t n = std::min(count, bounds_.capacity - first);
   // The timer heap and the group records never hold more entries than
   // descriptors were ever used (a group needs a message).
-  return backing_.reserve(&d_[first], std::size_t{n} * sizeof(MessageDescriptor)) &&
-         backing_.reserve(&heap_slots_[first], std::size_t{n} * sizeof(std::uint32_t)) &&
-         (!fifo() || backing_.reserve(at<GroupRecord>(h_, bounds_.geometry.groups_offset) + first,
-                                      std::size_t{n} * sizeof(GroupRecord)));
+  return {{{&d_[first], std::size_t{n} * sizeof(MessageDescriptor)},
+           {&heap_slots_[first], std::size_t{n} * sizeof(std::uint32_t)},
+           {at<GroupRecord>(h_, bounds_.geometry.groups_offset) + first,
+            fifo() ? std::size_t{n} * sizeof(GroupRecord) : 0}}};
+}
+
+bool QueueCore::reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept {
+  const auto regions = slot_regions(first, count);
+  return backing_.grow({regions[0], regions[1], regions[2]});
 }
 
 bool QueueCore::reserve_fifo_tables() noexcept {
@@ -771,7 +820,10 @@ bool QueueCore::reserve_in_use() noexcept {
         std::min<std::size_t>(atom(h_->metadata_bytes[copy]).load(std::memory_order_relaxed), kMetadataBytes);
     return backing_.reserve(base + g.metadata_offset + copy * kMetadataBytes, bytes);
   };
-  return backing_.reserve(base, g.descriptors_offset) && reserve_descriptors(0, used) && metadata_copy(0) &&
+  const auto slots = slot_regions(0, used);
+  const bool slots_backed = std::all_of(slots.begin(), slots.end(),
+                                        [&](const Backing::Region& region) { return backing_.reserve(region.p, region.bytes); });
+  return backing_.reserve(base, g.descriptors_offset) && slots_backed && metadata_copy(0) &&
          metadata_copy(1) && backing_.reserve(order_map_, untouched >> kMinOrder) &&
          backing_.reserve(arena_base_, untouched) && fifo_tables;
 }
@@ -854,12 +906,13 @@ void QueueCore::prefetch_for_send(std::span<const std::uint32_t> sizes) const no
   if (block < bounds_.arena_bytes) prefetch_for_write(arena_base_ + block);
 }
 
-void QueueCore::prefetch_for_receive(std::size_t n) const noexcept {
-  std::uint32_t index = load_hint(h_->roots.ready_head);
-  for (std::size_t i = 0; i < n && index < bounds_.capacity; ++i) {
-    prefetch_for_write(&d_[index]);
-    index = load_hint(d_[index].next);
-  }
+// Only the head: following its links would load from descriptors outside
+// the lock, and a stale hint may name one that a trim has given back (a load
+// there would back the page again, or fault if /dev/shm is full). A
+// prefetch never faults.
+void QueueCore::prefetch_for_receive(std::size_t) const noexcept {
+  const std::uint32_t index = load_hint(h_->roots.ready_head);
+  if (index < bounds_.capacity) prefetch_for_write(&d_[index]);
 }
 
 void QueueCore::prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept {
@@ -1300,6 +1353,7 @@ std::error_code QueueCore::remove(const ReceiptHandle& handle) noexcept {
 
 void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::error_code> errors) noexcept {
   std::uint32_t unlocked = 0;
+  bool emptied = false;  // the queue is empty and can give memory back: tell the reaper
   prefetch_for_remove(handles);
   {
     Lock lock(*this, lock_wait());
@@ -1332,12 +1386,14 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
       }
       if (unlocked > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
       publish_deadline();
+      emptied = worth_trimming();
     });
     if (!done) {
       for (std::size_t i = next; i < handles.size(); ++i) errors[i] = Errc::segment_corrupt;
     }
   }
   if (unlocked > 0) wake_receivers(unlocked);
+  if (emptied) reaper_wake();
 }
 
 std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::uint32_t visibility_s,
@@ -1433,29 +1489,114 @@ std::uint32_t QueueCore::return_redrives() noexcept {
 }
 
 std::optional<std::uint32_t> QueueCore::purge() noexcept {
-  Lock lock(*this, lock_wait());
-  if (lock.busy()) return std::nullopt;
   std::uint32_t purged = 0;
-  guarded(lock, [&] {
-    std::uint32_t turns = 0;
-    for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
-      if (++turns > bounds_.capacity) [[unlikely]] {
-        segment_fault(SegmentCheck::kListCycle);
+  bool emptied = false;
+  {
+    Lock lock(*this, lock_wait());
+    if (lock.busy()) return std::nullopt;
+    guarded(lock, [&] {
+      std::uint32_t turns = 0;
+      for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
+        if (++turns > bounds_.capacity) [[unlikely]] {
+          segment_fault(SegmentCheck::kListCycle);
+        }
+        MessageDescriptor& m = desc(index);
+        const MessageState s = state_of(m);
+        if (!committed(s)) [[unlikely]] {
+          segment_fault(SegmentCheck::kDescriptorState);
+        }
+        const std::uint32_t next = m.all_next;
+        detach(index, s);
+        free_slot(index);
+        ++purged;
+        index = next;
       }
-      MessageDescriptor& m = desc(index);
-      const MessageState s = state_of(m);
-      if (!committed(s)) [[unlikely]] {
-        segment_fault(SegmentCheck::kDescriptorState);
-      }
-      const std::uint32_t next = m.all_next;
-      detach(index, s);
-      free_slot(index);
-      ++purged;
-      index = next;
-    }
-    publish_deadline();
-  });
+      publish_deadline();
+      emptied = worth_trimming();
+    });
+  }
+  if (emptied) reaper_wake();
   return purged;
+}
+
+std::uint32_t QueueCore::messages_held() const noexcept {
+  const Counts& c = h_->counts;
+  return c.visible + c.in_flight + c.delayed + c.writing + c.redrive;
+}
+
+bool QueueCore::worth_trimming() const noexcept {
+  if (messages_held() != 0 || h_->counts.groups != 0) return false;
+  const IndexRoots& r = h_->roots;
+  const std::uint64_t grown = round_up_slots(r.unused_from, bounds_.capacity) * slot_bytes(fifo()) +
+                              std::min(r.arena_untouched, bounds_.arena_bytes);
+  return grown > kTrimAboveBytes;
+}
+
+bool QueueCore::trim_pending() const noexcept {
+  const TrimState& t = h_->trim;
+  return t.descriptors_backed > round_up_slots(h_->roots.unused_from, bounds_.capacity) ||
+         t.arena_backed > std::min(h_->roots.arena_untouched, bounds_.arena_bytes);
+}
+
+bool QueueCore::trim_step() noexcept {
+  Lock lock(*this, std::try_to_lock);
+  if (!lock.owns()) return false;  // the reaper's next turn tries again
+  bool more = false;
+  guarded(lock, [&] {
+    IndexRoots& r = h_->roots;
+    TrimState& t = h_->trim;
+    const std::uint32_t slots_used = static_cast<std::uint32_t>(round_up_slots(unused_from(), bounds_.capacity));
+    const std::uint64_t untouched = std::min(r.arena_untouched, bounds_.arena_bytes);
+    if (worth_trimming()) {
+      // Every slot is free and every arena block with it. What is backed
+      // above the new watermarks is remembered first, then the watermarks
+      // drop: a kill in between leaves memory to punch, nothing else.
+      t.descriptors_backed = std::max(t.descriptors_backed, slots_used);
+      t.arena_backed = std::max(t.arena_backed, untouched);
+      // A receipt handle from before names a generation at most
+      // max_generation: a slot handed out again starts above it.
+      t.generation_base = std::max(t.generation_base, r.max_generation + 1);
+      store_hint(r.free_head, kNil);
+      store_hint(r.unused_from, 0u);
+      arena_.forget_all();
+      if (fifo()) {
+        r.group_free_head = kNil;  // no group in use: every record is free
+        r.group_unused_from = 0;
+      }
+      atom(t.trims).store(t.trims + 1, std::memory_order_relaxed);  // relaxed: a count stats reads lock-free
+      // Relaxed: read lock-free by stats, as a count.
+      atom(t.memory_in_use).store(memory_by_watermarks(bounds_, r), std::memory_order_relaxed);
+    }
+    // One slice, from the top down, of what is backed above the watermarks.
+    std::uint64_t budget = kTrimSliceBytes;
+    const std::uint32_t slots_low = static_cast<std::uint32_t>(round_up_slots(r.unused_from, bounds_.capacity));
+    const std::uint32_t slots_top = std::min(t.descriptors_backed, bounds_.capacity);
+    if (slots_top > slots_low) {
+      const std::uint64_t fit = std::max<std::uint64_t>(budget / slot_bytes(fifo()), kReserveChunk);
+      const std::uint32_t from =
+          slots_top - static_cast<std::uint32_t>(std::min<std::uint64_t>(fit, slots_top - slots_low));
+      for (const Backing::Region& region : slot_regions(from, slots_top - from)) {
+        backing_.release(region.p, region.bytes);
+      }
+      t.descriptors_backed = from;
+      budget -= std::min(budget, std::uint64_t{slots_top - from} * slot_bytes(fifo()));
+    } else {
+      t.descriptors_backed = slots_low;
+    }
+    const std::uint64_t arena_low = std::min(r.arena_untouched, bounds_.arena_bytes);
+    const std::uint64_t arena_top = std::min(t.arena_backed, bounds_.arena_bytes);
+    if (arena_top > arena_low && budget > 0) {
+      const std::uint64_t bytes = std::min(arena_top - arena_low, std::max<std::uint64_t>(budget / kMaxBlock, 1) * kMaxBlock);
+      const std::uint64_t from = arena_top - bytes;
+      backing_.release(arena_base_ + from, bytes);
+      backing_.release(order_map_ + (from >> kMinOrder), bytes >> kMinOrder);
+      t.arena_backed = from;
+    } else if (arena_top <= arena_low) {
+      t.arena_backed = arena_low;
+    }
+    more = trim_pending();
+  });
+  return more;
 }
 
 std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
@@ -1506,8 +1647,10 @@ void QueueCore::rebuild_locked() {
   std::vector<std::uint32_t> live;
   std::vector<std::pair<std::uint64_t, unsigned>> allocated;
   // Backwards, so that the free list hands out low indexes first.
+  std::uint32_t max_generation = h_->trim.generation_base;
   for (std::uint32_t i = used; i-- > 0;) {
     MessageDescriptor& m = d_[i];
+    max_generation = std::max(max_generation, m.generation);
     m.heap_pos = kNil;
     store_hint(m.next, kNil);
     m.prev = kNil;
@@ -1576,7 +1719,10 @@ void QueueCore::rebuild_locked() {
   }
   groups_.finish_rebuild();
   r.next_seq = std::max(r.next_seq, max_seq + 1);
+  r.max_generation = max_generation;
   arena_.rebuild(allocated);
+  // Relaxed: read lock-free by stats, as a count.
+  atom(h_->trim.memory_in_use).store(memory_by_watermarks(bounds_, r), std::memory_order_relaxed);
   atom(c.visible).store(visible, std::memory_order_relaxed);
   atom(c.in_flight).store(in_flight, std::memory_order_relaxed);
   atom(c.delayed).store(delayed, std::memory_order_relaxed);
@@ -1664,6 +1810,7 @@ QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
       turn.moved += expire_locked(t, redrive);
       turn.redrive = h_->roots.redrive_head != kNil;
       turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());
+      turn.trim = worth_trimming() || trim_pending();
     });
     if (!done) {
       turn = ReaperTurn{};
@@ -1697,7 +1844,10 @@ void QueueCore::reaper_wake() noexcept {
 
 QueueCore::Stats QueueCore::stats() noexcept {
   Lock lock(*this, lock_wait());
-  if (lock.owns()) return Stats{h_->counts, h_->roots.unused_from, h_->roots.arena_free_bytes, true};
+  if (lock.owns()) {
+    return Stats{h_->counts,       h_->roots.unused_from, h_->roots.arena_free_bytes, h_->trim.memory_in_use,
+                 h_->memory_limit, h_->trim.trims,        true};
+  }
   // The lock stays held: the counts and totals as their lock-free readers
   // see them (relaxed, each on its own; they are written with atomic_ref for
   // that), the table use as a hint, the arena's free bytes unknown (0).
@@ -1714,6 +1864,9 @@ QueueCore::Stats QueueCore::stats() noexcept {
   s.counts.deleted_total = atom(c.deleted_total).load(relaxed);
   s.counts.recoveries = atom(c.recoveries).load(relaxed);
   s.slots_ever_used = load_hint(h_->roots.unused_from);
+  s.memory_in_use = atom(h_->trim.memory_in_use).load(relaxed);
+  s.memory_limit = atom(h_->memory_limit).load(relaxed);
+  s.trims = atom(h_->trim.trims).load(relaxed);
   return s;
 }
 

@@ -56,6 +56,7 @@ struct FormatParams {
   bool throughput_per_group = false;
   std::uint32_t max_receive_count = 0;     // 0: no dead-letter queue
   std::uint32_t in_flight_limit = 120000;  // SQS's limit
+  std::uint64_t memory_limit = 0;          // bytes of shared memory it may back; 0: no limit
 };
 
 // Offsets of the tables for a given capacity and arena size.
@@ -77,8 +78,8 @@ struct SegmentGeometry {
 
   // The FIFO deduplication window a new queue of `capacity` slots gets.
   static std::uint32_t default_dedup_capacity(std::uint32_t capacity, bool fifo) noexcept;
-  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes,
-                                 std::uint32_t dedup_capacity) noexcept;
+  static SegmentGeometry compute(std::uint32_t capacity, std::uint64_t arena_bytes, std::uint32_t dedup_capacity,
+                                 bool fifo) noexcept;
 };
 
 // What a process keeps of a header that passed validation: the sizes that
@@ -275,6 +276,22 @@ class QueueCore {
   // held past the wait, or a table fails; never blocks longer.
   std::error_code attach_check(std::uint64_t max_wait_ns, std::string* why) noexcept;
 
+  // The memory a queue's watermarks cover: its header, the FIFO tables
+  // reserved at creation, the slots, dedup entries and arena blocks handed
+  // out since creation or the last trim (see Backing::grow).
+  static std::uint64_t memory_by_watermarks(const SegmentBounds& b, const IndexRoots& r) noexcept;
+
+  // Giving memory back, a step per call (the daemon's reaper): when the
+  // queue holds no message and its watermarks cover more than
+  // kTrimAboveBytes beyond an empty queue, lowers them to zero; then punches
+  // out at most kTrimSliceBytes of what is still backed above them, under
+  // the lock so that no sender can be writing there. Returns true while
+  // more is left to give back (call again soon), false when done, when the
+  // queue is not worth trimming, or the lock was busy and nothing was started.
+  static constexpr std::uint64_t kTrimAboveBytes = 8ull << 20;
+  static constexpr std::uint64_t kTrimSliceBytes = 64ull << 20;
+  bool trim_step() noexcept;
+
   // Reserves backing store for every region in use below the watermarks
   // (a segment written before reservations, or one whose reserving process
   // died midway). False if /dev/shm has no room for them.
@@ -305,6 +322,7 @@ class QueueCore {
     bool redrive;               // messages wait to move to the dead-letter queue
     bool busy;                  // the lock stayed held: nothing done, try again at deadline_ns
     bool corrupt;               // the segment is refused (see refused()): nothing done, no more turns
+    bool trim;                  // memory can be given back (trim_step)
   };
   static constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
   ReaperTurn reaper_turn() noexcept;
@@ -319,8 +337,11 @@ class QueueCore {
   // (each exact, together perhaps not) and `locked` false.
   struct Stats {
     Counts counts;
-    std::uint32_t slots_ever_used;
+    std::uint32_t slots_ever_used;  // since creation or the last trim
     std::uint64_t arena_free_bytes;
+    std::uint64_t memory_in_use;  // see memory_by_watermarks
+    std::uint64_t memory_limit;   // 0: none
+    std::uint64_t trims;          // TrimState::trims
     bool locked;
   };
   Stats stats() noexcept;
@@ -408,6 +429,16 @@ class QueueCore {
   // A reserve that did not get the lock: nothing held, queue_busy.
   static void busy(std::span<Reservation> out, std::span<std::error_code> errors) noexcept;
   bool reserve_descriptors(std::uint32_t first, std::uint32_t count) noexcept;
+  // The descriptors, timer-heap entries and group records of slots
+  // [first, first + count), clamped to the capacity.
+  std::array<Backing::Region, 3> slot_regions(std::uint32_t first, std::uint32_t count) const noexcept;
+  // Messages of any state: none means the queue may give its memory back.
+  std::uint32_t messages_held() const noexcept;
+  // Under the mutex: the queue is empty and holds more memory than an empty
+  // queue needs (kTrimAboveBytes past its fixed part).
+  bool worth_trimming() const noexcept;
+  // Under the mutex: memory above the watermarks is still to be punched out.
+  bool trim_pending() const noexcept;
   // A FIFO queue's tables reached by hash (group and dedup buckets, receive
   // attempts); true for a standard queue.
   bool reserve_fifo_tables() noexcept;

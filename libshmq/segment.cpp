@@ -89,7 +89,8 @@ Segment Segment::create(const std::string& name, const FormatParams& params, mod
     throw std::system_error(Errc::invalid_parameter_value, "capacity: slots > 0, payload space in 2 MiB blocks");
   }
   const SegmentGeometry g = SegmentGeometry::compute(
-      params.capacity, params.arena_bytes, SegmentGeometry::default_dedup_capacity(params.capacity, params.fifo));
+      params.capacity, params.arena_bytes, SegmentGeometry::default_dedup_capacity(params.capacity, params.fifo),
+      params.fifo);
   Fd fd(::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) throw std::system_error(Errc::queue_name_exists, name);

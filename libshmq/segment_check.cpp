@@ -81,16 +81,19 @@ std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes,
   const std::uint32_t version = atom(const_cast<std::uint32_t&>(h.layout_version)).load(std::memory_order_acquire);
   if (version == 0) return refuse(Errc::segment_corrupt, why, "its creator died while formatting it");
   if ((version >> 16) != kLayoutMajor) {
-    return refuse(Errc::incompatible_layout, why, "layout version " + std::to_string(version >> 16));
+    return refuse(Errc::incompatible_layout, why,
+                  "it has segment layout " + std::to_string(version >> 16) + ", and this version reads layout " +
+                      std::to_string(kLayoutMajor) + " only (no migration: drain it with the shmqd that made it, or "
+                      "delete it)");
   }
   // Bounded before the geometry is computed from them: no overflow there.
   if (h.header_bytes != sizeof(SegmentHeader) || h.segment_bytes != file_bytes || h.capacity == 0 ||
-      h.capacity > (1u << 24) || h.arena_bytes == 0 || h.arena_bytes > (1ull << 40) || h.arena_bytes % kMaxBlock != 0 ||
-      h.dedup_capacity > (1u << 26)) {
+      h.capacity > kMaxCapacity || h.arena_bytes == 0 || h.arena_bytes > (1ull << 40) || h.arena_bytes % kMaxBlock != 0 ||
+      h.dedup_capacity > kDedupEntriesMax) {
     return refuse(Errc::segment_corrupt, why,
                   "its sizes do not match the file (" + std::to_string(file_bytes) + " bytes)");
   }
-  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.dedup_capacity);
+  const SegmentGeometry g = SegmentGeometry::compute(h.capacity, h.arena_bytes, h.dedup_capacity, h.fifo != 0);
   if (g.descriptors_offset != h.descriptors_offset || g.heap_offset != h.heap_offset ||
       g.groups_offset != h.groups_offset || g.group_buckets_offset != h.group_buckets_offset ||
       g.group_bucket_count != h.group_bucket_count || g.dedup_offset != h.dedup_offset ||

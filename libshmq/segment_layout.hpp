@@ -58,7 +58,7 @@ namespace shmq::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
-inline constexpr std::uint32_t kLayoutMajor = 3;
+inline constexpr std::uint32_t kLayoutMajor = 4;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
@@ -69,6 +69,9 @@ inline constexpr std::uint32_t kAttemptSlots = 1024;  // receive attempts rememb
 inline constexpr std::size_t kMetadataBytes = 64 * 1024;
 inline constexpr std::uint32_t kWaiterSlots = 64;  // processes whose sleeping receivers are tracked
 inline constexpr std::uint64_t kDedupWindowNs = 300ull * 1'000'000'000ull;  // 5 minutes
+inline constexpr std::uint32_t kMaxCapacity = 1u << 24;       // descriptors a segment may have (address space)
+inline constexpr std::uint32_t kDedupEntriesMax = 1u << 20;   // FIFO deduplication window entries at most
+inline constexpr std::uint32_t kGroupBucketsMax = 1u << 20;   // FIFO group hash buckets at most
 
 // Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
 // arena is a whole number of maximal blocks.
@@ -216,6 +219,21 @@ struct IndexRoots {
   std::uint32_t dedup_newest;
   std::uint32_t attempt_cursor;     // next ReceiveAttempt slot to overwrite
   std::uint32_t arena_small_freed;  // 1 if a small block was freed since the last Arena::coalesce
+  std::uint32_t max_generation;     // highest generation a freed descriptor got (see generation_base)
+  std::uint32_t reserved_roots;     // zero
+};
+
+// Giving memory back (QueueCore::trim): when a queue is empty, the daemon
+// lowers the watermarks to zero and then punches out, a slice at a time and
+// each under the mutex, whatever is still backed above them. Guarded by the
+// mutex; not derived from the descriptors, so a rebuild keeps them.
+struct TrimState {
+  std::uint32_t generation_base;     // a descriptor taken from the untouched tail gets this generation: above
+                                     // every generation a receipt handle issued before the last trim names
+  std::uint32_t descriptors_backed;  // descriptors at and past unused_from may be backed below this index
+  std::uint64_t arena_backed;        // arena bytes at and past arena_untouched may be backed below this offset
+  std::uint64_t trims;               // times the queue gave its memory back
+  std::uint64_t memory_in_use;       // bytes the watermarks cover (MemoryBudget); recomputed by a rebuild
 };
 
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
@@ -270,6 +288,7 @@ struct alignas(4096) SegmentHeader {
   std::uint32_t throughput_per_group;  // FifoThroughputLimit = perMessageGroupId
   std::uint32_t metadata_active;       // which metadata copy is current
   std::uint32_t metadata_bytes[2];     // length of each copy's JSON
+  std::uint64_t memory_limit;          // bytes of shared memory the queue may back (MemoryBudget); 0: no limit
 
   // Fixed at creation.
   std::uint32_t fifo;                // FifoQueue
@@ -285,6 +304,7 @@ struct alignas(4096) SegmentHeader {
 
   alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
   IndexRoots roots;                           // guarded by mutex; starts in the mutex's line
+  TrimState trim;                             // guarded by mutex
   alignas(kCacheLine) Counts counts;          // written under mutex, read lock-free
 
   // What receivers poll, on one line that a send writes once: ready_seq

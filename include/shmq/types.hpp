@@ -125,6 +125,9 @@ struct QueueStats {
   std::uint64_t slots_ever_used = 0;  // slots touched since creation
   std::uint64_t arena_bytes = 0;      // payload space
   std::uint64_t arena_free_bytes = 0;
+  std::uint64_t memory_bytes = 0;        // shared memory the queue holds now (grows and shrinks with its backlog)
+  std::uint64_t memory_limit_bytes = 0;  // sends get queue_full past it; 0: no limit but /dev/shm
+  std::uint64_t trims = 0;               // times the queue, emptied, gave memory back
   QueueCounts counts;
   std::uint64_t sent_total = 0;
   std::uint64_t received_total = 0;
@@ -134,9 +137,13 @@ struct QueueStats {
 };
 
 // Sizing of a queue's segment, fixed at creation (not an SQS attribute).
+// The slots and payload space are address space, backed only as messages
+// need them and given back once the queue is empty; memory_bytes is what
+// the queue may back at once.
 struct QueueCapacity {
-  std::uint32_t max_messages = 131072;               // message slots
-  std::uint64_t arena_bytes = 256ull * 1024 * 1024;  // payload space; rounded up to 2 MiB blocks
+  std::uint32_t max_messages = 1u << 24;                   // message slots, 1 to 16,777,216
+  std::uint64_t arena_bytes = 4ull * 1024 * 1024 * 1024;  // payload space; rounded up to 2 MiB blocks
+  std::uint64_t memory_bytes = 0;                          // memory limit; 0: the daemon's --queue-memory-mib
 };
 
 }  // namespace shmq

@@ -140,7 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const bool fifo = (data[0] & 1) != 0;
   const SegmentGeometry g =
-      SegmentGeometry::compute(kCapacity, kArena, SegmentGeometry::default_dedup_capacity(kCapacity, fifo));
+      SegmentGeometry::compute(kCapacity, kArena, SegmentGeometry::default_dedup_capacity(kCapacity, fifo), fifo);
   void* base = ::mmap(nullptr, g.total_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) std::abort();
   FormatParams params;

@@ -13,7 +13,7 @@ using detail::Segment;
 using detail::SegmentGeometry;
 
 TEST(SegmentGeometry, TablesArePageAlignedAndDoNotOverlap) {
-  const auto g = SegmentGeometry::compute(1000, 8 << 20, SegmentGeometry::default_dedup_capacity(1000, true));
+  const auto g = SegmentGeometry::compute(1000, 8 << 20, SegmentGeometry::default_dedup_capacity(1000, true), true);
   EXPECT_EQ(g.descriptors_offset, 4096u);
   EXPECT_GE(g.heap_offset, g.descriptors_offset + 1000 * sizeof(detail::MessageDescriptor));
   EXPECT_GE(g.groups_offset, g.heap_offset + 1000 * 4);
