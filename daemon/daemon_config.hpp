@@ -13,15 +13,15 @@
 namespace shmq::daemon {
 
 struct DaemonConfig {
-  std::string ns = "default";                // --namespace
-  std::string log_level = "info";            // --log-level
-  std::uint32_t max_messages = 1u << 24;            // --max-messages: default slots per queue (address space)
-  std::uint64_t arena_bytes = 4096ull << 20;        // --arena-mib: default payload space per queue (address space)
+  std::string ns = "default";                        // --namespace
+  std::string log_level = "info";                    // --log-level
+  std::uint32_t max_messages = 1u << 24;             // --max-messages: default slots per queue (address space)
+  std::uint64_t arena_bytes = 4096ull << 20;         // --arena-mib: default payload space per queue (address space)
   std::uint64_t queue_memory_bytes = 4096ull << 20;  // --queue-memory-mib: memory one queue may back; 0: no limit
-  mode_t shm_mode = 0600;                    // --shm-mode: permissions of queue segments
-  std::optional<gid_t> allow_gid;            // --allow-gid: a group whose members may connect
-  std::string region = "us-east-1";          // --region: in queue ARNs
-  std::string account_id = "000000000000";   // --account-id: in queue ARNs and URLs
+  mode_t shm_mode = 0600;                            // --shm-mode: permissions of queue segments
+  std::optional<gid_t> allow_gid;                    // --allow-gid: a group whose members may connect
+  std::string region = "us-east-1";                  // --region: in queue ARNs
+  std::string account_id = "000000000000";           // --account-id: in queue ARNs and URLs
 
   // The control socket: connections open at once, all users together and per user.
   std::size_t control_max_connections = 4096;          // --control-max-connections

@@ -196,8 +196,7 @@ std::uint64_t ManagedQueue::trim_turn(bool wanted) {
     }
     if (now - trim_seen_ns_ < kTrimGraceNs) return trim_seen_ns_ + kTrimGraceNs;
     trim_started_ = true;
-    spdlog::debug("queue {}: empty, giving back {} MiB of shared memory", name_,
-                  core_.stats().memory_in_use >> 20);
+    spdlog::debug("queue {}: empty, giving back {} MiB of shared memory", name_, core_.stats().memory_in_use >> 20);
   }
   if (core_.trim_step()) return now + kSliceGapNs;
   trim_started_ = false;

@@ -320,9 +320,8 @@ QueueCore::QueueCore(void* base, Backing backing) noexcept
       mutex_kind_(atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
-  const SegmentGeometry g =
-      SegmentGeometry::compute(p.capacity, p.arena_bytes, SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo),
-                               p.fifo);
+  const SegmentGeometry g = SegmentGeometry::compute(
+      p.capacity, p.arena_bytes, SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo), p.fifo);
   auto* h = static_cast<SegmentHeader*>(base);  // zero-filled by ftruncate
   h->magic = kMagic;
   h->header_bytes = sizeof(SegmentHeader);
@@ -821,11 +820,12 @@ bool QueueCore::reserve_in_use() noexcept {
     return backing_.reserve(base + g.metadata_offset + copy * kMetadataBytes, bytes);
   };
   const auto slots = slot_regions(0, used);
-  const bool slots_backed = std::all_of(slots.begin(), slots.end(),
-                                        [&](const Backing::Region& region) { return backing_.reserve(region.p, region.bytes); });
-  return backing_.reserve(base, g.descriptors_offset) && slots_backed && metadata_copy(0) &&
-         metadata_copy(1) && backing_.reserve(order_map_, untouched >> kMinOrder) &&
-         backing_.reserve(arena_base_, untouched) && fifo_tables;
+  const bool slots_backed = std::all_of(slots.begin(), slots.end(), [&](const Backing::Region& region) {
+    return backing_.reserve(region.p, region.bytes);
+  });
+  return backing_.reserve(base, g.descriptors_offset) && slots_backed && metadata_copy(0) && metadata_copy(1) &&
+         backing_.reserve(order_map_, untouched >> kMinOrder) && backing_.reserve(arena_base_, untouched) &&
+         fifo_tables;
 }
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
@@ -1586,7 +1586,8 @@ bool QueueCore::trim_step() noexcept {
     const std::uint64_t arena_low = std::min(r.arena_untouched, bounds_.arena_bytes);
     const std::uint64_t arena_top = std::min(t.arena_backed, bounds_.arena_bytes);
     if (arena_top > arena_low && budget > 0) {
-      const std::uint64_t bytes = std::min(arena_top - arena_low, std::max<std::uint64_t>(budget / kMaxBlock, 1) * kMaxBlock);
+      const std::uint64_t bytes =
+          std::min(arena_top - arena_low, std::max<std::uint64_t>(budget / kMaxBlock, 1) * kMaxBlock);
       const std::uint64_t from = arena_top - bytes;
       backing_.release(arena_base_ + from, bytes);
       backing_.release(order_map_ + (from >> kMinOrder), bytes >> kMinOrder);
@@ -1845,8 +1846,13 @@ void QueueCore::reaper_wake() noexcept {
 QueueCore::Stats QueueCore::stats() noexcept {
   Lock lock(*this, lock_wait());
   if (lock.owns()) {
-    return Stats{h_->counts,       h_->roots.unused_from, h_->roots.arena_free_bytes, h_->trim.memory_in_use,
-                 h_->memory_limit, h_->trim.trims,        true};
+    return Stats{h_->counts,
+                 h_->roots.unused_from,
+                 h_->roots.arena_free_bytes,
+                 h_->trim.memory_in_use,
+                 h_->memory_limit,
+                 h_->trim.trims,
+                 true};
   }
   // The lock stays held: the counts and totals as their lock-free readers
   // see them (relaxed, each on its own; they are written with atomic_ref for

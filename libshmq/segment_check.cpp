@@ -83,13 +83,14 @@ std::error_code validate_segment(const SegmentHeader& h, std::size_t file_bytes,
   if ((version >> 16) != kLayoutMajor) {
     return refuse(Errc::incompatible_layout, why,
                   "it has segment layout " + std::to_string(version >> 16) + ", and this version reads layout " +
-                      std::to_string(kLayoutMajor) + " only (no migration: drain it with the shmqd that made it, or "
+                      std::to_string(kLayoutMajor) +
+                      " only (no migration: drain it with the shmqd that made it, or "
                       "delete it)");
   }
   // Bounded before the geometry is computed from them: no overflow there.
   if (h.header_bytes != sizeof(SegmentHeader) || h.segment_bytes != file_bytes || h.capacity == 0 ||
-      h.capacity > kMaxCapacity || h.arena_bytes == 0 || h.arena_bytes > (1ull << 40) || h.arena_bytes % kMaxBlock != 0 ||
-      h.dedup_capacity > kDedupEntriesMax) {
+      h.capacity > kMaxCapacity || h.arena_bytes == 0 || h.arena_bytes > (1ull << 40) ||
+      h.arena_bytes % kMaxBlock != 0 || h.dedup_capacity > kDedupEntriesMax) {
     return refuse(Errc::segment_corrupt, why,
                   "its sizes do not match the file (" + std::to_string(file_bytes) + " bytes)");
   }

@@ -69,9 +69,9 @@ inline constexpr std::uint32_t kAttemptSlots = 1024;  // receive attempts rememb
 inline constexpr std::size_t kMetadataBytes = 64 * 1024;
 inline constexpr std::uint32_t kWaiterSlots = 64;  // processes whose sleeping receivers are tracked
 inline constexpr std::uint64_t kDedupWindowNs = 300ull * 1'000'000'000ull;  // 5 minutes
-inline constexpr std::uint32_t kMaxCapacity = 1u << 24;       // descriptors a segment may have (address space)
-inline constexpr std::uint32_t kDedupEntriesMax = 1u << 20;   // FIFO deduplication window entries at most
-inline constexpr std::uint32_t kGroupBucketsMax = 1u << 20;   // FIFO group hash buckets at most
+inline constexpr std::uint32_t kMaxCapacity = 1u << 24;      // descriptors a segment may have (address space)
+inline constexpr std::uint32_t kDedupEntriesMax = 1u << 20;  // FIFO deduplication window entries at most
+inline constexpr std::uint32_t kGroupBucketsMax = 1u << 20;  // FIFO group hash buckets at most
 
 // Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
 // arena is a whole number of maximal blocks.

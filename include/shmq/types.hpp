@@ -141,9 +141,9 @@ struct QueueStats {
 // need them and given back once the queue is empty; memory_bytes is what
 // the queue may back at once.
 struct QueueCapacity {
-  std::uint32_t max_messages = 1u << 24;                   // message slots, 1 to 16,777,216
+  std::uint32_t max_messages = 1u << 24;                  // message slots, 1 to 16,777,216
   std::uint64_t arena_bytes = 4ull * 1024 * 1024 * 1024;  // payload space; rounded up to 2 MiB blocks
-  std::uint64_t memory_bytes = 0;                          // memory limit; 0: the daemon's --queue-memory-mib
+  std::uint64_t memory_bytes = 0;                         // memory limit; 0: the daemon's --queue-memory-mib
 };
 
 }  // namespace shmq

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -99,6 +101,78 @@ int run_with_full_dev_shm() {
   }
   ::unlink(kFiller);
   return 0;
+}
+
+// A queue of the default size on a /dev/shm far smaller than it may grow
+// (a container's 64 MiB, here 16): the daemon says so when it starts, and
+// large sends fill it up to queue_full, never a bus error.
+int run_default_queue_on_small_dev_shm(const std::string& log_path) {
+  if (::unshare(CLONE_NEWNS) != 0) return kSkip;
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return kSkip;
+  if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m,mode=1777") != 0) return kSkip;
+  // The daemon's log (it inherits this process's stderr).
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (log < 0 || ::dup2(log, 2) < 0) return 20;
+  DaemonProcess daemon(unique_namespace());
+  Client client(Client::Options{daemon.ns()});
+  client.create_queue("q");
+  Queue q = client.open_queue("q");
+  const std::string body(670 * 1000, 'm');
+  std::size_t acknowledged = 0;
+  std::error_code ec;
+  for (int i = 0; i < 100 && !ec; ++i) {
+    SendResult sent;
+    ec = q.send(body, sent);
+    if (!ec) ++acknowledged;
+  }
+  if (name_of(ec) != "queue_full") return 21;
+  if (acknowledged < 4) return 22;  // 16 MiB holds several 1 MiB blocks
+  if (client.list_queues() != std::vector<std::string>{"q"}) return 23;
+
+  // A deleted message leaves its block to the next send.
+  std::vector<Message> got;
+  if (q.receive(got, ReceiveOptions{.max_messages = 1, .wait_time = std::chrono::milliseconds(0)}) || got.size() != 1) {
+    return 24;
+  }
+  if (q.delete_message(got[0].receipt_handle)) return 25;
+  SendResult sent;
+  if (name_of(q.send(body, sent)) != "ok") return 26;
+  std::size_t received = 0;
+  for (;;) {
+    got.clear();
+    if (q.receive(got, ReceiveOptions{.max_messages = 10, .wait_time = std::chrono::milliseconds(0)})) return 27;
+    if (got.empty()) break;
+    for (const Message& m : got) {
+      if (m.body != body || q.delete_message(m.receipt_handle)) return 28;
+      ++received;
+    }
+  }
+  if (received != acknowledged) return 29;
+  daemon.stop();
+  std::ifstream in(log_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.find("/dev/shm holds 16 MiB") == std::string::npos) {
+    std::fprintf(stdout, "daemon log without the warning:\n%s\n", text.c_str());
+    return 30;
+  }
+  return 0;
+}
+
+TEST(FullDevShm, ADefaultQueueFillsASmallDevShmAndTheDaemonWarnsAtStart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs on /dev/shm";
+  const std::string log_path = "/tmp/shmq-small-dev-shm-" + std::to_string(::getpid()) + ".log";
+  const pid_t child = fork_child([&] {
+    try {
+      return run_default_queue_on_small_dev_shm(log_path);
+    } catch (const std::exception& e) {
+      std::fprintf(stdout, "%s\n", e.what());
+      return 96;
+    }
+  });
+  const int result = wait_child(child);
+  ::unlink(log_path.c_str());
+  if (result == kSkip) GTEST_SKIP() << "unshare -m / mount tmpfs not permitted here";
+  EXPECT_EQ(result, 0) << "failed step (96: threw; 128 + n: killed by signal n)";
 }
 
 TEST(FullDevShm, SendsFailWithQueueFullAndNothingDies) {

@@ -18,6 +18,17 @@ class CoreHarness {
   explicit CoreHarness(std::uint32_t capacity = 16, std::uint64_t arena = 2 << 20, bool fifo = false)
       : seg_(capacity, arena, 30, fifo), core_(seg_.base()) {}
 
+  // A queue whose pages are reserved in its /dev/shm file as it grows and
+  // counted against `memory_limit` (0: none), as the daemon and clients map
+  // it.
+  struct Backed {
+    std::uint64_t memory_limit = 0;
+  };
+  CoreHarness(std::uint32_t capacity, std::uint64_t arena, bool fifo, Backed backed)
+      : seg_(capacity, arena, 30, fifo, backed.memory_limit),
+        core_(seg_.base(), detail::Backing(seg_.base(), seg_.segment().fd())) {}
+  TestSegment& segment() { return seg_; }
+
   detail::QueueCore& core() { return core_; }
   detail::SegmentHeader& header() { return core_.header(); }
   detail::Now now() const { return now_; }

@@ -14,7 +14,7 @@ namespace shmq::test {
 class TestSegment {
  public:
   explicit TestSegment(std::uint32_t capacity = 64, std::uint64_t arena_bytes = 4 << 20,
-                       std::uint32_t visibility_timeout_s = 30, bool fifo = false) {
+                       std::uint32_t visibility_timeout_s = 30, bool fifo = false, std::uint64_t memory_limit = 0) {
     static std::atomic<int> counter{0};
     name_ = "/shmq.unit" + std::to_string(::getpid()) + "x" + std::to_string(counter++) + ".q";
     detail::FormatParams p;
@@ -25,6 +25,7 @@ class TestSegment {
     p.created_ms = 1;
     p.visibility_timeout_s = visibility_timeout_s;
     p.fifo = fifo;
+    p.memory_limit = memory_limit;
     segment_ = detail::Segment::create(name_, p, 0600);
   }
   ~TestSegment() { detail::Segment::unlink(name_); }
