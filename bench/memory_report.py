@@ -15,7 +15,11 @@ on a free port, once with --bridge-listen off) and reports:
     descriptor and the smallest arena block that libshmq/segment_layout.hpp
     defines;
   - per empty queue, over --queues more: resident shared memory, and the
-    daemon's RSS, threads (a reaper thread per 127 queues) and address space.
+    daemon's RSS, threads (a reaper thread per 127 queues) and address space;
+  - a burst and drain: --burst messages of --body-bytes sent to one default
+    queue with shmq-backlog (libshmq, batches of ten), the queue's resident
+    shared memory when full, right after the drain, and once the daemon has
+    given it back (an emptied queue is trimmed after a second idle).
 Memory is in bytes. Python standard library only.
 """
 
@@ -159,6 +163,49 @@ def queue_costs(opts):
     return out
 
 
+def burst_and_drain(opts):
+    """--burst messages into a default queue, then out again: resident shared
+    memory at each step."""
+    namespace = bench_daemon.fresh_namespace("memburst")
+    with bench_daemon.Daemon(opts.shmqd, namespace, bridge=False) as daemon:
+        tool = [opts.backlog, "--namespace", namespace, "--queue", "burst"]
+        subprocess.run([str(opts.shmqctl), "--namespace", namespace, "create-queue", "burst"],
+                       check=True, capture_output=True)
+        segment = f"/dev/shm/shmq.{namespace}.burst"
+        _, empty = segment_bytes([segment])
+        fill = json.loads(subprocess.run([*tool, "--fill", str(opts.burst), "--size", str(opts.body_bytes)],
+                                         check=True, capture_output=True, text=True).stdout)
+        _, full = segment_bytes([segment])
+        full_stats = queue_stats(opts.shmqctl, namespace, "burst")
+        drain = json.loads(subprocess.run([*tool, "--drain"], check=True, capture_output=True,
+                                          text=True).stdout)
+        _, drained = segment_bytes([segment])
+        start = time.monotonic()
+        while time.monotonic() - start < 60:
+            _, trimmed = segment_bytes([segment])
+            stats = queue_stats(opts.shmqctl, namespace, "burst")
+            if stats["trims"] > 0 and trimmed < empty + (4 << 20):
+                break
+            time.sleep(0.1)
+        given_back_s = time.monotonic() - start
+        _, trimmed = segment_bytes([segment])
+        return {
+            "messages": fill["sent"],
+            "body_bytes": opts.body_bytes,
+            "send_seconds": fill["seconds"],
+            "drain_seconds": drain["seconds"],
+            "received": drain["received"],
+            "resident_empty": empty,
+            "resident_full": full,
+            "memory_bytes_full": full_stats["memory_bytes"],
+            "memory_limit_bytes": full_stats["memory_limit_bytes"],
+            "resident_drained": drained,
+            "resident_given_back": trimmed,
+            "given_back_after_s": given_back_s,
+            "daemon_after": process_memory(daemon.pid),
+        }
+
+
 def kib(n):
     return f"{n / 1024:,.1f} KiB"
 
@@ -195,6 +242,15 @@ def print_report(r):
                  f"{kib(e['daemon_rss_anon_per_queue'])} / {kib(e['daemon_rss_shmem_per_queue'])}"))
     rows.append(("  daemon threads / address space per queue",
                  f"{e['daemon_threads_per_queue']:.2f} / {mib(e['daemon_vm_size_per_queue'])}"))
+    b = r.get("burst")
+    if b:
+        rows.append((f"burst of {b['messages']:,} messages of {b['body_bytes']} B into a default queue: "
+                     f"sent / drained in", f"{b['send_seconds']:.1f} s / {b['drain_seconds']:.1f} s"))
+        rows.append(("  resident: empty / full / just drained / given back",
+                     f"{kib(b['resident_empty'])} / {mib(b['resident_full'])} / {mib(b['resident_drained'])} / "
+                     f"{kib(b['resident_given_back'])}"))
+        rows.append(("  per message when full / memory limit",
+                     f"{b['resident_full'] / max(b['messages'], 1):.1f} B / {mib(b['memory_limit_bytes'])}"))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:{width}}  {value}")
@@ -207,10 +263,15 @@ def parse_args(argv):
     p.add_argument("--messages", type=int, default=10000, help="messages sent to measure a slot")
     p.add_argument("--body-bytes", type=int, default=64)
     p.add_argument("--queues", type=int, default=100, help="empty queues created to measure a queue")
+    p.add_argument("--burst", type=int, default=10_000_000,
+                   help="messages of the burst-and-drain (0: skip it); needs shmq-backlog")
+    p.add_argument("--backlog", default=None, help="shmq-backlog (default: build/bin beside shmqd)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     opts = p.parse_args(argv)
     if opts.shmqctl is None:
         opts.shmqctl = str(Path(opts.shmqd).parent / "shmqctl")
+    if opts.backlog is None:
+        opts.backlog = str(Path(opts.shmqd).parent / "shmq-backlog")
     if opts.messages < 1 or opts.queues < 1:
         p.error("--messages and --queues: at least 1")
     return opts
@@ -226,6 +287,9 @@ def main(argv):
         "idle_daemon_bridge_off": idle_daemon(opts, bridge=False),
         **queue_costs(opts),
     }
+    if opts.burst > 0:
+        bench_daemon.require_file(opts.backlog, "shmq-backlog")
+        report["burst"] = burst_and_drain(opts)
     if opts.json:
         print(json.dumps(report, indent=2))
     else:

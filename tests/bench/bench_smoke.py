@@ -77,7 +77,11 @@ def check_bridge(opts, c):
 
 def check_memory(opts, c):
     doc = run("memory_report.py", ["--shmqd", opts.shmqd, "--shmqctl", opts.shmqctl, "--messages", "2000",
-                                   "--queues", "20"])
+                                   "--queues", "20", "--burst", "200000", "--backlog", opts.backlog])
+    burst = doc["burst"]
+    c.equal("burst.messages", burst["messages"], 200000)
+    c.equal("burst.received", burst["received"], 200000)
+    c.at_least("burst.resident_full", burst["resident_full"], burst["resident_given_back"] + (16 << 20))
     for key in ("idle_daemon", "idle_daemon_bridge_off"):
         for figure in ("vm_rss", "pss", "threads"):
             c.positive(f"{key}.{figure}", doc[key][figure])
@@ -119,6 +123,7 @@ def main():
     p.add_argument("--shmqd", required=True)
     p.add_argument("--shmqctl")
     p.add_argument("--floor")
+    p.add_argument("--backlog")
     opts = p.parse_args()
     c = Checks()
     if opts.which == "bridge":
