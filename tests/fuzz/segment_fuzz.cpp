@@ -122,6 +122,7 @@ void operate(QueueCore& core, std::uint8_t op, Now& now, std::vector<Delivery>& 
       break;
     case 10:
       (void)core.stats();
+      (void)core.trim_step();  // with whatever the patches left in the trim state
       break;
     default: {
       std::vector<std::error_code> errors(held.size());
