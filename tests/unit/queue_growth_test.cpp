@@ -110,6 +110,36 @@ TEST(QueueGrowth, AnEmptiedQueueGivesItsMemoryBackAndKeepsWorking) {
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(bodies[i], "again " + std::to_string(i));
 }
 
+TEST(QueueGrowth, AFifoQueueGrowsAndGivesItsMemoryBackToo) {
+  CoreHarness q(1u << 18, kArena, true, CoreHarness::Backed{});
+  const std::uint64_t empty = resident(q.segment());
+  constexpr int kMessages = 150'000;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_FALSE(q.send(std::to_string(i), 0, 1, "g" + std::to_string(i % 100))) << i;
+  }
+  EXPECT_GT(resident(q.segment()), empty + (16u << 20));
+  // Each group's messages come back in send order.
+  std::vector<int> last(100, -1);
+  int received = 0;
+  for (auto got = q.receive(10); !got.empty(); got = q.receive(10)) {
+    for (const auto& d : got) {
+      const int n = std::stoi(q.body(d));
+      EXPECT_GT(n, last[n % 100]);
+      last[n % 100] = n;
+      ASSERT_FALSE(q.core().remove(d.handle));
+      ++received;
+    }
+  }
+  EXPECT_EQ(received, kMessages);
+  trim_all(q);
+  EXPECT_EQ(q.core().stats().trims, 1u);
+  EXPECT_LT(resident(q.segment()), empty + (1u << 20));
+  ASSERT_FALSE(q.send("after", 0, 1, "g0"));
+  const auto got = q.receive(10);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(q.body(got[0]), "after");
+}
+
 TEST(QueueGrowth, AQueueWithAMessageLeftIsNotTrimmed) {
   CoreHarness q(1u << 18, kArena, false, CoreHarness::Backed{});
   ASSERT_EQ(send_many(q, 100'000), 100'000u);
