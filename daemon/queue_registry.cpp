@@ -460,6 +460,14 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   params.content_dedup = settings.content_dedup;
   params.dedup_per_group = settings.dedup_per_group;
   params.throughput_per_group = settings.throughput_per_group;
+  if (const std::uint64_t needed = detail::QueueCore::first_message_memory(params);
+      params.memory_limit != 0 && params.memory_limit < needed) {
+    throw std::system_error(Errc::invalid_parameter_value,
+                            fmt::format("a memory limit of {} KiB is less than this queue needs for its first message "
+                                        "({} KiB){}",
+                                        params.memory_limit >> 10, (needed + 1023) >> 10,
+                                        capacity && capacity->memory_bytes != 0 ? "" : " (--queue-memory-mib)"));
+  }
   const std::string shm_name = detail::Segment::shm_name(config_.ns, name);
   // With --allow-gid, the group's members must be able to map it.
   detail::Segment segment = detail::Segment::create(shm_name, params, config_.shm_mode, config_.allow_gid);

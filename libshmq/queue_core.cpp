@@ -771,6 +771,20 @@ std::uint64_t QueueCore::memory_by_watermarks(const SegmentBounds& b, const Inde
   return bytes + untouched + (untouched >> kMinOrder);
 }
 
+std::uint64_t QueueCore::first_message_memory(const FormatParams& p) noexcept {
+  SegmentBounds b;
+  b.capacity = p.capacity;
+  b.arena_bytes = p.arena_bytes;
+  b.dedup_capacity = SegmentGeometry::default_dedup_capacity(p.capacity, p.fifo);
+  b.fifo = p.fifo;
+  b.geometry = SegmentGeometry::compute(b.capacity, b.arena_bytes, b.dedup_capacity, b.fifo);
+  IndexRoots r{};
+  r.unused_from = 1;
+  r.dedup_unused_from = b.fifo ? 1 : 0;
+  r.arena_untouched = kMaxBlock;
+  return memory_by_watermarks(b, r);
+}
+
 std::array<Backing::Region, 3> QueueCore::slot_regions(std::uint32_t first, std::uint32_t count) const noexcept {
   const std::uint32_t n = std::min(count, bounds_.capacity - first);
   // The timer heap and the group records never hold more entries than

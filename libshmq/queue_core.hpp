@@ -280,6 +280,10 @@ class QueueCore {
   // reserved at creation, the slots, dedup entries and arena blocks handed
   // out since creation or the last trim (see Backing::grow).
   static std::uint64_t memory_by_watermarks(const SegmentBounds& b, const IndexRoots& r) noexcept;
+  // What a queue made with `p` needs to take its first message: its empty
+  // tables, a chunk of slots and one 2 MiB arena block. A memory limit below
+  // it could never be used.
+  static std::uint64_t first_message_memory(const FormatParams& p) noexcept;
 
   // Giving memory back, a step per call (the daemon's reaper): when the
   // queue holds no message and its watermarks cover more than

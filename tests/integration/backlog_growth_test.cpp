@@ -124,6 +124,17 @@ TEST(BacklogGrowth, PastTheMemoryLimitSendsGetQueueFullAndTheQueueRecovers) {
   Queue other = client.open_queue("other");
   EXPECT_EQ(name_of(other.send(body, sent)), "ok");
 
+  // A FIFO queue's empty tables (8 MiB of hash buckets and receive
+  // attempts) do not fit such a limit: a clear refusal, nothing left behind.
+  try {
+    client.create_queue("q.fifo", {{"FifoQueue", "true"}});
+    ADD_FAILURE() << "a FIFO queue was created under a limit it cannot use";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(name_of(e.code()), "invalid_parameter_value");
+    EXPECT_NE(std::string(e.what()).find("--queue-memory-mib"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(client.list_queues(), (std::vector<std::string>{"other", "small"}));
+
   // A deleted message makes room for one more.
   std::vector<Message> got;
   ASSERT_EQ(name_of(q.receive(got, ReceiveOptions{.max_messages = 1, .wait_time = 0ms})), "ok");
