@@ -161,9 +161,16 @@ TEST_F(Shmqctl, PurgeAndStats) {
   const json stats = ok_json({"stats", "q"});
   EXPECT_EQ(keys_of(stats),
             (std::set<std::string>{"segment_bytes", "max_messages", "slots_ever_used", "arena_bytes",
-                                   "arena_free_bytes", "visible", "in_flight", "delayed", "writing", "sent_total",
-                                   "received_total", "deleted_total", "recoveries", "sleeping_receivers"}));
+                                   "arena_free_bytes", "memory_bytes", "memory_limit_bytes", "trims", "visible",
+                                   "in_flight", "delayed", "writing", "sent_total", "received_total",
+                                   "deleted_total", "recoveries", "sleeping_receivers"}));
   EXPECT_EQ(stats.at("max_messages"), 32);
+  // The header page, the first chunk of slots (here all 32, with a 128 B
+  // descriptor and a 4 B heap entry each) and the 2 MiB block with its
+  // order-map bytes.
+  EXPECT_EQ(stats.at("memory_bytes"), 4096 + 32 * 132 + (2 << 20) + (2 << 20) / 64);
+  EXPECT_EQ(stats.at("memory_limit_bytes"), 4096ull << 20);  // the daemon's default, --queue-memory-mib
+  EXPECT_EQ(stats.at("trims"), 0);
   EXPECT_EQ(stats.at("arena_bytes"), 2 << 20);
   EXPECT_EQ(stats.at("visible"), 2);
   EXPECT_EQ(stats.at("in_flight"), 1);
