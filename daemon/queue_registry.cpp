@@ -171,7 +171,8 @@ std::uint64_t ManagedQueue::reap(std::uint32_t& seq) {
     // queue's own deadlines say.
     std::uint64_t deadline =
         reclaim_pending() ? std::min(turn.deadline_ns, detail::monotonic_ns() + kDeferredRetryNs) : turn.deadline_ns;
-    deadline = std::min(deadline, trim_turn(turn.trim));
+    // A busy turn saw nothing: the trim's progress stands.
+    if (!turn.busy) deadline = std::min(deadline, trim_turn(turn.trim));
     // The list, read under the lock, not the count: a count another process
     // left wrong must not keep this loop going.
     if (!turn.redrive) return deadline;
@@ -198,7 +199,14 @@ std::uint64_t ManagedQueue::trim_turn(bool wanted) {
     trim_started_ = true;
     spdlog::debug("queue {}: empty, giving back {} MiB of shared memory", name_, core_.stats().memory_in_use >> 20);
   }
-  if (core_.trim_step()) return now + kSliceGapNs;
+  switch (core_.trim_step()) {
+    case detail::QueueCore::TrimProgress::kMore:
+      return now + kSliceGapNs;
+    case detail::QueueCore::TrimProgress::kBusy:
+      return now + detail::QueueCore::kBusyRetryNs;  // the lock was held: try again, the trim still under way
+    case detail::QueueCore::TrimProgress::kDone:
+      break;
+  }
   trim_started_ = false;
   trim_seen_ns_ = 0;
   return ~0ull;

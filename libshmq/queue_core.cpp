@@ -374,6 +374,9 @@ void QueueCore::format(void* base, const FormatParams& p) {
   r.arena_free_bytes = p.arena_bytes;
   for (auto& head : r.arena_free_head) head = kNilOffset;
   h->trim.memory_in_use = memory_by_watermarks(SegmentBounds::of(*h), r);
+  // A slot's first generation: never 0, which is what a page given back
+  // reads as, so that a copy validated against a punched slot fails.
+  h->trim.generation_base = 1;
   h->next_deadline_ns = ~0ull;
   h->reaper_deadline_ns = ~0ull;
 
@@ -1221,7 +1224,10 @@ std::uint32_t QueueCore::receive_again(const ReceiveAttempt& a, std::span<Delive
   if (n > out.size()) return 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto& e = a.messages[i];
-    MessageDescriptor& m = d_[checked_index(e.index, bounds_.capacity, SegmentCheck::kReceiveAttempt)];
+    // An attempt from before a trim names slots past the watermark: gone,
+    // and not to be read (see locate).
+    if (checked_index(e.index, bounds_.capacity, SegmentCheck::kReceiveAttempt) >= h_->roots.unused_from) return 0;
+    MessageDescriptor& m = d_[e.index];
     if (state_of(m) != MessageState::kInFlight || m.generation != e.generation || m.receive_count != e.receive_count) {
       return 0;  // deleted, expired or received since: a fresh receive instead
     }
@@ -1350,10 +1356,13 @@ bool QueueCore::still_valid(const Delivery& delivery) const noexcept {
 
 std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& state) const noexcept {
   if (handle.incarnation != h_->incarnation || handle.index >= bounds_.capacity) return Errc::invalid_receipt_handle;
+  // Past the watermark before anything is read there: a trim may have given
+  // those pages back, and a read would back them again (or fault).
+  if (handle.index >= h_->roots.unused_from) return Errc::stale_receipt_handle;
   MessageDescriptor& m = d_[handle.index];
   state = state_of(m);
-  if (handle.index >= h_->roots.unused_from || m.generation != handle.generation ||
-      m.receive_count != handle.receive_count || (state != MessageState::kInFlight && state != MessageState::kReady)) {
+  if (m.generation != handle.generation || m.receive_count != handle.receive_count ||
+      (state != MessageState::kInFlight && state != MessageState::kReady)) {
     return Errc::stale_receipt_handle;
   }
   return {};
@@ -1464,6 +1473,7 @@ void QueueCore::finish_redrive(const Delivery& moved) noexcept {
   // Busy: the message stays here too, and moves again later (at least once).
   Lock lock(*this, lock_wait());
   guarded(lock, [&] {
+    if (moved.index >= h_->roots.unused_from) return;  // purged, and the queue trimmed, meanwhile
     MessageDescriptor& m = desc(moved.index);
     if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
     detach(moved.index, MessageState::kRedrive);
@@ -1552,9 +1562,9 @@ bool QueueCore::trim_pending() const noexcept {
          t.arena_backed > std::min(h_->roots.arena_untouched, bounds_.arena_bytes);
 }
 
-bool QueueCore::trim_step() noexcept {
+QueueCore::TrimProgress QueueCore::trim_step() noexcept {
   Lock lock(*this, std::try_to_lock);
-  if (!lock.owns()) return false;  // the reaper's next turn tries again
+  if (!lock.owns()) return refused() ? TrimProgress::kDone : TrimProgress::kBusy;
   bool more = false;
   guarded(lock, [&] {
     IndexRoots& r = h_->roots;
@@ -1569,14 +1579,27 @@ bool QueueCore::trim_step() noexcept {
       t.arena_backed = std::max(t.arena_backed, untouched);
       // A receipt handle from before names a generation at most
       // max_generation: a slot handed out again starts above it.
-      t.generation_base = std::max(t.generation_base, r.max_generation + 1);
-      store_hint(r.free_head, kNil);
-      store_hint(r.unused_from, 0u);
-      arena_.forget_all();
+      if (r.max_generation >= kGenerationRotateAt) {
+        // Generations would wrap, and an old handle could match a new slot:
+        // a new incarnation refuses every handle from before instead (none
+        // names a message: the queue is empty).
+        h_->incarnation = h_->incarnation * 0x9e3779b97f4a7c15ull + 1;
+        t.generation_base = 1;
+        r.max_generation = 1;
+      } else {
+        t.generation_base = std::max(t.generation_base, r.max_generation + 1);
+      }
+      // The tables' own watermarks first and the descriptors' last: a kill
+      // in between leaves slots in use (a rebuild frees them) over group
+      // records and blocks that are all free, never a free list that reaches
+      // past the watermark into what the slices punch.
       if (fifo()) {
         r.group_free_head = kNil;  // no group in use: every record is free
         r.group_unused_from = 0;
       }
+      arena_.forget_all();
+      store_hint(r.free_head, kNil);
+      store_hint(r.unused_from, 0u);
       atom(t.trims).store(t.trims + 1, std::memory_order_relaxed);  // relaxed: a count stats reads lock-free
       // Relaxed: read lock-free by stats, as a count.
       atom(t.memory_in_use).store(memory_by_watermarks(bounds_, r), std::memory_order_relaxed);
@@ -1611,7 +1634,7 @@ bool QueueCore::trim_step() noexcept {
     }
     more = trim_pending();
   });
-  return more;
+  return more ? TrimProgress::kMore : TrimProgress::kDone;
 }
 
 std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
@@ -1649,6 +1672,10 @@ void QueueCore::rebuild_locked() {
   IndexRoots& r = h_->roots;
   Counts& c = h_->counts;
   const std::uint32_t used = unused_from();
+  // A group needs a message: no more records were ever in use at once than
+  // slots (a trim that died midway may have left the records' watermark
+  // above the slots'; the records past it are given back).
+  if (r.group_unused_from > used) r.group_unused_from = used;
   store_hint(r.free_head, kNil);
   store_hint(r.ready_head, kNil);
   r.ready_tail = kNil;

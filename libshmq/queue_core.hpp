@@ -289,12 +289,15 @@ class QueueCore {
   // queue holds no message and its watermarks cover more than
   // kTrimAboveBytes beyond an empty queue, lowers them to zero; then punches
   // out at most kTrimSliceBytes of what is still backed above them, under
-  // the lock so that no sender can be writing there. Returns true while
-  // more is left to give back (call again soon), false when done, when the
-  // queue is not worth trimming, or the lock was busy and nothing was started.
+  // the lock so that no sender can be writing there. kMore while more is
+  // left to give back (call again soon); kDone when nothing is, or the
+  // queue is not worth trimming; kBusy if the lock was held (try again).
   static constexpr std::uint64_t kTrimAboveBytes = 8ull << 20;
   static constexpr std::uint64_t kTrimSliceBytes = 64ull << 20;
-  bool trim_step() noexcept;
+  // Past this, a trim starts the generations over under a new incarnation.
+  static constexpr std::uint32_t kGenerationRotateAt = 0xffff0000u;
+  enum class TrimProgress { kDone, kMore, kBusy };
+  TrimProgress trim_step() noexcept;
 
   // Reserves backing store for every region in use below the watermarks
   // (a segment written before reservations, or one whose reserving process
