@@ -1,6 +1,6 @@
 // An intrusive doubly-linked list of message descriptors, linked through a
 // pair of index fields: the ready list, the retention list and each FIFO
-// group's ready list are all one of these. Not thread-safe: callers hold the
+// group's list are all one of these. Not thread-safe: callers hold the
 // queue mutex. Heads and next links are stored with store_hint: the ready
 // list's are prefetched without the mutex.
 //

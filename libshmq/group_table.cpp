@@ -6,6 +6,10 @@
 
 namespace shmq::detail {
 
+namespace {
+using GroupList = DescriptorList<&MessageDescriptor::group_next, &MessageDescriptor::group_prev>;
+}  // namespace
+
 std::uint64_t group_hash(std::string_view id) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a: the same in every process
   for (unsigned char c : id) {
@@ -56,8 +60,8 @@ std::uint32_t GroupTable::find_or_create(std::string_view id) {
   g.hash = hash;
   g.id_bytes = static_cast<std::uint16_t>(id.size());
   std::memcpy(g.id, id.data(), id.size());
-  g.ready_head = g.ready_tail = kNil;
-  g.in_flight = 0;
+  g.head = g.tail = kNil;
+  g.reserved0 = 0;
   g.messages = 0;
   g.ring_next = g.ring_prev = kNil;
   g.in_ring = 0;
@@ -87,40 +91,62 @@ void GroupTable::drop_message(std::uint32_t group) {
   GroupRecord& g = (*this)[group];
   if (--g.messages == 0) {
     if (g.in_ring) {
-      g.ready_head = kNil;
+      g.head = kNil;  // no message names it: nothing is listed
       update_ring(group);
     }
     free_record(group);
   }
 }
 
-void GroupTable::ready_insert(std::uint32_t group, std::uint32_t index) {
+void GroupTable::list_insert(std::uint32_t group, std::uint32_t index) {
   GroupRecord& g = (*this)[group];
-  const std::uint64_t seq = d_[checked_index(index, capacity_, SegmentCheck::kDescriptorIndex)].seq;
-  // Walk back from the tail: new sends append at once; returned messages are
-  // older than all but a few in-flight ones. At most capacity_ steps: more is
-  // a cycle.
-  std::uint32_t after = g.ready_tail;
+  const std::uint64_t seq = desc(index).seq;
+  // Walk back from the tail: a send appends at once; only a message whose
+  // delay ended passes the later messages that were sent without one. At
+  // most capacity_ steps: more is a cycle.
+  std::uint32_t after = g.tail;
   for (std::uint32_t steps = 0; after != kNil; ++steps) {
-    const MessageDescriptor& m = d_[checked_index(after, capacity_, SegmentCheck::kDescriptorIndex)];
+    const MessageDescriptor& m = desc(after);
     if (m.seq <= seq) break;
     if (steps >= capacity_) [[unlikely]] {
       segment_fault(SegmentCheck::kListCycle);
     }
-    after = m.prev;
+    after = m.group_prev;
   }
-  ReadyList(d_, capacity_, g.ready_head, g.ready_tail).insert_after(after, index);
+  GroupList(d_, capacity_, g.head, g.tail).insert_after(after, index);
 }
 
-void GroupTable::ready_unlink(std::uint32_t group, std::uint32_t index) {
+void GroupTable::list_unlink(std::uint32_t group, std::uint32_t index) {
   GroupRecord& g = (*this)[group];
-  ReadyList(d_, capacity_, g.ready_head, g.ready_tail).unlink(index);
+  // The neighbours must point back at it, and the ends at the record: else
+  // the unlink would leave the group's head or tail on a freed message, and
+  // the group's later messages unreachable.
+  const MessageDescriptor& m = desc(index);
+  const bool prev_ok =
+      (m.group_prev == kNil) == (g.head == index) && (m.group_prev == kNil || desc(m.group_prev).group_next == index);
+  const bool next_ok =
+      (m.group_next == kNil) == (g.tail == index) && (m.group_next == kNil || desc(m.group_next).group_prev == index);
+  if (!prev_ok || !next_ok) [[unlikely]] {
+    segment_fault(SegmentCheck::kListCycle);
+  }
+  GroupList(d_, capacity_, g.head, g.tail).unlink(index);
 }
 
 int GroupTable::update_ring(std::uint32_t group) {
   GroupRecord& g = (*this)[group];
   IndexRoots& r = h_.roots;
-  const bool should = g.ready_head != kNil && g.in_flight == 0;
+  bool should = false;
+  if (g.head != kNil) {
+    // Relaxed: under the mutex, which orders every state write.
+    const auto state = static_cast<MessageState>(atom(desc(g.head).state).load(std::memory_order_relaxed));
+    // Only ready, in-flight and kRedrive messages are listed: a head in
+    // another state was freed or never listed (a link another process broke).
+    if (state != MessageState::kReady && state != MessageState::kInFlight && state != MessageState::kRedrive)
+        [[unlikely]] {
+      segment_fault(SegmentCheck::kDescriptorState);
+    }
+    should = state == MessageState::kReady;
+  }
   if (should && !g.in_ring) {
     g.ring_next = kNil;
     g.ring_prev = r.ring_tail;
@@ -162,8 +188,8 @@ void GroupTable::reset_for_rebuild() {
   h_.counts.groups = 0;
   for (std::uint32_t i = unused_from(); i-- > 0;) {
     GroupRecord& g = g_[i];
-    g.ready_head = g.ready_tail = kNil;
-    g.in_flight = g.messages = 0;
+    g.head = g.tail = kNil;
+    g.reserved0 = g.messages = 0;
     g.ring_next = g.ring_prev = kNil;
     g.in_ring = 0;
     if (atom(g.in_use).load(std::memory_order_relaxed)) {

@@ -1,9 +1,10 @@
 // Message groups of a queue: records found by a hash of their id, and for
-// FIFO queues each group's ready messages in send order plus the ring of
-// groups a receive may take from (ready messages, none in flight). Taking
-// from the ring's head and putting groups back at its tail is what keeps one
-// busy group from starving the others. Not thread-safe: callers hold the
-// queue mutex.
+// FIFO queues each group's list of ready, in-flight and kRedrive messages in
+// send order plus the ring of groups a receive may take from (those whose
+// list starts with a ready message: see docs/fifo-groups.md). Taking from
+// the ring's head and putting groups back at its tail is what keeps one busy
+// group from starving the others. Not thread-safe: callers hold the queue
+// mutex.
 //
 // Group indexes, ring and free links, hash chains and the descriptors the
 // group lists link come from the segment: each is checked against the
@@ -41,12 +42,17 @@ class GroupTable {
   // One message fewer names the group; frees the record at zero.
   void drop_message(std::uint32_t group);
 
-  // Group ready lists, kept in send (seq) order.
-  void ready_insert(std::uint32_t group, std::uint32_t index);  // in seq order
-  void ready_unlink(std::uint32_t group, std::uint32_t index);
+  // The group's list, kept in send (seq) order. A message joins it when it
+  // becomes ready after its send or its delay, and leaves it when it is
+  // freed; in between (received, returned, waiting to move to the
+  // dead-letter queue) it keeps its place and only its state changes.
+  void list_insert(std::uint32_t group, std::uint32_t index);  // in seq order
+  void list_unlink(std::uint32_t group, std::uint32_t index);
 
-  // Puts the group on or off the ring as its state requires; returns the
-  // change in the number of groups on the ring (-1, 0, +1).
+  // Puts the group on the ring if its list starts with a ready message, else
+  // off it; returns the change in the number of groups on the ring (-1, 0,
+  // +1). Called after every change to the list or to the state of a message
+  // on it.
   int update_ring(std::uint32_t group);
 
   // Forgets all lists and counts, keeps the identities of groups in use.
@@ -61,6 +67,9 @@ class GroupTable {
     return g_[checked_index(link - 1, capacity_, SegmentCheck::kGroupChain)];
   }
   std::uint32_t unused_from() const;  // group_unused_from, checked
+  MessageDescriptor& desc(std::uint32_t index) const {
+    return d_[checked_index(index, capacity_, SegmentCheck::kDescriptorIndex)];
+  }
   void free_record(std::uint32_t group);
 
   SegmentHeader& h_;

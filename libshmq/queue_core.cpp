@@ -622,22 +622,16 @@ void QueueCore::free_slot(std::uint32_t index) {
 }
 
 // Takes a committed message out of every index its state puts it in, and
-// out of its group and the retention list; the caller frees the slot.
+// out of its group and the retention list; the caller frees the slot. A
+// FIFO message leaving the head of its group's list may open the group.
 void QueueCore::detach(std::uint32_t index, MessageState state) {
   MessageDescriptor& m = desc(index);
   const std::uint32_t group = m.group;
   switch (state) {
     case MessageState::kReady:
-      if (fifo()) {
-        groups_.ready_unlink(group, index);
-      } else {
-        ready_unlink(index);
-      }
+      if (!fifo()) ready_unlink(index);
       break;
     case MessageState::kInFlight:
-      timers_.remove(index);
-      if (fifo()) --groups_[group].in_flight;
-      break;
     case MessageState::kDelayed:
       timers_.remove(index);
       break;
@@ -647,6 +641,7 @@ void QueueCore::detach(std::uint32_t index, MessageState state) {
     default:
       segment_fault(SegmentCheck::kDescriptorState);  // on a list of committed messages, not committed
   }
+  if (fifo() && state != MessageState::kDelayed) groups_.list_unlink(group, index);
   count(state, -1);
   all_unlink(index);
   if (group != kNil) {
@@ -1069,7 +1064,7 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
       set_state(index, MessageState::kReady);
       count(MessageState::kReady, +1);
       if (group != kNil) {
-        groups_.ready_insert(group, index);
+        groups_.list_insert(group, index);
         const int added = groups_.update_ring(group);
         set_available(added);
         receivable += static_cast<std::uint32_t>(added);
@@ -1095,8 +1090,10 @@ void QueueCore::make_ready(std::uint32_t index, bool returned, std::uint32_t& la
   set_state(index, MessageState::kReady);
   count(MessageState::kReady, +1);
   if (fifo()) {
-    if (returned) --groups_[m.group].in_flight;
-    groups_.ready_insert(m.group, index);  // in send order: ahead of the group's later messages
+    // A returned message kept its place in its group's list (send order):
+    // at the head it opens the group again, elsewhere it waits behind the
+    // group's earlier in-flight message. A delayed one joins the list.
+    if (!returned) groups_.list_insert(m.group, index);
     set_available(groups_.update_ring(m.group));
   } else if (returned) {
     // Returned messages go out first again, in the order they expired.
@@ -1133,21 +1130,22 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
     timers_.remove(index);
     count(was, -1);
     if (was == MessageState::kInFlight && max_receives > 0 && d_[index].receive_count >= max_receives) {
-      // Received maxReceiveCount times and not deleted: to the dead-letter queue.
-      if (fifo()) {
-        --groups_[d_[index].group].in_flight;
-        set_available(groups_.update_ring(d_[index].group));
-      }
+      // Received maxReceiveCount times and not deleted: to the dead-letter
+      // queue. A FIFO message keeps its place in its group's list, holding
+      // the group's later messages until it has moved.
       set_state(index, MessageState::kRedrive);
       count(MessageState::kRedrive, +1);
       redrive_push(index);
+      if (fifo()) set_available(groups_.update_ring(d_[index].group));
       redrive = true;
       continue;
     }
     make_ready(index, was == MessageState::kInFlight, last_returned);
     ++moved;
   }
-  // Retention: the oldest messages go, whatever their state.
+  // Retention: the oldest messages go, whatever their state. One at the
+  // head of a FIFO group's list lets the group's next messages go: each
+  // group opened counts as a message made receivable.
   turns = 0;
   for (std::uint64_t deadline = retention_deadline(); deadline <= now.mono_ns; deadline = retention_deadline()) {
     count_turn();
@@ -1157,8 +1155,10 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
     if (!committed(s)) [[unlikely]] {
       segment_fault(SegmentCheck::kDescriptorState);
     }
+    const std::uint32_t before = h_->available;
     detach(index, s);
     free_slot(index);
+    if (fifo() && h_->available > before) moved += h_->available - before;
   }
   if (moved > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
   publish_deadline();
@@ -1319,15 +1319,27 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
         while (room() && r.ring_head != kNil) {
           count_turn();
           const std::uint32_t group = r.ring_head;
-          GroupRecord& g = groups_[group];
-          // As many of one group as fit, in order; then the next group.
-          while (room() && g.ready_head != kNil) {
-            const std::uint32_t index = g.ready_head;
-            desc_in(index, MessageState::kReady);
-            groups_.ready_unlink(group, index);
-            ++g.in_flight;
+          // As many of one group as fit, in order, from the ready messages at
+          // the head of its list: they stay in place, in flight, and the
+          // first message that is not ready ends the run (the group's later
+          // messages wait behind it). Then the next group.
+          for (std::uint32_t index = groups_[group].head; room() && index != kNil;) {
+            MessageDescriptor& m = desc(index);
+            if (state_of(m) != MessageState::kReady) break;
+            const std::uint32_t next = m.group_next;
+            if (max_receives > 0 && m.receive_count >= max_receives) {
+              // maxReceiveCount was lowered below this message's count: it
+              // moves to the dead-letter queue, and holds the group meanwhile.
+              count(MessageState::kReady, -1);
+              set_state(index, MessageState::kRedrive);
+              count(MessageState::kRedrive, +1);
+              redrive_push(index);
+              redrive = true;
+              break;
+            }
             take(index, deadline, now, out[taken]);
             ++taken;
+            index = next;
           }
           set_available(groups_.update_ring(group));
         }
@@ -1404,7 +1416,8 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
         free_slot(handles[i].index);
         freeing = false;
         add_total(h_->counts.deleted_total, 1);
-        // Deleting a FIFO group's last in-flight message may open the group.
+        // Deleting the message at the head of a FIFO group's list may open
+        // the group.
         if (h_->available > before) unlocked += h_->available - before;
       }
       if (unlocked > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -1470,16 +1483,27 @@ bool QueueCore::next_redrive(Delivery& out) noexcept {
 }
 
 void QueueCore::finish_redrive(const Delivery& moved) noexcept {
-  // Busy: the message stays here too, and moves again later (at least once).
-  Lock lock(*this, lock_wait());
-  guarded(lock, [&] {
-    if (moved.index >= h_->roots.unused_from) return;  // purged, and the queue trimmed, meanwhile
-    MessageDescriptor& m = desc(moved.index);
-    if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
-    detach(moved.index, MessageState::kRedrive);
-    free_slot(moved.index);
-    publish_deadline();
-  });
+  std::uint32_t opened = 0;
+  {
+    // Busy: the message stays here too, and moves again later (at least once).
+    Lock lock(*this, lock_wait());
+    guarded(lock, [&] {
+      if (moved.index >= h_->roots.unused_from) return;  // purged, and the queue trimmed, meanwhile
+      MessageDescriptor& m = desc(moved.index);
+      if (state_of(m) != MessageState::kRedrive || m.generation != moved.handle.generation) return;  // purged meanwhile
+      const std::uint32_t before = h_->available;
+      detach(moved.index, MessageState::kRedrive);
+      free_slot(moved.index);
+      // A FIFO message that moved from the head of its group's list lets the
+      // group's next messages go.
+      if (h_->available > before) {
+        opened = h_->available - before;
+        atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+      }
+      publish_deadline();
+    });
+  }
+  if (opened > 0) wake_receivers(opened);
 }
 
 std::uint32_t QueueCore::return_redrives() noexcept {
@@ -1498,8 +1522,7 @@ std::uint32_t QueueCore::return_redrives() noexcept {
         set_state(index, MessageState::kReady);
         count(MessageState::kReady, +1);
         if (fifo()) {
-          groups_.ready_insert(m.group, index);  // its group no longer counts it in flight
-          set_available(groups_.update_ring(m.group));
+          set_available(groups_.update_ring(m.group));  // it kept its place in its group's list
         } else {
           ready_push_front(index);
         }
@@ -1685,7 +1708,8 @@ void QueueCore::rebuild_locked() {
   if (fifo()) dedup_.rebuild();
   std::uint32_t visible = 0, in_flight = 0, delayed = 0, writing = 0, redrive = 0;
   std::uint64_t max_seq = 0;
-  std::vector<std::uint32_t> ready;
+  std::vector<std::uint32_t> ready;   // standard
+  std::vector<std::uint32_t> listed;  // FIFO: on their group's list (ready, in flight, kRedrive)
   std::vector<std::uint32_t> live;
   std::vector<std::pair<std::uint64_t, unsigned>> allocated;
   // Backwards, so that the free list hands out low indexes first.
@@ -1697,6 +1721,8 @@ void QueueCore::rebuild_locked() {
     store_hint(m.next, kNil);
     m.prev = kNil;
     m.all_next = m.all_prev = kNil;
+    store_hint(m.group_next, kNil);
+    m.group_prev = kNil;
     MessageState s = state_of(m);
     if (s != MessageState::kFree && s != MessageState::kWriting && !committed(s)) {
       set_state(i, MessageState::kFree);  // not a state this version writes: treat the slot as lost
@@ -1716,18 +1742,18 @@ void QueueCore::rebuild_locked() {
     live.push_back(i);
     if (fifo()) {
       ++groups_[m.group].messages;
+      if (s != MessageState::kDelayed) listed.push_back(i);
     } else if (m.group != kNil) [[unlikely]] {
       segment_fault(SegmentCheck::kGroupIndex);  // a standard queue's group tables have no backing
     }
     switch (s) {
       case MessageState::kReady:
-        ready.push_back(i);
+        if (!fifo()) ready.push_back(i);
         ++visible;
         break;
       case MessageState::kInFlight:
         timers_.push(i);
         ++in_flight;
-        if (fifo()) ++groups_[m.group].in_flight;
         break;
       case MessageState::kDelayed:
         timers_.push(i);
@@ -1745,19 +1771,16 @@ void QueueCore::rebuild_locked() {
   std::sort(live.begin(), live.end(), by_seq);
   for (std::uint32_t index : live) all_push_back(index);
   std::sort(ready.begin(), ready.end(), by_seq);
-  std::uint32_t available = 0;
-  for (std::uint32_t index : ready) {
-    if (fifo()) {
-      groups_.ready_insert(d_[index].group, index);
-    } else {
-      ready_push_back(index);
-    }
-  }
+  for (std::uint32_t index : ready) ready_push_back(index);
+  std::uint32_t available = visible;
   if (fifo()) {
-    // Ring order: the group whose next message is oldest first.
-    for (std::uint32_t index : ready) available += groups_.update_ring(d_[index].group) > 0 ? 1 : 0;
-  } else {
-    available = visible;
+    // Each group's list in send order, from the states alone: a message's
+    // place in it is its seq.
+    std::sort(listed.begin(), listed.end(), by_seq);
+    for (std::uint32_t index : listed) groups_.list_insert(d_[index].group, index);
+    // Ring order: the group whose oldest listed message is oldest first.
+    available = 0;
+    for (std::uint32_t index : listed) available += groups_.update_ring(d_[index].group) > 0 ? 1 : 0;
   }
   groups_.finish_rebuild();
   r.next_seq = std::max(r.next_seq, max_seq + 1);

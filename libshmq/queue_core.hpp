@@ -208,7 +208,8 @@ class QueueCore {
 
   // Takes up to out.size() messages a receive may have, making them in
   // flight for visibility_s: in send order (standard), or from the groups at
-  // the head of the ring, each group's in order (FIFO). Expires due timers
+  // the head of the ring, each group's ready messages ahead of its first one
+  // in flight, in order (FIFO; see docs/fifo-groups.md). Expires due timers
   // and retention first. With `attempt` (FIFO), a retry within 5 minutes
   // gets the same messages again while they are still in flight. Returns
   // the number taken; `error` is too_many_in_flight when the limit stops it,

@@ -134,22 +134,28 @@ struct MessageDescriptor {
   std::uint32_t all_prev;
   std::uint32_t
       sender_uid;  // with kHasSenderUid: SenderId is this uid (not in the blob: a small body keeps a small block)
-  std::uint64_t sent_ns;    // CLOCK_MONOTONIC at commit: retention deadline base
-  std::uint64_t reserved2;  // zero
+  std::uint64_t sent_ns;     // CLOCK_MONOTONIC at commit: retention deadline base
+  std::uint32_t group_next;  // FIFO: its group's list of ready, in-flight and kRedrive messages, in send order
+  std::uint32_t group_prev;  // (kRedrive messages are on the redrive list through next/prev as well)
 };
 
 // A message group. Its identity (in_use, hash, id) is written when it is
-// created and is authoritative; its lists and counts are derived from the
-// descriptors that name it and rebuilt after a crash.
+// created and is authoritative; its list, ring place and count are derived
+// from the descriptors that name it and rebuilt after a crash.
+//
+// FIFO (see docs/fifo-groups.md): the list holds the group's ready,
+// in-flight and kRedrive messages in send order. A message is delivered only
+// from the run of ready messages at the list's head: everything after the
+// group's first in-flight (or kRedrive) message waits behind it.
 struct GroupRecord {
   std::uint32_t in_use;       // 1 while any message names this group; written last on create
   std::uint32_t bucket_next;  // hash chain, kNil at the end
   std::uint64_t hash;         // of the id bytes
-  std::uint32_t ready_head;   // ready messages of the group in send order (FIFO)
-  std::uint32_t ready_tail;
-  std::uint32_t in_flight;  // messages in flight: the group is locked while > 0 (FIFO)
-  std::uint32_t messages;   // messages of any state naming this group
-  std::uint32_t ring_next;  // ring of groups a FIFO receive may take from
+  std::uint32_t head;         // the list (through group_next/prev): its oldest message
+  std::uint32_t tail;         // ... and its newest
+  std::uint32_t reserved0;    // zero
+  std::uint32_t messages;     // messages of any state naming this group
+  std::uint32_t ring_next;    // ring of groups a FIFO receive may take from: those whose head is ready
   std::uint32_t ring_prev;
   std::uint32_t in_ring;    // 1 while on the ring
   std::uint32_t free_next;  // free list of records
@@ -209,7 +215,7 @@ struct IndexRoots {
   std::uint64_t arena_free_bytes;              // free bytes, listed or untouched
   std::uint64_t arena_untouched;               // arena bytes at and past this offset were never handed out
   std::uint64_t arena_free_head[kOrderCount];  // arena-relative, kNilOffset if empty; smallest orders first
-  std::uint32_t ring_head;                     // FIFO: groups with ready messages and none in flight
+  std::uint32_t ring_head;                     // FIFO: groups whose oldest listed message is ready
   std::uint32_t ring_tail;
   std::uint32_t group_free_head;
   std::uint32_t group_unused_from;

@@ -1,6 +1,7 @@
 // FIFO queues through the public API, with a real shmqd: creation rules,
 // required parameters, deduplication, sequence numbers, receive attempts,
-// and strict order per group with several consumer processes at once.
+// group locking per message (a group is blocked at its first in-flight
+// message), and strict order per group with several consumer processes.
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -19,6 +20,14 @@ SendOptions in_group(const std::string& group, const std::string& dedup = {}) {
   o.deduplication_id = dedup;
   return o;
 }
+
+std::vector<std::string> bodies(const std::vector<Message>& ms) {
+  std::vector<std::string> out;
+  for (const Message& m : ms) out.push_back(m.body);
+  return out;
+}
+
+using Strings = std::vector<std::string>;
 
 TEST_F(Fifo, NameAndFifoQueueAttributeGoTogether) {
   EXPECT_EQ(thrown_by([&] { client_.create_queue("jobs.fifo"); }), "invalid_parameter_value");
@@ -246,6 +255,82 @@ TEST_F(Fifo, ADeleteWakesAReceiverWaitingForTheGroup) {
   std::this_thread::sleep_for(300ms);
   ASSERT_EQ(name_of(q.delete_message(held[0].receipt_handle)), "ok");
   EXPECT_EQ(wait_child(waiter), 0) << "the long poll was not woken by the group opening";
+}
+
+// As SQS: a group is blocked after its first in-flight message, not as a
+// whole. With m1 and m2 in flight, m1 made visible again is received again
+// while m2 stays in flight, and nothing after m2 is delivered.
+TEST_F(Fifo, AMessageMadeVisibleAgainIsReceivedAgainWhileTheNextStaysInFlight) {
+  Queue q = make_queue("q.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  for (const char* b : {"m1", "m2", "m3"}) send_ok(q, b, in_group("g1"));
+  auto both = receive_now(q, 2);
+  ASSERT_EQ(bodies(both), (Strings{"m1", "m2"}));
+  ASSERT_EQ(name_of(q.change_visibility(both[0].receipt_handle, 0)), "ok");
+  auto again = receive_now(q);
+  ASSERT_EQ(bodies(again), (Strings{"m1"})) << "not m2 (in flight) nor m3 (behind it)";
+  EXPECT_EQ(again[0].receive_count, 2u);
+  EXPECT_EQ(again[0].sequence_number, both[0].sequence_number);
+  EXPECT_TRUE(receive_now(q).empty());
+  ASSERT_EQ(name_of(q.delete_message(both[1].receipt_handle)), "ok") << "m2's handle still deletes m2";
+  EXPECT_TRUE(receive_now(q).empty()) << "m3 waits behind m1, in flight again";
+  ASSERT_EQ(name_of(q.delete_message(again[0].receipt_handle)), "ok");
+  auto last = receive_now(q);
+  ASSERT_EQ(bodies(last), (Strings{"m3"}));
+  EXPECT_EQ(last[0].receive_count, 1u);
+}
+
+TEST_F(Fifo, AnExpiredHeadIsReceivedAgainWhileTheNextStaysInFlight) {
+  Queue q = make_queue("q.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  for (const char* b : {"m1", "m2", "m3"}) send_ok(q, b, in_group("g1"));
+  auto both = receive_now(q, 2, 600);
+  ASSERT_EQ(bodies(both), (Strings{"m1", "m2"}));
+  ASSERT_EQ(name_of(q.change_visibility(both[0].receipt_handle, 1)), "ok");  // m1's timeout ends in 1 s
+  std::vector<Message> again;
+  ASSERT_EQ(name_of(q.receive(again, {.max_messages = 10, .wait_time = 10s})), "ok");
+  ASSERT_EQ(bodies(again), (Strings{"m1"})) << "m1 came back when its timeout ended; m2 holds m3";
+  EXPECT_EQ(again[0].receive_count, 2u);
+  ASSERT_EQ(name_of(q.delete_message(again[0].receipt_handle)), "ok");
+  EXPECT_TRUE(receive_now(q).empty());
+  ASSERT_EQ(name_of(q.change_visibility(both[1].receipt_handle, 0)), "ok");
+  EXPECT_EQ(bodies(receive_now(q)), (Strings{"m2", "m3"}));
+}
+
+TEST_F(Fifo, DeletingTheHeadWakesALongPollForTheReadyMessageBehindIt) {
+  Queue q = make_queue("q.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  send_ok(q, "first", in_group("g"));
+  send_ok(q, "second", in_group("g"));
+  auto both = receive_now(q, 2);
+  ASSERT_EQ(bodies(both), (Strings{"first", "second"}));
+  ASSERT_EQ(name_of(q.change_visibility(both[1].receipt_handle, 0)), "ok");  // ready, behind "first"
+  const pid_t waiter = fork_child([&] {
+    Client client(Client::Options{ns()});
+    Queue mine = client.open_queue("q.fifo");
+    std::vector<Message> got;
+    const auto start = std::chrono::steady_clock::now();
+    if (mine.receive(got, {.max_messages = 10, .wait_time = 20s})) return 3;
+    if (got.size() != 1 || got[0].body != "second" || got[0].receive_count != 2) return 1;
+    return std::chrono::steady_clock::now() - start < 15s ? 0 : 2;
+  });
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(name_of(q.delete_message(both[0].receipt_handle)), "ok");
+  EXPECT_EQ(wait_child(waiter), 0) << "the long poll did not get the message the delete let go";
+}
+
+TEST_F(Fifo, AMessageMovedToTheDeadLetterQueueLeavesTheRestOfItsGroupInOrder) {
+  Queue dlq = make_queue("dlq.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  Queue src = make_queue("src.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  client_.set_queue_attributes(
+      "src.fifo", {{"RedrivePolicy",
+                    R"({"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq.fifo","maxReceiveCount":1})"}});
+  for (const char* b : {"m1", "m2", "m3"}) send_ok(src, b, in_group("g1"));
+  auto both = receive_now(src, 2);
+  ASSERT_EQ(bodies(both), (Strings{"m1", "m2"}));
+  ASSERT_EQ(name_of(src.change_visibility(both[0].receipt_handle, 0)), "ok");  // received once: m1 moves
+  ASSERT_TRUE(eventually([&] { return dlq.counts().visible == 1; })) << "m1 not moved to the dead-letter queue";
+  EXPECT_TRUE(receive_now(src).empty()) << "m2 is in flight: m3 waits";
+  ASSERT_EQ(name_of(src.delete_message(both[1].receipt_handle)), "ok");
+  EXPECT_EQ(bodies(receive_now(src)), (Strings{"m3"}));
+  EXPECT_EQ(bodies(receive_now(dlq)), (Strings{"m1"}));
 }
 
 }  // namespace

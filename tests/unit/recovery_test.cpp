@@ -54,6 +54,38 @@ TEST(Recovery, KilledLockHolderMidUpdateLosesNothing) {
   EXPECT_FALSE(q.send("after"));
 }
 
+// A FIFO group with ready and in-flight messages interleaved, and a lock
+// holder killed halfway through deleting one of them: the rebuild puts each
+// message back in its place in the group, from the states alone.
+TEST(Recovery, KilledLockHolderMidDeleteKeepsEachFifoMessageInItsPlace) {
+  test::CoreHarness q(32, 2 << 20, true);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string body = "m" + std::to_string(i);
+    ASSERT_FALSE(q.send(body, 0, 1, "G", body));
+  }
+  const auto held = q.receive(3);  // m1, m2, m3 in flight
+  ASSERT_EQ(q.bodies(held), (Strings{"m1", "m2", "m3"}));
+  ASSERT_FALSE(q.core().change_visibility(held[0].handle, 0, q.now()));  // m1 ready, at the head
+  auto& r = q.header().roots;
+  const std::uint32_t m1 = held[0].index, m3 = held[2].index;
+  die_holding_lock(q.header(), [&] {
+    // Half of a delete of m2: out of its group's list, the group off the
+    // ring; m2 itself still in flight.
+    q.core().descriptor(m1).group_next = m3;
+    q.core().descriptor(m3).group_prev = m1;
+    r.ring_head = r.ring_tail = detail::kNil;
+  });
+  const auto again = q.receive(10);
+  EXPECT_EQ(q.header().counts.recoveries, 1u);
+  ASSERT_EQ(q.bodies(again), (Strings{"m1"})) << "m1 heads the group; m2 in flight holds m3 and m4";
+  EXPECT_EQ(again[0].handle.receive_count, 2u);
+  ASSERT_FALSE(q.core().remove(held[1].handle)) << "m2 is still in flight, under its handle";
+  ASSERT_FALSE(q.core().remove(again[0].handle));
+  EXPECT_TRUE(q.receive(10).empty()) << "m3 is still in flight, ahead of m4";
+  ASSERT_FALSE(q.core().remove(held[2].handle));
+  EXPECT_EQ(q.bodies(q.receive(10)), (Strings{"m4"}));
+}
+
 TEST(Recovery, KilledSenderBetweenReserveAndCommitIsReclaimable) {
   test::CoreHarness q(8);
   ASSERT_FALSE(q.send("kept"));

@@ -240,8 +240,15 @@ const Corruption kCorruptions[] = {
     {"MutexKindChanged", false, [](test::CoreHarness& q, Loaded&) { q.header().mutex.__data.__kind |= 32; }},
     {"FifoGroupIndexOutOfRange", true,
      [](test::CoreHarness& q, Loaded&) { q.core().descriptor(1).group = 0x00fffff0u; }},
-    {"FifoGroupReadyHeadOutOfRange", true,
-     [](test::CoreHarness& q, Loaded&) { group_records(q)[0].ready_head = 0x00fffff0u; }},
+    {"FifoGroupListHeadOutOfRange", true,
+     [](test::CoreHarness& q, Loaded&) { group_records(q)[0].head = 0x00fffff0u; }},
+    {"FifoGroupNextOutOfRange", true,
+     [](test::CoreHarness& q, Loaded&) { q.core().descriptor(0).group_next = 0x00fffff0u; }},
+    {"FifoGroupListCycle", true,
+     [](test::CoreHarness& q, Loaded&) {
+       q.core().descriptor(1).group_next = 0;  // g0: m0 -> m1 -> m0
+       q.core().descriptor(0).group_prev = 1;
+     }},
     {"FifoRingHeadOutOfRange", true, [](test::CoreHarness& q, Loaded&) { q.header().roots.ring_head = 0x00fffff0u; }},
     {"FifoRingCycle", true,
      [](test::CoreHarness& q, Loaded&) {
@@ -250,7 +257,7 @@ const Corruption kCorruptions[] = {
        q.header().roots.ring_head = 0;
        g[0].ring_next = 1;
        g[1].ring_next = 0;
-       g[0].ready_head = g[1].ready_head = kNil;
+       g[0].head = g[1].head = kNil;
        g[0].in_ring = g[1].in_ring = 0;
      }},
     {"FifoGroupBucketChainCycle", true,

@@ -116,3 +116,20 @@ def test_receive_request_attempt_id_returns_the_same_messages(fifo_queue, sqs):
     retry = receive(sqs, fifo_queue, ReceiveRequestAttemptId="attempt-1")
     assert [m["MessageId"] for m in retry] == [m["MessageId"] for m in first]
     assert [m["Body"] for m in first] == ["m0", "m1"]
+
+
+def test_a_message_made_visible_again_is_received_again_while_the_next_stays_in_flight(fifo_queue, sqs):
+    # As SQS: a group is blocked after its first in-flight message, not as a whole.
+    for i in (1, 2, 3):
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"m{i}", MessageGroupId="g1", MessageDeduplicationId=f"d{i}")
+    first = sqs.receive_message(QueueUrl=fifo_queue, MaxNumberOfMessages=2)["Messages"]
+    assert [m["Body"] for m in first] == ["m1", "m2"]
+    sqs.change_message_visibility(QueueUrl=fifo_queue, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = receive(sqs, fifo_queue, AttributeNames=["ApproximateReceiveCount"])
+    # m1 again; not m2 (still in flight) nor m3 (behind m2).
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("m1", "2")]
+    assert receive(sqs, fifo_queue) == []
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=first[1]["ReceiptHandle"])  # m2's handle still works
+    assert receive(sqs, fifo_queue) == [], "m3 waits behind m1, in flight again"
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=again[0]["ReceiptHandle"])
+    assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["m3"]
