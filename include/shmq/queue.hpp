@@ -60,11 +60,12 @@ class Queue {
   [[nodiscard]] std::error_code receive(std::vector<Message>& messages, const ReceiveOptions& options = {});
 
   // receive() into caller-owned Messages: up to options.max_messages and at
-  // most messages.size() of them, into messages[0, received); the others
-  // are left as they were. Every field of a filled Message is overwritten in
-  // its existing storage, so a loop that keeps its Messages allocates
-  // nothing once they have held messages as large. Blocks and fails as
-  // receive() does (invalid_parameter_value also for an empty span).
+  // most messages.size() of them, into messages[0, received). Every field
+  // of a filled Message is overwritten in its existing storage, so a loop
+  // that keeps its Messages allocates nothing once they have held messages
+  // as large. Those past `received` keep their storage, with contents
+  // unspecified. Blocks and fails as receive() does (invalid_parameter_value
+  // also for an empty span).
   [[nodiscard]] std::error_code receive_into(std::span<Message> messages, std::size_t& received,
                                              const ReceiveOptions& options = {});
 
