@@ -1,5 +1,6 @@
 #include "message_blob.hpp"
 
+#include <array>
 #include <charconv>
 
 #include <cctype>
@@ -20,7 +21,8 @@ enum Tag : std::uint8_t {
   kAttribute = 6,
 };
 
-constexpr std::size_t kFieldHeader = 5;  // tag + u32 length
+constexpr std::size_t kFieldHeader = 5;     // tag + u32 length
+constexpr std::size_t kMaxAttributes = 10;  // SQS's limit per message
 
 std::size_t attribute_field_bytes(const std::string& name, const MessageAttributeValue& v) {
   const std::string& value = v.data_type.starts_with("Binary") ? v.binary_value : v.string_value;
@@ -95,6 +97,18 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+// Nodes taken out of a Message's attribute map, to be filled again.
+struct SpareNodes {
+  std::array<MessageAttributes::node_type, kMaxAttributes> nodes;
+  std::size_t count = 0;
+
+  // Empties `map`, keeping up to kMaxAttributes of its nodes.
+  void take_from(MessageAttributes& map) {
+    while (!map.empty() && count < nodes.size()) nodes[count++] = map.extract(map.begin());
+    map.clear();
+  }
+};
+
 }  // namespace
 
 std::size_t blob_size(const BlobFields& f) noexcept {
@@ -139,6 +153,11 @@ bool read_message_fields(const std::uint8_t* blob, std::size_t bytes, std::optio
 }
 
 bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& m) {
+  // The map's nodes, and their strings' storage, hold the attributes read
+  // now: a receive loop that reuses its Messages then allocates nothing.
+  // (The spares only exist if there are nodes: most messages have none.)
+  std::optional<SpareNodes> spare;
+  if (!m.attributes.empty()) spare.emplace().take_from(m.attributes);
   std::size_t pos = 0;
   while (pos < bytes) {
     if (bytes - pos < kFieldHeader) return false;
@@ -169,12 +188,27 @@ bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& m) {
         if (2u + name_len + 2u > len) return false;
         const std::uint16_t type_len = get_u16(data + pos + 2 + name_len);
         if (4u + name_len + type_len > len) return false;
-        std::string name(p + 2, name_len);
-        MessageAttributeValue v;
-        v.data_type.assign(p + 4 + name_len, type_len);
-        std::string value(p + 4 + name_len + type_len, len - 4 - name_len - type_len);
-        (v.data_type.starts_with("Binary") ? v.binary_value : v.string_value) = std::move(value);
-        m.attributes.emplace(std::move(name), std::move(v));
+        const std::string_view name(p + 2, name_len);
+        const std::string_view type(p + 4 + name_len, type_len);
+        const std::string_view value(p + 4 + name_len + type_len, len - 4 - name_len - type_len);
+        MessageAttributes::node_type node;
+        if (spare && spare->count > 0) {
+          node = std::move(spare->nodes[--spare->count]);
+          node.key().assign(name);
+        } else {
+          MessageAttributes one;
+          one.try_emplace(std::string(name));
+          node = one.extract(one.begin());
+        }
+        MessageAttributeValue& v = node.mapped();
+        v.data_type.assign(type);
+        const bool binary = type.starts_with("Binary");
+        (binary ? v.binary_value : v.string_value).assign(value);
+        (binary ? v.string_value : v.binary_value).clear();
+        // A repeated name keeps its first value, and its node serves the next.
+        if (auto r = m.attributes.insert(std::move(node)); !r.inserted && spare) {
+          spare->nodes[spare->count++] = std::move(r.node);
+        }
         break;
       }
       default:
@@ -194,7 +228,7 @@ std::size_t attributes_size(const MessageAttributes& attributes) noexcept {
 }
 
 std::error_code validate_attributes(const MessageAttributes& attributes) noexcept {
-  if (attributes.size() > 10) return Errc::invalid_message_attribute;
+  if (attributes.size() > kMaxAttributes) return Errc::invalid_message_attribute;
   for (const auto& [name, v] : attributes) {
     if (!valid_name(name)) return Errc::invalid_message_attribute;
     const std::string_view type = v.data_type;

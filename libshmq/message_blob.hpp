@@ -29,8 +29,9 @@ struct BlobFields {
 
 std::size_t blob_size(const BlobFields& fields) noexcept;
 void blob_write(const BlobFields& fields, std::uint8_t* out) noexcept;
-// Fills the system-attribute fields and attributes of `message`; false if
-// the bytes are not a well-formed blob.
+// Fills the system-attribute fields of `message` and replaces its
+// attributes (reusing the map's nodes); false if the bytes are not a
+// well-formed blob.
 bool blob_read(const std::uint8_t* data, std::size_t bytes, Message& message);
 // blob_read, then the SenderId from the descriptor if the blob has none.
 bool read_message_fields(const std::uint8_t* blob, std::size_t bytes, std::optional<std::uint32_t> sender_uid,

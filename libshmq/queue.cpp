@@ -5,15 +5,14 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <optional>
-#include <set>
 
 #include "cpu_relax.hpp"
 #include "digest.hpp"
 #include "futex.hpp"
+#include "hex.hpp"
 #include "message_blob.hpp"
 #include "message_id.hpp"
 #include "queue_attributes.hpp"
@@ -48,17 +47,43 @@ std::error_code unusable(const detail::QueueState& q) noexcept {
 // Nothing to wait for on a queue that cannot be used: a waiter returns.
 bool gone(const detail::QueueState& q) noexcept { return deleted(q) || q.core.refused(); }
 
-// The batch-level checks every batch action shares.
+// FNV-1a of an entry id: ids that differ almost always differ in it.
+std::uint64_t id_fingerprint(std::string_view id) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const char c : id) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return h;
+}
+
+// The batch-level checks every batch action shares. At most ten ids: each
+// compared with those before it by fingerprint, and in full only when the
+// fingerprints match; nothing is allocated.
 template <class Entry>
 std::error_code check_batch(std::span<const Entry> entries) {
   if (entries.empty()) return Errc::empty_batch_request;
   if (entries.size() > detail::kMaxBatchEntries) return Errc::too_many_entries_in_batch;
-  std::set<std::string_view> seen;
-  for (const Entry& e : entries) {
-    if (!detail::valid_entry_id(e.id)) return Errc::invalid_batch_entry_id;
-    if (!seen.insert(e.id).second) return Errc::batch_entry_ids_not_distinct;
+  std::array<std::uint64_t, detail::kMaxBatchEntries> fingerprints;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (!detail::valid_entry_id(entries[i].id)) return Errc::invalid_batch_entry_id;
+    fingerprints[i] = id_fingerprint(entries[i].id);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (fingerprints[j] == fingerprints[i] && entries[j].id == entries[i].id) {
+        return Errc::batch_entry_ids_not_distinct;
+      }
+    }
   }
   return {};
+}
+
+// `results` with one element per entry, their strings' storage kept from
+// the last call.
+void size_results(std::vector<BatchEntryResult>& results, std::size_t n) {
+  results.resize(n);
+  for (BatchEntryResult& r : results) {
+    r.error.clear();
+    r.message_id.clear();
+    r.sequence_number.clear();
+    r.duplicate = false;
+  }
 }
 
 }  // namespace
@@ -103,21 +128,22 @@ bool valid_fifo_id(std::string_view id) noexcept {
   return true;
 }
 
-// Empties every field, keeping the strings' storage.
-void clear_message(Message& m) noexcept {
-  for (std::string* text : {&m.message_id, &m.receipt_handle, &m.body, &m.group_id, &m.deduplication_id,
-                            &m.sequence_number, &m.trace_header, &m.sender_id, &m.dead_letter_source_arn}) {
+// Empties the fields a message may lack, keeping the strings' storage. The
+// body, message id and receipt handle are overwritten for every message,
+// and blob_read replaces the attributes (reusing their nodes).
+void clear_optional_fields(Message& m) noexcept {
+  for (std::string* text : {&m.group_id, &m.deduplication_id, &m.sequence_number, &m.trace_header, &m.sender_id,
+                            &m.dead_letter_source_arn}) {
     text->clear();
   }
-  m.receive_count = 0;
-  m.sent_timestamp_ms = m.first_receive_timestamp_ms = 0;
-  m.attributes.clear();
 }
 
-std::string format_sequence_number(std::uint64_t seq) {
-  char text[21];
-  std::snprintf(text, sizeof(text), "%020llu", static_cast<unsigned long long>(seq));
-  return text;
+// 20 decimal digits, into `out`'s storage.
+void format_sequence_number(std::uint64_t seq, std::string& out) {
+  constexpr std::size_t kDigits = 20;  // the most a uint64 has
+  out.assign(kDigits, '0');
+  char* const end = out.data() + kDigits;
+  for (char* p = end; seq != 0; seq /= 10) *--p = static_cast<char>('0' + seq % 10);
 }
 
 std::uint32_t process_uid() {
@@ -133,9 +159,13 @@ struct Outgoing {
   detail::CommitResult result;
 };
 
+// The SHA-256 of a body in hex: the deduplication id of a queue with
+// ContentBasedDeduplication.
+using ContentDedupId = std::array<char, 2 * sizeof(detail::Sha256)>;
+
 // Checks one message against the queue's rules; fills what the commit needs.
 std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings& settings, const Outgoing& o,
-                        detail::CommitRequest& req, std::string& content_dedup_id) {
+                        detail::CommitRequest& req, ContentDedupId& content_dedup_id, bool& content_dedup) {
   const SendOptions& opt = *o.options;
   if (!detail::valid_message_characters(o.body)) return Errc::invalid_message_contents;
   if (auto ec = detail::validate_attributes(opt.attributes)) return ec;
@@ -156,8 +186,9 @@ std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings
         return Errc::invalid_parameter_value;  // as SQS answers: dedup id or ContentBasedDeduplication
       }
       const detail::Sha256 digest = detail::sha256({o.body});
-      content_dedup_id = detail::to_hex(digest.data(), digest.size());
-      dedup_id = content_dedup_id;
+      detail::put_hex_bytes(content_dedup_id.data(), digest.data(), digest.size());
+      content_dedup = true;
+      dedup_id = std::string_view(content_dedup_id.data(), content_dedup_id.size());
     } else if (!valid_fifo_id(dedup_id)) {
       return Errc::invalid_parameter_value;
     }
@@ -186,24 +217,28 @@ void write_payload(const Outgoing& o, const detail::BlobFields& blob, std::uint8
 // that a long copy never holds the lock.
 constexpr std::uint64_t kCopyUnderLockBytes = 4096;
 
-// Sends 1..10 messages: in one critical section if they are small, else with
-// one reserve and one commit critical section.
+// Sends 1..kMax messages: in one critical section if they are small, else
+// with one reserve and one commit critical section. kMax sizes the arrays of
+// per-message state, which a single send should not initialize ten of.
+template <std::size_t kMax>
 void send_all(detail::QueueState& q, std::span<Outgoing> out) {
   const detail::QueueSettings settings = detail::read_settings(q.core.header());
-  const std::size_t n = out.size();
-  std::array<std::uint32_t, detail::kMaxBatchEntries> sizes{};
-  std::array<std::uint32_t, detail::kMaxBatchEntries> bodies{};
-  std::array<std::error_code, detail::kMaxBatchEntries> errors{};
-  std::array<detail::Reservation, detail::kMaxBatchEntries> slots{};
-  std::array<detail::CommitRequest, detail::kMaxBatchEntries> requests{};
-  std::array<detail::CommitResult, detail::kMaxBatchEntries> results{};
-  std::array<std::string, detail::kMaxBatchEntries> dedup_ids;
-  std::array<detail::BlobFields, detail::kMaxBatchEntries> blobs{};
+  const std::size_t n = std::min(out.size(), kMax);
+  std::array<std::uint32_t, kMax> sizes{};
+  std::array<std::uint32_t, kMax> bodies{};
+  std::array<std::error_code, kMax> errors{};
+  std::array<detail::Reservation, kMax> slots{};
+  std::array<detail::CommitRequest, kMax> requests{};
+  std::array<detail::CommitResult, kMax> results{};
+  std::array<ContentDedupId, kMax> dedup_ids;  // filled where content_dedup
+  std::array<bool, kMax> content_dedup{};
+  std::array<detail::BlobFields, kMax> blobs{};
   for (std::size_t i = 0; i < n; ++i) {
-    errors[i] = prepare(q, settings, out[i], requests[i], dedup_ids[i]);
+    errors[i] = prepare(q, settings, out[i], requests[i], dedup_ids[i], content_dedup[i]);
     const SendOptions& opt = *out[i].options;
     blobs[i] = detail::BlobFields{opt.group_id,
-                                  dedup_ids[i].empty() ? std::string_view(opt.deduplication_id) : dedup_ids[i],
+                                  content_dedup[i] ? std::string_view(dedup_ids[i].data(), dedup_ids[i].size())
+                                                   : std::string_view(opt.deduplication_id),
                                   opt.trace_header,
                                   opt.sender_id,  // the default, this process's uid, goes in the descriptor
                                   {},
@@ -281,10 +316,14 @@ void format_id(const std::array<std::uint8_t, 16>& id, std::string& out) {
 std::error_code Queue::send(std::string_view body, SendResult& result, const SendOptions& options) {
   if (auto ec = unusable(*state_)) return ec;
   Outgoing one{body, &options, {}, {}};
-  send_all(*state_, std::span(&one, 1));
+  send_all<1>(*state_, std::span(&one, 1));
   if (auto ec = unless_faulted(*state_, one.error)) return ec;
   format_id(one.result.message_id, result.message_id);
-  result.sequence_number = state_->core.fifo() ? format_sequence_number(one.result.seq) : std::string{};
+  if (state_->core.fifo()) {
+    format_sequence_number(one.result.seq, result.sequence_number);
+  } else {
+    result.sequence_number.clear();
+  }
   result.duplicate = one.result.duplicate;
   return {};
 }
@@ -297,37 +336,40 @@ std::error_code Queue::send_batch(std::span<const SendEntry> entries, std::vecto
   if (total > detail::kMaxMessageBytes) return Errc::batch_request_too_long;
   std::array<Outgoing, detail::kMaxBatchEntries> out;
   for (std::size_t i = 0; i < entries.size(); ++i) out[i] = Outgoing{entries[i].body, &entries[i].options, {}, {}};
-  send_all(*state_, std::span(out.data(), entries.size()));
+  send_all<detail::kMaxBatchEntries>(*state_, std::span(out.data(), entries.size()));
   if (auto ec = unless_faulted(*state_, {})) return ec;
-  results.clear();
+  size_results(results, entries.size());
   const bool fifo = state_->core.fifo();
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    BatchEntryResult r{entries[i].id, out[i].error, {}, {}, false};
+    BatchEntryResult& r = results[i];
+    r.id = entries[i].id;
+    r.error = out[i].error;
     if (!out[i].error) {
       format_id(out[i].result.message_id, r.message_id);
-      if (fifo) r.sequence_number = format_sequence_number(out[i].result.seq);
+      if (fifo) format_sequence_number(out[i].result.seq, r.sequence_number);
       r.duplicate = out[i].result.duplicate;
     }
-    results.push_back(std::move(r));
   }
   return {};
 }
 
-std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOptions& options) {
-  detail::QueueState& q = *state_;
+namespace {
+
+// Both forms of receive: up to `max_messages` (at most options.max_messages)
+// into the Messages `slot(i)` gives, reusing their strings' storage; sets
+// `filled` to how many hold a message. `slot` is called in order, once per
+// message that is copied out.
+template <class Slot>
+std::error_code receive_messages(detail::QueueState& q, const ReceiveOptions& options, std::size_t max_messages,
+                                 Slot&& slot, std::size_t& filled) {
   detail::QueueCore& core = q.core;
   detail::SegmentHeader& h = core.header();
-  // The Messages already in `messages` are reused, so that a receive loop
-  // keeps their strings' storage instead of allocating each time.
-  std::size_t filled = 0;
-  const auto done = [&](std::error_code ec) {
-    ec = unless_faulted(q, ec);
-    messages.resize(ec == Errc::queue_does_not_exist ? 0 : filled);
-    return ec;
-  };
-  if (options.max_messages < 1 || options.max_messages > detail::kMaxBatchEntries) {
+  filled = 0;
+  const auto done = [&](std::error_code ec) { return unless_faulted(q, ec); };
+  if (options.max_messages < 1 || options.max_messages > detail::kMaxBatchEntries || max_messages < 1) {
     return done(Errc::invalid_parameter_value);
   }
+  max_messages = std::min<std::size_t>(max_messages, options.max_messages);
   const detail::QueueSettings settings = detail::read_settings(h);
   const std::uint32_t visibility = options.visibility_timeout.value_or(settings.visibility_timeout_s);
   const auto wait = options.wait_time.value_or(std::chrono::seconds(settings.receive_wait_s));
@@ -357,14 +399,14 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
       retry_attempt = false;
       std::error_code limited;
+      // The wall clock from the same read (see clock.hpp).
       const std::uint32_t n =
-          core.receive(std::span(taken.data(), options.max_messages), visibility, detail::Now{t, detail::wall_ms()},
+          core.receive(std::span(taken.data(), max_messages), visibility, detail::Now{t, detail::wall_ms_at(t)},
                        attempt ? &*attempt : nullptr, limited, lock_wait);
       for (std::uint32_t i = 0; i < n; ++i) {
         const detail::Delivery& d = taken[i];
-        if (filled == messages.size()) messages.emplace_back();
-        Message& m = messages[filled];
-        clear_message(m);
+        Message& m = slot(filled);
+        clear_optional_fields(m);
         const auto* payload = core.payload(d.block_offset);
         m.body.assign(reinterpret_cast<const char*>(payload), d.body_bytes);  // outside the lock
         const bool parsed = detail::read_message_fields(payload + d.body_bytes, d.attr_bytes, d.sender_uid, m);
@@ -377,7 +419,7 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
         m.receive_count = d.handle.receive_count;
         m.sent_timestamp_ms = d.sent_ms;
         m.first_receive_timestamp_ms = d.first_receive_ms;
-        if (core.fifo()) m.sequence_number = format_sequence_number(d.seq);
+        if (core.fifo()) format_sequence_number(d.seq, m.sequence_number);
         ++filled;
       }
       if (filled > 0) return done({});
@@ -410,6 +452,28 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
     }
     core.remove_waiter(q.pid);
   }
+}
+
+}  // namespace
+
+std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOptions& options) {
+  // The Messages already in `messages` are reused, so that a receive loop
+  // keeps their strings' storage instead of allocating each time.
+  std::size_t filled = 0;
+  const auto slot = [&messages](std::size_t i) -> Message& {
+    if (i == messages.size()) messages.emplace_back();
+    return messages[i];
+  };
+  const std::error_code ec = receive_messages(*state_, options, detail::kMaxBatchEntries, slot, filled);
+  messages.resize(ec == Errc::queue_does_not_exist ? 0 : filled);
+  return ec;
+}
+
+std::error_code Queue::receive_into(std::span<Message> messages, std::size_t& received, const ReceiveOptions& options) {
+  const auto slot = [messages](std::size_t i) -> Message& { return messages[i]; };
+  const std::error_code ec = receive_messages(*state_, options, messages.size(), slot, received);
+  if (ec == Errc::queue_does_not_exist) received = 0;
+  return ec;
 }
 
 void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept {
@@ -513,8 +577,11 @@ std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::v
   state_->core.remove(std::span(handles.data(), parsed), std::span(removed.data(), parsed));
   if (auto ec = unless_faulted(*state_, {})) return ec;
   for (std::size_t k = 0; k < parsed; ++k) errors[entry_of[k]] = removed[k];
-  results.clear();
-  for (std::size_t i = 0; i < entries.size(); ++i) results.push_back({entries[i].id, errors[i], {}});
+  size_results(results, entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    results[i].id = entries[i].id;
+    results[i].error = errors[i];
+  }
   return {};
 }
 
@@ -522,9 +589,10 @@ std::error_code Queue::change_visibility_batch(std::span<const HandleEntry> entr
                                                std::vector<BatchEntryResult>& results) {
   if (auto ec = check_batch(entries)) return ec;
   if (auto ec = unusable(*state_)) return ec;
-  results.clear();
-  for (const HandleEntry& e : entries) {
-    results.push_back({e.id, change_visibility(e.receipt_handle, e.visibility_timeout), {}});
+  size_results(results, entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    results[i].id = entries[i].id;
+    results[i].error = change_visibility(entries[i].receipt_handle, entries[i].visibility_timeout);
   }
   return unless_faulted(*state_, {});
 }

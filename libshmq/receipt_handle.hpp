@@ -22,6 +22,8 @@ struct ReceiptHandle {
   std::string to_string() const;
   // The same text into `out`, reusing its storage.
   void write(std::string& out) const;
+  // The same text into out[0, kTextLength); returns its end.
+  char* write(char* out) const noexcept;
   // nullopt unless `text` is exactly what to_string() produces.
   static std::optional<ReceiptHandle> parse(std::string_view text) noexcept;
 };

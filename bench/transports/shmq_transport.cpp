@@ -124,28 +124,30 @@ class ShmqReceiver final : public Receiver {
   std::size_t receive(std::size_t max, std::vector<std::span<const std::byte>>& out) override {
     receive_options_.max_messages = static_cast<std::uint32_t>(std::clamp<std::size_t>(max, 1, handles_.size()));
     do {
-      if (const std::error_code ec = queue_.receive(messages_, receive_options_)) {
+      if (const std::error_code ec = queue_.receive_into(messages_, received_, receive_options_)) {
         throw std::runtime_error("receive: " + ec.message());
       }
-    } while (messages_.empty());
+    } while (received_ == 0);
     acknowledge();
     out.clear();
-    for (const Message& m : messages_) out.push_back(std::as_bytes(std::span(m.body.data(), m.body.size())));
-    return messages_.size();
+    for (const Message& m : std::span(messages_).first(received_)) {
+      out.push_back(std::as_bytes(std::span(m.body.data(), m.body.size())));
+    }
+    return received_;
   }
 
  private:
   // Deletes what was received, as an SQS consumer does: one by one, or as a batch.
   void acknowledge() {
-    if (messages_.size() == 1) {
+    if (received_ == 1) {
       if (const std::error_code ec = queue_.delete_message(messages_[0].receipt_handle)) {
         throw std::runtime_error("delete: " + ec.message());
       }
       return;
     }
     // Copied, not moved: both strings keep their buffers for the next call.
-    for (std::size_t i = 0; i < messages_.size(); ++i) handles_[i].receipt_handle = messages_[i].receipt_handle;
-    if (const std::error_code ec = queue_.delete_batch(std::span(handles_.data(), messages_.size()), results_)) {
+    for (std::size_t i = 0; i < received_; ++i) handles_[i].receipt_handle = messages_[i].receipt_handle;
+    if (const std::error_code ec = queue_.delete_batch(std::span(handles_.data(), received_), results_)) {
       throw std::runtime_error("delete batch: " + ec.message());
     }
     for (const BatchEntryResult& r : results_) {
@@ -155,7 +157,10 @@ class ShmqReceiver final : public Receiver {
 
   Queue queue_;
   ReceiveOptions receive_options_;
-  std::vector<Message> messages_;  // reused across calls; `out` views their bodies
+  // Reused across calls (receive_into fills them in place, so that a
+  // receive allocates nothing); `out` views the bodies of the first received_.
+  std::array<Message, 10> messages_;
+  std::size_t received_ = 0;
   std::array<HandleEntry, 10> handles_;
   std::vector<BatchEntryResult> results_;
 };

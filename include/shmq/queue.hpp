@@ -59,6 +59,16 @@ class Queue {
   // queue_does_not_exist.
   [[nodiscard]] std::error_code receive(std::vector<Message>& messages, const ReceiveOptions& options = {});
 
+  // receive() into caller-owned Messages: up to options.max_messages and at
+  // most messages.size() of them, into messages[0, received). Every field
+  // of a filled Message is overwritten in its existing storage, so a loop
+  // that keeps its Messages allocates nothing once they have held messages
+  // as large. Those past `received` keep their storage, with contents
+  // unspecified. Blocks and fails as receive() does (invalid_parameter_value
+  // also for an empty span).
+  [[nodiscard]] std::error_code receive_into(std::span<Message> messages, std::size_t& received,
+                                             const ReceiveOptions& options = {});
+
   // Deletes the message this receipt handle names. Does not block. Fails
   // with invalid_receipt_handle (not from this queue), stale_receipt_handle
   // (deleted, or received again since) or queue_does_not_exist.
