@@ -323,7 +323,7 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
   }
   for (std::size_t p = 0; p < config.producers; ++p) start = std::min(start, producer_tallies[p].first_send_ns);
   const std::uint64_t timed = received;
-  if (received < numbers && config.backlog > 0) {
+  if (config.backlog > 0 && received + malformed < numbers) {
     ConsumerTally& drained = consumer_tallies[config.consumers];
     std::vector<WorkerSpec> drainer{{"drain", cpu_for(config.pin, 0), [&](const StartGate& gate) {
                                        drain(transport, config, numbers - received - malformed, gate, drained,

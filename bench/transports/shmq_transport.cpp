@@ -1,6 +1,7 @@
 // shmq as a transport: a channel is a standard queue (a FIFO queue with
-// --fifo-groups), received and deleted the way an SQS consumer does it. Unless a namespace is given, the
-// transport runs its own shmqd in a fresh namespace for the run.
+// --fifo-groups), received and deleted the way an SQS consumer does it.
+// Unless a namespace is given, the transport runs its own shmqd in a fresh
+// namespace for the run.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
