@@ -59,6 +59,7 @@ struct StreamCounters {
 };
 struct ProducerTally {
   std::uint64_t first_send_ns = std::numeric_limits<std::uint64_t>::max();  // unset if it had nothing to send
+  std::uint64_t last_send_ns = 0;                                           // when its last send returned
 };
 struct ConsumerTally {
   std::uint64_t received = 0;
@@ -158,6 +159,7 @@ void produce(Transport& transport, const StreamConfig& config, std::size_t index
     stamp_sequence(message, seq);
     sender->send(message);
   }
+  tally.last_send_ns = now_ns();
   // With a backlog the consumers stop by count: a stop would wait behind the backlog.
   if (config.backlog > 0) return;
   // acq_rel: the last producer sends the stops after every producer's last send.
@@ -321,7 +323,12 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
     // With a backlog the consumers have work before the first send.
     if (config.backlog > 0) start = std::min(start, consumer_tallies[c].first_receive_ns);
   }
-  for (std::size_t p = 0; p < config.producers; ++p) start = std::min(start, producer_tallies[p].first_send_ns);
+  for (std::size_t p = 0; p < config.producers; ++p) {
+    start = std::min(start, producer_tallies[p].first_send_ns);
+    // With a backlog the consumers may finish before the producers: the
+    // clock runs until both sides have done all their work.
+    if (config.backlog > 0) end = std::max(end, producer_tallies[p].last_send_ns);
+  }
   const std::uint64_t timed = received;
   if (config.backlog > 0 && received + malformed < numbers) {
     ConsumerTally& drained = consumer_tallies[config.consumers];

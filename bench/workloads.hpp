@@ -48,7 +48,7 @@ struct StreamConfig {
 
 struct StreamSummary {
   std::uint64_t messages = 0;  // consumed while timed, each exactly once (with a backlog: N or a few more)
-  double seconds = 0;          // from the first send (or receive) to the last message consumed
+  double seconds = 0;  // from the first send to the last message consumed (with a backlog: first and last of either)
   double messages_per_s = 0;
   double mb_per_s = 0;  // 10^6 bytes of messages a second
 };
