@@ -19,14 +19,21 @@ TransportResult run_transport(const std::string& name, const BenchOptions& optio
     transport = make_transport(name, options.settings);
     const std::size_t producers = pingpong ? 1 : options.producers;
     const std::size_t consumers = pingpong ? 1 : options.consumers;
+    const Transport::Features features = transport->features();
     if (auto why = transport->unsupported(options.channel, producers, consumers)) {
       result.status = RunStatus::skipped;
       result.reason = *why;
+    } else if (options.channel.fifo_groups > 0 && !features.message_groups) {
+      result.status = RunStatus::skipped;
+      result.reason = "no message groups (--fifo-groups)";
+    } else if (!pingpong && options.backlog > 0 && !features.backlog) {
+      result.status = RunStatus::skipped;
+      result.reason = "no backlog of any size (--backlog)";
     } else if (pingpong) {
       result.latency = run_pingpong(*transport, {options.channel, options.iterations, options.warmup, options.pin});
     } else {
       result.stream = run_stream(*transport, {options.channel, options.messages, options.producers, options.consumers,
-                                              options.batch, options.pin});
+                                              options.batch, options.pin, options.backlog});
     }
   } catch (const std::exception& e) {
     result.status = RunStatus::failed;

@@ -18,6 +18,7 @@ namespace po = boost::program_options;
 constexpr std::size_t kMaxMessageBytes = 1048576;  // the largest message shmq (and SQS) takes
 constexpr std::size_t kMaxCapacity = 1u << 24;
 constexpr std::size_t kMaxProcesses = 64;  // producers, and consumers
+constexpr std::size_t kMaxFifoGroups = 1000000;
 constexpr std::size_t kSpinIterations = 100000;
 constexpr std::size_t kBlockIterations = 20000;  // each round trip sleeps twice
 // Stream defaults: a million messages, fewer for large ones, so that a run
@@ -104,8 +105,13 @@ po::options_description describe_options() {
       ("producers", text()->value_name("N"), "stream: sending processes (default 1)")              //
       ("consumers", text()->value_name("N"), "stream: receiving processes (default 1)")            //
       ("batch", text()->value_name("N"), "stream: most messages per receive, 1..10 (default 10)")  //
+      ("backlog", text()->value_name("N"),
+       "stream: fill the channel with N messages first and keep about N in it while timed (default 0; "
+       "at least consumers x batch; shmq only)")  //
+      ("fifo-groups", text()->value_name("N"),
+       "a FIFO queue, messages sent round-robin over N message groups (shmq only)")  //
       ("capacity", text()->value_name("N"),
-       "messages a channel holds before senders wait (default 1024, fewer above 256 KiB)")  //
+       "messages a channel holds before senders wait (default 1024, fewer above 256 KiB; a backlog adds to it)")  //
       ("pin", text()->value_name("CPU,CPU"),
        "pin the worker processes to these CPUs in turn (pingpong: ping, pong; stream: producers, consumers)")  //
       ("json", "print one JSON object instead of the table")                                                   //
@@ -191,7 +197,7 @@ std::optional<BenchOptions> parse_options(int argc, const char* const argv[], st
   for (const char* flag : {"iterations", "warmup"}) {
     if (given(flag) && !pingpong) throw UsageError(std::string("--") + flag + ": only with --workload pingpong");
   }
-  for (const char* flag : {"messages", "producers", "consumers", "batch"}) {
+  for (const char* flag : {"messages", "producers", "consumers", "batch", "backlog"}) {
     if (given(flag) && pingpong) throw UsageError(std::string("--") + flag + ": only with --workload stream");
   }
   o.iterations = given("iterations")                ? parse_count("--iterations", value("iterations"), 1, 100000000)
@@ -207,6 +213,17 @@ std::optional<BenchOptions> parse_options(int argc, const char* const argv[], st
   o.channel.capacity =
       given("capacity") ? parse_count("--capacity", value("capacity"), 1, kMaxCapacity)
                         : std::clamp(kChannelBytes / o.channel.message_bytes, kMinDefaultCapacity, kMaxDefaultCapacity);
+  if (given("backlog")) {
+    o.backlog = parse_count("--backlog", value("backlog"), 0, kMaxCapacity - o.channel.capacity);
+    // A consumer that finds the channel empty waits for a send; with fewer
+    // than a batch per consumer left in it, the last sends might all be taken.
+    if (o.backlog > 0 && o.backlog < o.consumers * o.batch) {
+      throw UsageError("--backlog: 0 or at least consumers x batch (" + std::to_string(o.consumers * o.batch) + ")");
+    }
+  }
+  if (given("fifo-groups")) {
+    o.channel.fifo_groups = parse_count("--fifo-groups", value("fifo-groups"), 1, kMaxFifoGroups);
+  }
   if (given("pin")) o.pin = parse_pin(value("pin"));
   o.json = given("json");
   if (given("plot")) {

@@ -18,13 +18,14 @@ namespace shmq::bench {
 struct BenchOptions {
   Workload workload = Workload::pingpong;
   std::vector<std::string> transports{"shmq"};  // in the order to run them
-  ChannelOptions channel;                       // message size, capacity, wait mode, block spin
+  ChannelOptions channel;                       // message size, capacity, wait mode, block spin, FIFO groups
   std::size_t iterations = 0;                   // pingpong: round trips measured
   std::size_t warmup = 0;                       // pingpong: round trips before those
   std::size_t messages = 0;                     // stream: messages sent in all
   std::size_t producers = 1;                    // stream
   std::size_t consumers = 1;                    // stream
   std::size_t batch = kMaxBatch;                // stream: most messages per receive
+  std::size_t backlog = 0;                      // stream: messages in the channel before and while timed
   std::vector<int> pin;                         // CPUs of the worker processes, in order
   bool json = false;                            // JSON on stdout instead of the table
   std::string plot_path;                        // write an SVG chart here, if set

@@ -81,6 +81,7 @@ std::string describe_run(const BenchOptions& o) {
   if (o.channel.wait == WaitMode::block && o.channel.block_spin.count() > 0) {
     text += " after " + std::to_string(o.channel.block_spin.count()) + " us of polling";
   }
+  if (o.channel.fifo_groups > 0) text += ", FIFO over " + std::to_string(o.channel.fifo_groups) + " groups";
   return text;
 }
 
@@ -95,6 +96,7 @@ void print_table(const BenchReport& report, std::ostream& out) {
     out << grouped(static_cast<double>(o.messages)) << " messages, " << o.producers
         << (o.producers == 1 ? " producer, " : " producers, ") << o.consumers
         << (o.consumers == 1 ? " consumer" : " consumers") << ", receive batch " << o.batch;
+    if (o.backlog > 0) out << ", backlog " << grouped(static_cast<double>(o.backlog));
   }
   out << ", channel capacity " << o.channel.capacity;
   if (!o.pin.empty()) out << ", pinned to CPUs " << pin_list(o.pin);
@@ -145,7 +147,9 @@ void print_json(const BenchReport& report, std::ostream& out) {
     j["producers"] = o.producers;
     j["consumers"] = o.consumers;
     j["batch"] = o.batch;
+    j["backlog"] = o.backlog;
   }
+  j["fifo_groups"] = o.channel.fifo_groups;
   j["pin"] = o.pin;
   j["results"] = nlohmann::ordered_json::array();
   for (const TransportResult& r : report.results) {

@@ -59,12 +59,45 @@ struct StreamCounters {
 };
 struct ProducerTally {
   std::uint64_t first_send_ns = std::numeric_limits<std::uint64_t>::max();  // unset if it had nothing to send
+  std::uint64_t last_send_ns = 0;                                           // when its last send returned
 };
 struct ConsumerTally {
   std::uint64_t received = 0;
   std::uint64_t malformed = 0;
+  std::uint64_t first_receive_ns = std::numeric_limits<std::uint64_t>::max();  // when it began to receive
   std::uint64_t last_consumed_ns = 0;  // when its last data message was consumed
 };
+
+// Numbers sent in a stream: the producers' N, then the backlog's.
+std::uint64_t stream_numbers(const StreamConfig& config) noexcept { return config.messages + config.backlog; }
+
+// Counts one received batch into `mine` and `counted`; true if it held a stop message.
+bool count_batch(const StreamConfig& config, std::span<const std::span<const std::byte>> batch,
+                 std::vector<std::uint8_t>& mine, ConsumerTally& counted, std::uint64_t& data) {
+  bool stop = false;
+  data = 0;
+  for (const std::span<const std::byte> message : batch) {
+    const auto seq = read_sequence(message);
+    if (seq == kStopSequence) {
+      stop = true;
+    } else if (!seq || *seq >= mine.size() || message.size() != config.channel.message_bytes) {
+      ++counted.malformed;
+    } else {
+      ++mine[*seq];
+      ++counted.received;
+      ++data;
+    }
+  }
+  return stop;
+}
+
+// Adds a process's counts to the shared `seen`.
+void publish_seen(const std::vector<std::uint8_t>& mine, std::span<std::uint8_t> seen) noexcept {
+  // relaxed: the parent reads `seen` after waitpid(), which orders it.
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i] != 0) std::atomic_ref<std::uint8_t>(seen[i]).fetch_add(mine[i], std::memory_order_relaxed);
+  }
+}
 
 void wait_for(const std::atomic<std::uint32_t>& counter, std::uint32_t value) noexcept {
   // acquire: pairs with the consumer's release; nothing else depends on it.
@@ -126,6 +159,9 @@ void produce(Transport& transport, const StreamConfig& config, std::size_t index
     stamp_sequence(message, seq);
     sender->send(message);
   }
+  tally.last_send_ns = now_ns();
+  // With a backlog the consumers stop by count: a stop would wait behind the backlog.
+  if (config.backlog > 0) return;
   // acq_rel: the last producer sends the stops after every producer's last send.
   if (counters.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 != config.producers) return;
   // A stop must not overtake another producer's messages still on their way
@@ -156,32 +192,27 @@ void produce(Transport& transport, const StreamConfig& config, std::size_t index
   }
 }
 
-// A stream consumer: receives in batches until a stop message, counting each
+// A stream consumer: receives in batches until a stop message (with a
+// backlog: until the consumers have consumed N between them), counting each
 // number it gets; adds its counts to `seen` once the clock has stopped.
 void consume(Transport& transport, const StreamConfig& config, std::size_t index, const StartGate& gate,
              StreamCounters& counters, ConsumerTally& tally, std::span<std::uint8_t> seen) {
   transport.attach_process("consumer-" + std::to_string(index));
   auto receiver = transport.open_receiver("stream");
-  std::vector<std::uint8_t> mine(config.messages);
+  std::vector<std::uint8_t> mine(stream_numbers(config));
   std::vector<std::span<const std::byte>> got;
   got.reserve(kMaxBatch);
   ConsumerTally counted;
+  // acquire: pairs with the other consumers' release; only a count.
+  auto more = [&] {
+    return config.backlog == 0 || counters.consumed.load(std::memory_order_acquire) < config.messages;
+  };
   gate.arrive_and_wait();
-  for (bool stop = false; !stop;) {
+  counted.first_receive_ns = now_ns();
+  for (bool stop = false; !stop && more();) {
     const std::size_t n = receive_some(*receiver, config.batch, got);
     std::uint64_t data = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto seq = read_sequence(got[i]);
-      if (seq == kStopSequence) {
-        stop = true;
-      } else if (!seq || *seq >= config.messages || got[i].size() != config.channel.message_bytes) {
-        ++counted.malformed;
-      } else {
-        ++mine[*seq];
-        ++counted.received;
-        ++data;
-      }
-    }
+    stop = count_batch(config, std::span(got.data(), n), mine, counted, data);
     if (data > 0) {
       counted.last_consumed_ns = now_ns();
       counters.consumed.fetch_add(data, std::memory_order_release);  // pairs with the last producer's acquire
@@ -189,18 +220,49 @@ void consume(Transport& transport, const StreamConfig& config, std::size_t index
   }
   tally = counted;
   counters.stops_taken.fetch_add(1, std::memory_order_release);  // pairs with wait_for's acquire
-  // relaxed: the parent reads `seen` after waitpid(), which orders it.
-  for (std::size_t i = 0; i < mine.size(); ++i) {
-    if (mine[i] != 0) std::atomic_ref<std::uint8_t>(seen[i]).fetch_add(mine[i], std::memory_order_relaxed);
+  publish_seen(mine, seen);
+}
+
+// Before the clock: sends the backlog's numbers, N to N + backlog - 1.
+void fill_backlog(Transport& transport, const StreamConfig& config, const StartGate& gate) {
+  transport.attach_process("backlog");
+  auto sender = transport.open_sender("stream");
+  std::vector<std::byte> message(config.channel.message_bytes);
+  fill_payload(message);
+  gate.arrive_and_wait();
+  for (std::uint64_t seq = config.messages; seq < stream_numbers(config); ++seq) {
+    stamp_sequence(message, seq);
+    sender->send(message);
   }
+}
+
+// After the clock: receives the `remaining` numbers the consumers left.
+void drain(Transport& transport, const StreamConfig& config, std::uint64_t remaining, const StartGate& gate,
+           ConsumerTally& tally, std::span<std::uint8_t> seen) {
+  transport.attach_process("drain");
+  auto receiver = transport.open_receiver("stream");
+  std::vector<std::uint8_t> mine(stream_numbers(config));
+  std::vector<std::span<const std::byte>> got;
+  got.reserve(kMaxBatch);
+  ConsumerTally counted;
+  gate.arrive_and_wait();
+  while (counted.received + counted.malformed < remaining) {
+    const std::size_t n = receive_some(*receiver, kMaxBatch, got);
+    std::uint64_t data = 0;
+    count_batch(config, std::span(got.data(), n), mine, counted, data);
+  }
+  tally = counted;
+  publish_seen(mine, seen);
 }
 
 }  // namespace
 
 LatencySummary run_pingpong(Transport& transport, const PingpongConfig& config) {
   if (config.iterations == 0) throw std::invalid_argument("pingpong needs at least one round trip");
-  transport.create_channel("ping", config.channel);
-  transport.create_channel("pong", config.channel);
+  ChannelOptions channel = config.channel;
+  channel.sends = config.warmup + config.iterations;
+  transport.create_channel("ping", channel);
+  transport.create_channel("pong", channel);
   SharedArray<std::uint64_t> samples(config.iterations);
   SharedArray<std::uint64_t> elapsed(1);
   std::vector<WorkerSpec> workers;
@@ -219,11 +281,23 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
       config.batch > kMaxBatch) {
     throw std::invalid_argument("stream: messages, producers, consumers and batch (up to 10) must be positive");
   }
-  transport.create_channel("stream", config.channel);
+  if (config.backlog > 0 && config.backlog < config.consumers * config.batch) {
+    throw std::invalid_argument("stream: a backlog must be at least consumers * batch messages");
+  }
+  const std::uint64_t numbers = stream_numbers(config);
+  ChannelOptions channel = config.channel;
+  channel.capacity += config.backlog;  // the backlog, and room beside it as without one
+  channel.sends = numbers + config.consumers;
+  transport.create_channel("stream", channel);
   SharedArray<StreamCounters> counters(1);
   SharedArray<ProducerTally> producer_tallies(config.producers);
-  SharedArray<ConsumerTally> consumer_tallies(config.consumers);
-  SharedArray<std::uint8_t> seen(config.messages);  // deliveries of each number, over all consumers
+  SharedArray<ConsumerTally> consumer_tallies(config.consumers + 1);  // the last: the drain's
+  SharedArray<std::uint8_t> seen(numbers);                            // deliveries of each number, over all consumers
+  if (config.backlog > 0) {
+    std::vector<WorkerSpec> filler{
+        {"backlog", cpu_for(config.pin, 0), [&](const StartGate& gate) { fill_backlog(transport, config, gate); }}};
+    run_workers(transport.name(), filler);
+  }
   std::vector<WorkerSpec> workers;
   for (std::size_t p = 0; p < config.producers; ++p) {
     workers.push_back({"producer-" + std::to_string(p), cpu_for(config.pin, p), [&, p](const StartGate& gate) {
@@ -241,27 +315,45 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
   std::uint64_t received = 0;
   std::uint64_t malformed = 0;
   std::uint64_t end = 0;
+  std::uint64_t start = std::numeric_limits<std::uint64_t>::max();
   for (std::size_t c = 0; c < config.consumers; ++c) {
     received += consumer_tallies[c].received;
     malformed += consumer_tallies[c].malformed;
     end = std::max(end, consumer_tallies[c].last_consumed_ns);
+    // With a backlog the consumers have work before the first send.
+    if (config.backlog > 0) start = std::min(start, consumer_tallies[c].first_receive_ns);
   }
-  std::uint64_t start = std::numeric_limits<std::uint64_t>::max();
-  for (std::size_t p = 0; p < config.producers; ++p) start = std::min(start, producer_tallies[p].first_send_ns);
+  for (std::size_t p = 0; p < config.producers; ++p) {
+    start = std::min(start, producer_tallies[p].first_send_ns);
+    // With a backlog the consumers may finish before the producers: the
+    // clock runs until both sides have done all their work.
+    if (config.backlog > 0) end = std::max(end, producer_tallies[p].last_send_ns);
+  }
+  const std::uint64_t timed = received;
+  if (config.backlog > 0 && received + malformed < numbers) {
+    ConsumerTally& drained = consumer_tallies[config.consumers];
+    std::vector<WorkerSpec> drainer{{"drain", cpu_for(config.pin, 0), [&](const StartGate& gate) {
+                                       drain(transport, config, numbers - received - malformed, gate, drained,
+                                             std::span(seen.data(), seen.size()));
+                                     }}};
+    run_workers(transport.name(), drainer);
+    received += drained.received;
+    malformed += drained.malformed;
+  }
   const auto missing = static_cast<std::uint64_t>(std::count(seen.data(), seen.data() + seen.size(), 0));
   const auto duplicated = static_cast<std::uint64_t>(
       std::count_if(seen.data(), seen.data() + seen.size(), [](std::uint8_t n) { return n > 1; }));
-  if (received != config.messages || missing != 0 || duplicated != 0 || malformed != 0) {
-    throw std::runtime_error("stream: sent " + std::to_string(config.messages) + " messages, received " +
+  if (received != numbers || missing != 0 || duplicated != 0 || malformed != 0) {
+    throw std::runtime_error("stream: sent " + std::to_string(numbers) + " messages, received " +
                              std::to_string(received) + ": " + std::to_string(missing) + " missing, " +
                              std::to_string(duplicated) + " more than once, " + std::to_string(malformed) +
                              " malformed");
   }
   if (end <= start) throw std::runtime_error("stream: the clock did not advance");
   StreamSummary s;
-  s.messages = received;
+  s.messages = timed;
   s.seconds = static_cast<double>(end - start) / 1e9;
-  s.messages_per_s = static_cast<double>(received) / s.seconds;
+  s.messages_per_s = static_cast<double>(timed) / s.seconds;
   s.mb_per_s = s.messages_per_s * static_cast<double>(config.channel.message_bytes) / 1e6;
   return s;
 }

@@ -6,6 +6,11 @@
 //   stream:   producers send N numbered messages on channel "stream" as fast
 //             as it takes them; consumers receive in batches until each gets
 //             a stop message; every number must arrive exactly once.
+//             With a backlog of B, one process first fills the channel with
+//             B messages (not timed); the consumers then stop once they have
+//             consumed N between them, so the channel holds about B
+//             throughout the timed part, and one process drains what is left
+//             afterwards (not timed) before every number is checked.
 #pragma once
 
 #include <cstddef>
@@ -35,11 +40,15 @@ struct StreamConfig {
   std::size_t consumers = 1;
   std::size_t batch = kMaxBatch;  // most messages a consumer takes per receive
   std::vector<int> pin;           // CPUs of producers, then consumers (cycled); empty: not pinned
+  // Messages in the channel before the clock starts, kept there while it runs.
+  // 0, or at least consumers * batch: a consumer that finds the channel empty
+  // waits for a send, and one must always come.
+  std::size_t backlog = 0;
 };
 
 struct StreamSummary {
-  std::uint64_t messages = 0;  // consumed, each exactly once
-  double seconds = 0;          // from the first send to the last message consumed
+  std::uint64_t messages = 0;  // consumed while timed, each exactly once (with a backlog: N or a few more)
+  double seconds = 0;  // from the first send to the last message consumed (with a backlog: first and last of either)
   double messages_per_s = 0;
   double mb_per_s = 0;  // 10^6 bytes of messages a second
 };
@@ -49,9 +58,10 @@ struct StreamSummary {
 // (with its message) or a reply is not the message sent.
 LatencySummary run_pingpong(Transport& transport, const PingpongConfig& config);
 
-// Creates channel "stream" and measures throughput. Blocks until all
-// processes are done. Throws std::runtime_error if a process fails, or if a
-// message is lost, duplicated or malformed.
+// Creates channel "stream" (with room for the backlog besides its capacity)
+// and measures throughput. Blocks until all processes are done. Throws
+// std::runtime_error if a process fails, or if a message is lost,
+// duplicated or malformed.
 StreamSummary run_stream(Transport& transport, const StreamConfig& config);
 
 }  // namespace shmq::bench

@@ -1,6 +1,7 @@
-// shmq as a transport: a channel is a standard queue, received and deleted
-// the way an SQS consumer does it. Unless a namespace is given, the
-// transport runs its own shmqd in a fresh namespace for the run.
+// shmq as a transport: a channel is a standard queue (a FIFO queue with
+// --fifo-groups), received and deleted the way an SQS consumer does it.
+// Unless a namespace is given, the transport runs its own shmqd in a fresh
+// namespace for the run.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,10 +11,12 @@
 #include <array>
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -36,24 +39,56 @@ constexpr std::uint32_t kMaxSlots = 1u << 24;      // the daemon's limit on a qu
 // a few bytes) and comes in powers of two; allow this much for the blob.
 constexpr std::size_t kBlobAllowance = 64;
 constexpr std::uint64_t kMinArenaBytes = 4ull << 20;
-constexpr auto kLongPoll = 20s;      // SQS's longest wait; an empty receive is repeated
-constexpr auto kFullBackoff = 20us;  // block mode: a sender's pause while the queue is full
+constexpr std::uint64_t kDedupIdsPerSlot = 8;  // a FIFO queue's deduplication window: 8 ids a slot
+constexpr auto kLongPoll = 20s;                // SQS's longest wait; an empty receive is repeated
+constexpr auto kFullBackoff = 20us;            // block mode: a sender's pause while the queue is full
 constexpr auto kDaemonStartTimeout = 10s;
 
 // Attributes of every channel: the largest messages, and a visibility timeout
-// so long that nothing received during a run is delivered again.
-const Attributes& channel_attributes() {
-  static const Attributes kAttributes{{"MaximumMessageSize", std::to_string(kMaxMessageBytes)},
-                                      {"VisibilityTimeout", "43200"}};
-  return kAttributes;
+// so long that nothing received during a run is delivered again. A FIFO
+// channel's senders give each message its own deduplication id.
+Attributes channel_attributes(const ChannelOptions& options) {
+  Attributes attributes{{"MaximumMessageSize", std::to_string(kMaxMessageBytes)}, {"VisibilityTimeout", "43200"}};
+  if (options.fifo_groups > 0) attributes["FifoQueue"] = "true";
+  return attributes;
 }
 
-// Slots for `capacity` messages, and payload space for as many blocks.
+// Slots for `capacity` messages, and payload space for as many blocks. A
+// FIFO queue's deduplication window holds 8 ids a slot for 5 minutes, so it
+// gets slots enough for an id per message sent in the run; senders still
+// wait while `capacity` messages are in it.
 QueueCapacity capacity_for(const ChannelOptions& options) {
   const std::uint64_t block = std::bit_ceil(options.message_bytes + kBlobAllowance);
-  return QueueCapacity{static_cast<std::uint32_t>(options.capacity),
+  std::uint64_t slots = options.capacity;
+  if (options.fifo_groups > 0) slots = std::max<std::uint64_t>(slots, options.sends / kDedupIdsPerSlot + 1);
+  return QueueCapacity{static_cast<std::uint32_t>(std::min<std::uint64_t>(slots, kMaxSlots)),
                        std::max<std::uint64_t>(kMinArenaBytes, options.capacity * block)};
 }
+
+// What a FIFO channel's sender adds to each message: its group, round-robin,
+// and a deduplication id no other message of the run has.
+class FifoStamp {
+ public:
+  explicit FifoStamp(std::size_t groups) {
+    for (std::size_t g = 0; g < groups; ++g) groups_.push_back("g" + std::to_string(g));
+    prefix_ = "p" + std::to_string(::getpid()) + "-";
+  }
+
+  // Sets the group and deduplication id of the next message. Does not
+  // allocate once the strings have grown to their longest.
+  void next(SendOptions& options) {
+    options.group_id.assign(groups_[sent_ % groups_.size()]);
+    char digits[20];
+    const auto end = std::to_chars(digits, digits + sizeof(digits), sent_).ptr;
+    options.deduplication_id.assign(prefix_).append(digits, end);
+    ++sent_;
+  }
+
+ private:
+  std::vector<std::string> groups_;
+  std::string prefix_;  // the process id: senders in different processes never share an id
+  std::uint64_t sent_ = 0;
+};
 
 std::string default_shmqd_path() {
   std::error_code ec;
@@ -72,12 +107,15 @@ void remove_segments(const std::string& ns) {
 class ShmqSender final : public Sender {
  public:
   ShmqSender(Queue queue, const ChannelOptions& options)
-      : queue_(std::move(queue)), wait_(options.wait), capacity_(options.capacity) {}
+      : queue_(std::move(queue)), wait_(options.wait), capacity_(options.capacity) {
+    if (options.fifo_groups > 0) fifo_.emplace(options.fifo_groups);
+  }
 
   void send(std::span<const std::byte> message) override {
     const std::string_view body(reinterpret_cast<const char*>(message.data()), message.size());
+    if (fifo_) fifo_->next(send_options_);
     for (;;) {
-      const std::error_code ec = queue_.send(body, result_);
+      const std::error_code ec = queue_.send(body, result_, send_options_);
       if (!ec) return;
       if (ec != Errc::queue_full) throw std::runtime_error("send: " + ec.message());
       wait_for_room();
@@ -104,6 +142,8 @@ class ShmqSender final : public Sender {
   WaitMode wait_;
   std::size_t capacity_;
   SendResult result_;  // reused: its strings keep their buffers
+  SendOptions send_options_;
+  std::optional<FifoStamp> fifo_;  // FIFO channels only
 };
 
 class ShmqReceiver final : public Receiver {
@@ -182,6 +222,7 @@ class ShmqTransport final : public Transport {
   ShmqTransport& operator=(const ShmqTransport&) = delete;
 
   std::string_view name() const override { return "shmq"; }
+  Features features() const override { return {.message_groups = true, .backlog = true}; }
 
   std::optional<std::string> unsupported(const ChannelOptions& options, std::size_t, std::size_t) const override {
     if (options.message_bytes > kMaxMessageBytes) return "messages of at most 1 MiB (MaximumMessageSize)";
@@ -192,7 +233,7 @@ class ShmqTransport final : public Transport {
   void create_channel(const std::string& channel, const ChannelOptions& options) override {
     // A Client only for this call: the parent holds none across fork().
     Client client(Client::Options{ns_});
-    client.create_queue(queue_name(channel), channel_attributes(), capacity_for(options));
+    client.create_queue(queue_name(channel, options), channel_attributes(options), capacity_for(options));
     channels_.set(channel, options);
   }
 
@@ -209,18 +250,20 @@ class ShmqTransport final : public Transport {
   void destroy_channels() override {
     if (!channels_.empty()) {
       Client client(Client::Options{ns_});
-      for (const auto& [channel, options] : channels_) client.delete_queue(queue_name(channel));
+      for (const auto& [channel, options] : channels_) client.delete_queue(queue_name(channel, options));
       channels_.clear();
     }
     stop_daemon();
   }
 
  private:
-  std::string queue_name(const std::string& channel) const { return run_id_ + "-" + channel; }
+  std::string queue_name(const std::string& channel, const ChannelOptions& options) const {
+    return run_id_ + "-" + channel + (options.fifo_groups > 0 ? ".fifo" : "");
+  }
 
   Queue open(const std::string& channel) {
     if (!client_) throw std::logic_error("shmq: attach_process first");
-    return client_->open_queue(queue_name(channel));
+    return client_->open_queue(queue_name(channel, channels_.at(channel)));
   }
 
   void start_daemon(const std::string& path) {

@@ -30,6 +30,14 @@ struct ChannelOptions {
   WaitMode wait = WaitMode::spin;
   // block mode only: how long a receive busy-polls before it sleeps (0: sleep at once).
   std::chrono::microseconds block_spin{0};
+  // Above 0: the channel is a FIFO queue and senders spread their messages
+  // round-robin over this many message groups (transports with
+  // Features::message_groups only).
+  std::size_t fifo_groups = 0;
+  // Messages sent on the channel in the whole run, by every sender together
+  // (0: not known). A FIFO queue's deduplication window must hold an id for
+  // each: ids outlive the messages by 5 minutes.
+  std::size_t sends = 0;
 };
 
 // The sending end of a channel, in one process.
@@ -57,8 +65,16 @@ class Receiver {
 
 class Transport {
  public:
+  // What a transport can do beyond a plain channel; a run that needs more is
+  // skipped for it, with the reason.
+  struct Features {
+    bool message_groups = false;  // ChannelOptions::fifo_groups
+    bool backlog = false;         // holds a backlog of any size up to its capacity (stream --backlog)
+  };
+
   virtual ~Transport() = default;
   virtual std::string_view name() const = 0;
+  virtual Features features() const { return {}; }
 
   // Why this transport cannot run these options (e.g. spsc has no block
   // mode, a message over POSIX mqueue's msgsize_max), or nullopt if it can.

@@ -6,6 +6,7 @@ no request failed. Timing is not asserted: these machines are noisy.
     bench_smoke.py bridge --shmqd PATH --floor PATH
     bench_smoke.py memory --shmqd PATH --shmqctl PATH
     bench_smoke.py many-queues --shmqd PATH
+    bench_smoke.py comparison --bench PATH
 """
 
 import argparse
@@ -13,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "bench"
@@ -117,10 +119,49 @@ def check_many_queues(opts, c):
     c.equal("deleted.threads", doc["deleted"]["threads"], doc["idle"]["threads"])
 
 
+def check_comparison(opts, c):
+    """One quick round of run_comparison.py: every configuration ran, and the
+    targets table lists each target with a measured ratio, its bound and a verdict."""
+    with tempfile.TemporaryDirectory(prefix="shmq-comparison-smoke-") as out:
+        command = [sys.executable, str(BENCH / "run_comparison.py"), "--bench", opts.bench, "--out", out,
+                   "--rounds", "1", "--messages", "3000", "--iterations", "300", "--backlog", "1000"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=400)
+        if done.returncode != 0:
+            sys.exit(f"FAIL: {' '.join(command)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
+        summary = json.loads((Path(out) / "summary.json").read_text())
+        for name in ("pingpong-spin", "stream-spin", "stream-4x4-backlog", "stream-fifo"):
+            for suffix in ("", "-pinned"):
+                for ext in (".json", ".svg"):
+                    if not (Path(out) / (name + suffix + ext)).is_file():
+                        c.failures.append(f"{name + suffix + ext} was not written")
+    for key in ("start", "end", "before_runs_min", "before_runs_max", "other_cpu_seconds"):
+        c.at_least(f"load.{key}", summary["load"][key], 0)
+    lines = done.stdout.splitlines()
+    try:
+        table = lines[lines.index("#### Targets (ratios of the medians above, from this one run)") + 2:]
+    except ValueError:
+        c.failures.append("no targets table in the output:\n" + done.stdout)
+        return
+    c.equal("targets table header", table[0], "| target | bound | unpinned | met | pinned | met |")
+    rows = [line for line in table[2:] if line.startswith("| ")]
+    for mode in ("unpinned", "pinned"):
+        targets = summary["targets"][mode]
+        c.equal(f"{mode} targets", len(targets), 12)
+        c.equal(f"{mode} targets in the table", len(rows), len(targets))
+        for t in targets:
+            c.positive(f"{mode} {t['target']}", t["ratio"])
+            c.equal(f"{mode} {t['target']} verdict", type(t["met"]), bool)
+            if not any(row.startswith(f"| {t['target']} | {t['bound']} |") for row in rows):
+                c.failures.append(f"no row for {t['target']} ({t['bound']}) in the targets table")
+        for name, medians in summary["medians"][mode].items():
+            c.equal(f"{mode} {name} shmq", medians["shmq"]["status"], "ok")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("which", choices=["bridge", "memory", "many-queues"])
-    p.add_argument("--shmqd", required=True)
+    p.add_argument("which", choices=["bridge", "memory", "many-queues", "comparison"])
+    p.add_argument("--shmqd")
+    p.add_argument("--bench")
     p.add_argument("--shmqctl")
     p.add_argument("--floor")
     p.add_argument("--backlog")
@@ -130,6 +171,8 @@ def main():
         check_bridge(opts, c)
     elif opts.which == "many-queues":
         check_many_queues(opts, c)
+    elif opts.which == "comparison":
+        check_comparison(opts, c)
     else:
         check_memory(opts, c)
     for failure in c.failures:

@@ -123,6 +123,66 @@ TEST(ShmqBench, StreamOfLargestMessages) {
   expect_stream(result_of(report, "spsc"), 64);
 }
 
+// The consumers stop after the producers' messages, the backlog's stay in
+// the queue while timed and are drained afterwards: every number is checked,
+// and a transport that cannot hold the backlog says so.
+TEST(ShmqBench, StreamWithABacklogDeliversEveryMessageAndReportsIt) {
+  const json report =
+      run_json({"--workload", "stream", "--transport", "shmq,spsc", "--messages", "5000", "--backlog", "3000"});
+  EXPECT_EQ(report.at("backlog"), 3000);
+  const json& shmq = result_of(report, "shmq");
+  ASSERT_EQ(shmq.at("status"), "ok") << shmq.at("reason");
+  // Consumers take a batch at a time: the timed count is the producers' or up to a batch more.
+  EXPECT_GE(shmq.at("messages").get<std::uint64_t>(), 5000u);
+  EXPECT_LT(shmq.at("messages").get<std::uint64_t>(), 5000u + 10u);
+  EXPECT_GT(shmq.at("messages_per_s").get<double>(), 0);
+  const json& spsc = result_of(report, "spsc");
+  EXPECT_EQ(spsc.at("status"), "skipped");
+  EXPECT_NE(spsc.at("reason").get<std::string>().find("--backlog"), std::string::npos) << spsc.at("reason");
+}
+
+TEST(ShmqBench, StreamWithABacklogFourByFourSpinAndBlock) {
+  for (const char* wait : {"spin", "block"}) {
+    SCOPED_TRACE(wait);
+    const json report = run_json({"--workload", "stream", "--wait", wait, "--messages", "4000", "--producers", "4",
+                                  "--consumers", "4", "--backlog", "1000"});
+    const json& shmq = result_of(report, "shmq");
+    ASSERT_EQ(shmq.at("status"), "ok") << shmq.at("reason");
+    EXPECT_GE(shmq.at("messages").get<std::uint64_t>(), 4000u);
+    EXPECT_EQ(report.at("producers"), 4);
+    EXPECT_EQ(report.at("consumers"), 4);
+  }
+}
+
+// A FIFO queue over message groups; more messages than the capacity's
+// deduplication window would take if it were not sized for the run.
+TEST(ShmqBench, StreamOverFifoGroupsDeliversEveryMessage) {
+  const json report = run_json({"--workload", "stream", "--transport", "shmq,boostmq", "--fifo-groups", "7",
+                                "--messages", "20000", "--capacity", "64"});
+  EXPECT_EQ(report.at("fifo_groups"), 7);
+  expect_stream(result_of(report, "shmq"), 20000);
+  const json& boostmq = result_of(report, "boostmq");
+  EXPECT_EQ(boostmq.at("status"), "skipped");
+  EXPECT_NE(boostmq.at("reason").get<std::string>().find("--fifo-groups"), std::string::npos) << boostmq.at("reason");
+}
+
+TEST(ShmqBench, PingpongAndBacklogStreamOverFifoGroups) {
+  const json pingpong = run_json({"--fifo-groups", "3", "--iterations", "300"});
+  EXPECT_EQ(pingpong.at("fifo_groups"), 3);
+  expect_latency(result_of(pingpong, "shmq"));
+  const json stream =
+      run_json({"--workload", "stream", "--fifo-groups", "100", "--messages", "3000", "--backlog", "2000"});
+  ASSERT_EQ(result_of(stream, "shmq").at("status"), "ok") << result_of(stream, "shmq").at("reason");
+}
+
+TEST(ShmqBench, TableNamesBacklogAndFifoGroups) {
+  const ProcessResult r =
+      run_bench({"--workload", "stream", "--messages", "2000", "--backlog", "1000", "--fifo-groups", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("FIFO over 5 groups"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("backlog 1,000"), std::string::npos) << r.out;
+}
+
 TEST(ShmqBench, TableNamesTheRunTheMachineAndEachTransport) {
   const ProcessResult r = run_bench({"--transport", "shmq,spsc", "--wait", "block", "--iterations", "200"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -164,8 +224,17 @@ TEST(ShmqBench, BadFlagsExitTwoWithAMessage) {
       {"--iterations", "-5"},
       {"--iterations", "0"},
       {"--workload", "stream", "--batch", "11"},
-      {"--messages", "10"},      // a stream flag with pingpong
-      {"--block-spin-us", "5"},  // block mode only
+      {"--messages", "10"},                        // a stream flag with pingpong
+      {"--block-spin-us", "5"},                    // block mode only
+      {"--backlog", "1000"},                       // a stream flag with pingpong
+      {"--workload", "stream", "--backlog", "9"},  // fewer than consumers x batch
+      {"--workload", "stream", "--consumers", "2", "--batch", "5", "--backlog", "9"},
+      {"--workload", "stream", "--backlog", "many"},
+      {"--workload", "stream", "--backlog", "-1"},
+      {"--workload", "stream", "--backlog", "99999999999"},
+      {"--fifo-groups", "0"},
+      {"--fifo-groups", "-3"},
+      {"--fifo-groups", "1000001"},
       {"--pin", "0,x"},
       {"--no-such-flag"},
       {"stray"},
@@ -189,8 +258,7 @@ TEST(ShmqBench, AllTransportsRunSideBySide) {
     expect_latency(result_of(pingpong, name));
     EXPECT_GT(result_of(pingpong, name).at("x_shmq").get<double>(), 0);
   }
-  const json stream =
-      run_json({"--workload", "stream", "--wait", "block", "--transport", "all", "--messages", "2000"});
+  const json stream = run_json({"--workload", "stream", "--wait", "block", "--transport", "all", "--messages", "2000"});
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const json& r = result_of(stream, name);
