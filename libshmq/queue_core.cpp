@@ -575,6 +575,17 @@ void QueueCore::all_unlink(std::uint32_t index) {
   RetentionList(d_, bounds_.capacity, h_->roots.all_head, h_->roots.all_tail).unlink(index);
 }
 
+// READY -> REDRIVE: a receive found a message already received
+// maxReceiveCount times (the count was lowered since); it waits for the
+// daemon to move it to the dead-letter queue. Its other lists are the
+// caller's to leave.
+void QueueCore::redrive_instead(std::uint32_t index) {
+  count(MessageState::kReady, -1);
+  set_state(index, MessageState::kRedrive);
+  count(MessageState::kRedrive, +1);
+  redrive_push(index);
+}
+
 void QueueCore::redrive_push(std::uint32_t index) {
   IndexRoots& r = h_->roots;
   MessageDescriptor& m = desc(index);
@@ -1303,10 +1314,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
           ready_unlink(index);
           if (max_receives > 0 && m.receive_count >= max_receives) {
             // maxReceiveCount was lowered below this message's count.
-            count(MessageState::kReady, -1);
-            set_state(index, MessageState::kRedrive);
-            count(MessageState::kRedrive, +1);
-            redrive_push(index);
+            redrive_instead(index);
             redrive = true;
             continue;
           }
@@ -1330,10 +1338,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
             if (max_receives > 0 && m.receive_count >= max_receives) {
               // maxReceiveCount was lowered below this message's count: it
               // moves to the dead-letter queue, and holds the group meanwhile.
-              count(MessageState::kReady, -1);
-              set_state(index, MessageState::kRedrive);
-              count(MessageState::kRedrive, +1);
-              redrive_push(index);
+              redrive_instead(index);
               redrive = true;
               break;
             }

@@ -421,6 +421,7 @@ class QueueCore {
   void all_push_back(std::uint32_t index);
   void all_unlink(std::uint32_t index);
   void redrive_push(std::uint32_t index);
+  void redrive_instead(std::uint32_t index);  // READY -> REDRIVE, at a receive
   void redrive_unlink(std::uint32_t index);
   void set_available(int delta) noexcept;
   std::uint64_t retention_deadline() const;
