@@ -14,6 +14,21 @@
 //     (the send was never reported as done, so nothing is lost);
 //   - a receiver killed after taking messages leaves them kInFlight, and
 //     they become visible again when their visibility timeout expires.
+//
+// Where each concern lives:
+//   - transitions.cpp: every edge of the state machine (send, receive,
+//     delete, change visibility, expiry, delay end, redrive, retention,
+//     purge), in the order of the diagram in docs/data-plane.md, with the
+//     lists, counts and prefetches they share;
+//   - recovery.cpp: attach_check, rebuild, reclaim_writing, reserve_in_use
+//     and the trim (trim_step), which gives memory back;
+//   - reaper.cpp: the reaper's turn and wake-up, and the sleeping receivers;
+//   - queue_core.cpp: the geometry, format and construction, refusing a
+//     corrupt segment (repair, refuse, fault, refusal), the memory the
+//     watermarks cover, stats and the lock-free reads;
+//   - queue_lock.hpp: the robust mutex and Lock; queue_core_internal.hpp:
+//     the helpers these files share, guarded(), and the few small members
+//     the hot path calls across concerns, inline.
 #pragma once
 
 #include <array>
