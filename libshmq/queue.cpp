@@ -110,6 +110,7 @@ std::chrono::seconds Queue::receive_wait_time() const noexcept {
 }
 
 QueueCounts Queue::counts() const noexcept {
+  state_->core.commit_submitted();  // messages sent without the mutex count once committed
   auto& c = state_->core.header().counts;
   constexpr auto relaxed = std::memory_order_relaxed;  // an estimate, as SQS's are
   return QueueCounts{atom(c.visible).load(relaxed), atom(c.in_flight).load(relaxed), atom(c.delayed).load(relaxed),
@@ -248,12 +249,43 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
     sizes[i] = static_cast<std::uint32_t>(out[i].body.size() + detail::blob_size(blobs[i]));
   }
   for (std::size_t i = 0; i < n; ++i) requests[i].message_id = detail::new_message_id();
+  // Sends without the mutex first (small messages to a standard queue, see
+  // QueueCore::send_lock_free). Those it sends the locked path skips, as it
+  // skips a message with an error.
+  std::array<bool, kMax> sent{};
+  std::size_t unsent = n;
+  if (!q.core.fifo()) {
+    const std::uint32_t epoch =
+        q.connection ? q.connected_epoch.load(std::memory_order_relaxed) : detail::QueueCore::kAnyEpoch;
+    const detail::Now now = detail::now();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (errors[i]) continue;
+      struct Source {
+        const Outgoing* out;
+        const detail::BlobFields* blob;
+      } source{&out[i], &blobs[i]};
+      const detail::QueueCore::Fill fill{[](void* context, std::size_t, std::uint8_t* payload) noexcept {
+                                           const auto& src = *static_cast<const Source*>(context);
+                                           write_payload(*src.out, *src.blob, payload);
+                                         },
+                                         &source};
+      if (q.core.send_lock_free(epoch, sizes[i], q.pid, fill, bodies[i], requests[i], results[i], now)) {
+        sent[i] = true;
+        errors[i] = Errc::internal;  // not for the locked path; replaced below
+        --unsent;
+      }
+    }
+  }
   const auto original_errors = errors;
   const auto sizes_n = std::span(sizes.data(), n);
   const auto slots_n = std::span(slots.data(), n);
   const auto errors_n = std::span(errors.data(), n);
   std::uint32_t receivable = 0;
-  if (std::accumulate(sizes_n.begin(), sizes_n.end(), std::uint64_t{0}) <= kCopyUnderLockBytes) {
+  std::uint64_t unsent_bytes = 0;
+  for (std::size_t i = 0; i < n; ++i) unsent_bytes += sent[i] ? 0 : sizes[i];
+  if (unsent == 0) {
+    // All sent without the mutex.
+  } else if (unsent_bytes <= kCopyUnderLockBytes) {
     struct Sources {
       std::span<Outgoing> out;
       const detail::BlobFields* blobs;
@@ -299,7 +331,7 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
   }
   if (receivable > 0) q.core.wake_receivers(receivable);
   for (std::size_t i = 0; i < n; ++i) {
-    out[i].error = errors[i] ? errors[i] : results[i].error;
+    out[i].error = sent[i] ? std::error_code{} : errors[i] ? errors[i] : results[i].error;
     out[i].result = results[i];
   }
 }

@@ -115,6 +115,7 @@ QueueCore::QueueCore(void* base, Backing backing) noexcept
       dedup_(*h_, at<DedupEntry>(base, bounds_.geometry.dedup_offset),
              at<std::uint32_t>(base, bounds_.geometry.dedup_buckets_offset), bounds_.dedup_capacity,
              bounds_.geometry.dedup_bucket_count, backing_),
+      ring_(h_->submit_cells, h_->submit_tail, h_->roots.submit_head),
       mutex_kind_(atom(h_->mutex.__data.__kind).load(std::memory_order_relaxed)) {}
 
 void QueueCore::format(void* base, const FormatParams& p) {
@@ -177,6 +178,7 @@ void QueueCore::format(void* base, const FormatParams& p) {
   h->trim.generation_base = 1;
   h->next_deadline_ns = ~0ull;
   h->reaper_deadline_ns = ~0ull;
+  SubmitRing::format(h->submit_cells);
 
   // Release: a process that acquire-loads the version sees everything above.
   atom(h->layout_version).store(kLayoutVersion, std::memory_order_release);
@@ -303,6 +305,11 @@ bool QueueCore::reserve_fifo_tables() noexcept {
 QueueCore::Stats QueueCore::stats() noexcept {
   Lock lock(*this, lock_wait());
   if (lock.owns()) {
+    // Messages sent without the mutex count once they are committed.
+    guarded(lock, [&] {
+      drain_submitted();
+      publish_deadline();
+    });
     return Stats{h_->counts,
                  h_->roots.unused_from,
                  h_->roots.arena_free_bytes,
@@ -341,7 +348,9 @@ bool QueueCore::still_valid(const Delivery& delivery) const noexcept {
 }
 
 std::uint32_t QueueCore::available_count() const noexcept {
-  return atom(h_->available).load(std::memory_order_relaxed);
+  // Messages on the submit ring are not counted yet, but a receive would
+  // commit and take them.
+  return atom(h_->available).load(std::memory_order_relaxed) + (!fifo() && ring_.nonempty() ? 1 : 0);
 }
 
 std::uint64_t QueueCore::next_deadline_ns() const noexcept {

@@ -34,6 +34,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,6 +50,7 @@
 #include "receipt_handle.hpp"
 #include "segment_fault.hpp"
 #include "segment_layout.hpp"
+#include "submit_ring.hpp"
 #include "timer_heap.hpp"
 
 namespace shmq::detail {
@@ -211,6 +213,31 @@ class QueueCore {
 
   // Frees reservations that will not be committed (those still held).
   void unreserve(std::span<Reservation> slots) noexcept;
+
+  // A send without the mutex (see docs/data-plane.md, "Sends without the
+  // mutex"): one message of `size` bytes (body and blob; `body` of them the
+  // body), written by fill(0) into a slot from this process's cache, marked
+  // kPending and put on the submit ring; any later locker commits it. Only
+  // for a standard queue, with no delay and a block of at most
+  // 2^(kMinOrder + kCacheOrders - 1) bytes. The cache is refilled under the
+  // mutex kCacheRefill slots at a time; unless `epoch` is kAnyEpoch, a
+  // daemon epoch other than `epoch` sends nothing. False if the message was
+  // not sent this way (nothing was done: the caller sends it with the
+  // mutex, which also answers why). True: sent, `res` filled, a sleeping
+  // receiver woken.
+  static constexpr unsigned kCacheOrders = 5;  // blocks of 64 B to 1 KiB
+  static constexpr std::uint32_t kCacheRefill = 16;
+  bool send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill,
+                      std::uint32_t body, const CommitRequest& req, CommitResult& res, Now now) noexcept;
+
+  // Commits what the submit ring holds, if anything, so that the counts
+  // include it (within lock_wait(); nothing if the lock stays held).
+  void commit_submitted() noexcept;
+
+  // Gives the slots in this process's cache back to the queue (closing it).
+  // Slots a process never gives back are freed by the daemon once the
+  // process is gone, or taken back by a trim.
+  void release_cache(std::uint32_t pid) noexcept;
 
   // Publishes filled reservations (skipping those with index kNil). `bodies`
   // gives each one's body length (the rest of its bytes are the blob). A
@@ -378,6 +405,23 @@ class QueueCore {
   class Lock;
   friend class Lock;
 
+  // Sends without the mutex: the slot cache and the submit ring.
+  struct CacheEntry {
+    std::uint32_t index;
+    std::uint32_t generation;
+  };
+  bool claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, std::uint32_t& index) noexcept;
+  bool refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid) noexcept;
+  bool commit_pending(std::uint32_t index);
+  std::uint32_t drain_submitted();
+  bool take_back_cached(std::uint32_t index, const std::uint32_t* generation);
+  // Under the mutex, before a trim: takes back every cached slot and frees
+  // or commits what dead processes left half-sent. False if a send without
+  // the mutex is under way (the queue is not empty).
+  bool take_back_caches();
+  bool reclaim_dead_sender(std::uint32_t index, MessageState s);
+  void add_cached(int delta) noexcept;
+
   void prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept;
   void prefetch_for_receive(std::size_t n) const noexcept;
   void prefetch_for_remove(std::span<const ReceiptHandle> handles) const noexcept;
@@ -479,6 +523,18 @@ class QueueCore {
   TimerHeap timers_;
   GroupTable groups_;
   DedupTable dedup_;
+  SubmitRing ring_;
+  // This process's cached slots, a stack per block order. Filled for `pid`
+  // (a forked child starts over) since trim count `trims` (a trim takes
+  // every cache back).
+  struct SlotCache {
+    std::uint32_t pid = 0;
+    std::uint64_t trims = 0;
+    std::uint32_t count[kCacheOrders] = {};
+    CacheEntry entries[kCacheOrders][kCacheRefill];
+  };
+  std::mutex cache_mutex_;  // this process's threads share the cache
+  SlotCache cache_;
   std::atomic<std::uint64_t> lock_wait_ns_{kWaitForever};
   int mutex_kind_;  // the mutex's kind word at attach: a lock call trusts it
   // 1 + SegmentCheck once this process refused the segment, else 0. Set

@@ -22,6 +22,13 @@ struct QueueState {
         connection(std::move(conn)),
         pid(static_cast<std::uint32_t>(::getpid())),
         connected_epoch(atom(segment.header().daemon_epoch).load(std::memory_order_relaxed)) {}
+  // The slots this process cached for sends without the mutex go back to
+  // the queue (a forked child leaves its parent's alone).
+  ~QueueState() {
+    if (static_cast<std::uint32_t>(::getpid()) == pid) core.release_cache(pid);
+  }
+  QueueState(const QueueState&) = delete;
+  QueueState& operator=(const QueueState&) = delete;
 
   Segment segment;
   QueueCore core;

@@ -30,6 +30,7 @@ QueueCore::ReaperTurn QueueCore::reaper_turn() noexcept {
     bool redrive = false;
     const Now t = now();
     const bool done = guarded(lock, [&] {
+      drain_submitted();
       turn.moved += expire_locked(t, redrive);
       turn.redrive = h_->roots.redrive_head != kNil;
       turn.deadline_ns = std::min(timers_.earliest(), retention_deadline());

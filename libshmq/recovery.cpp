@@ -113,7 +113,7 @@ void QueueCore::rebuild_locked() {
   r.heap_size = 0;
   groups_.reset_for_rebuild();
   if (fifo()) dedup_.rebuild();
-  std::uint32_t visible = 0, in_flight = 0, delayed = 0, writing = 0, redrive = 0;
+  std::uint32_t visible = 0, in_flight = 0, delayed = 0, writing = 0, redrive = 0, cached = 0;
   std::uint64_t max_seq = 0;
   std::vector<std::uint32_t> ready;   // standard
   std::vector<std::uint32_t> listed;  // FIFO: on their group's list (ready, in flight, kRedrive)
@@ -131,7 +131,8 @@ void QueueCore::rebuild_locked() {
     store_hint(m.group_next, kNil);
     m.group_prev = kNil;
     MessageState s = state_of(m);
-    if (s != MessageState::kFree && s != MessageState::kWriting && !committed(s)) {
+    if (s != MessageState::kFree && s != MessageState::kWriting && s != MessageState::kCached &&
+        s != MessageState::kPending && !committed(s)) {
       set_state(i, MessageState::kFree);  // not a state this version writes: treat the slot as lost
       s = MessageState::kFree;
     }
@@ -141,8 +142,14 @@ void QueueCore::rebuild_locked() {
       continue;
     }
     allocated.emplace_back(m.block_offset, m.block_order);
+    // A slot a send without the mutex holds (its owner may be writing it
+    // now: only its state and flags are read) is on no list.
+    if (s == MessageState::kCached || s == MessageState::kPending) {
+      ++cached;
+      continue;
+    }
     if (s == MessageState::kWriting) {
-      ++writing;
+      ++((atom(m.flags).load(std::memory_order_relaxed) & kFromCache) ? cached : writing);
       continue;
     }
     max_seq = std::max(max_seq, m.seq);
@@ -199,14 +206,18 @@ void QueueCore::rebuild_locked() {
   atom(c.in_flight).store(in_flight, std::memory_order_relaxed);
   atom(c.delayed).store(delayed, std::memory_order_relaxed);
   atom(c.writing).store(writing, std::memory_order_relaxed);
+  atom(c.cached).store(cached, std::memory_order_relaxed);
   atom(c.redrive).store(redrive, std::memory_order_relaxed);
+  // A consumer of the submit ring killed between releasing a cell and
+  // moving the head past it.
+  ring_.repair();
   atom(h_->available).store(available, std::memory_order_relaxed);
   publish_deadline();
   // Someone may have been waiting for what the dead owner was doing.
   atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
 }
 
-// ---- Reclaim: a dead sender's WRITING slots ----
+// ---- Reclaim: a dead sender's WRITING, CACHED and PENDING slots ----
 
 std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
                                                               std::uint64_t lock_wait_ns) noexcept {
@@ -216,14 +227,37 @@ std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std:
   guarded(lock, [&] {
     const std::uint32_t n = unused_from();
     for (std::uint32_t i = 0; i < n; ++i) {
-      if (state_of(d_[i]) == MessageState::kWriting && match(d_[i].owner_pid, ctx)) {
-        count(MessageState::kWriting, -1);
-        free_slot(i);
-        ++freed;
-      }
+      const MessageState s = state_of(d_[i]);
+      if (s != MessageState::kWriting && s != MessageState::kCached && s != MessageState::kPending) continue;
+      if (!match(d_[i].owner_pid, ctx)) continue;
+      if (reclaim_dead_sender(i, s)) ++freed;
     }
   });
   return freed;
+}
+
+// Under the mutex: what a sender that is gone left in slot `index`, in
+// state `s` (kWriting, kCached or kPending). A written message is committed
+// (its send may have returned); anything else is freed. True if freed.
+bool QueueCore::reclaim_dead_sender(std::uint32_t index, MessageState s) {
+  MessageDescriptor& m = desc(index);
+  switch (s) {
+    case MessageState::kPending:
+      if (commit_pending(index)) add_total(h_->counts.sent_total, 1);
+      return false;
+    case MessageState::kCached:
+      return take_back_cached(index, nullptr);
+    case MessageState::kWriting:
+      if (atom(m.flags).load(std::memory_order_relaxed) & kFromCache) {
+        add_cached(-1);
+      } else {
+        count(MessageState::kWriting, -1);
+      }
+      free_slot(index);
+      return true;
+    default:
+      return false;
+  }
 }
 
 // ---- Backing for what is in use ----
@@ -264,6 +298,39 @@ bool QueueCore::reserve_in_use() noexcept {
 
 // ---- The trim: giving memory back ----
 
+// Under the mutex, before a trim: takes every process's cached slots back
+// and commits what is pending. True if nothing is left in a cache or
+// under way, so that the trim may go on.
+bool QueueCore::take_back_caches() {
+  drain_submitted();
+  if (h_->counts.cached == 0) return true;
+  const std::uint32_t n = unused_from();
+  bool under_way = false;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    switch (state_of(d_[i])) {
+      case MessageState::kCached:
+        // Lost only to its owner's claim: then that send is under way.
+        if (!take_back_cached(i, nullptr)) under_way = true;
+        break;
+      case MessageState::kPending:
+        // Written whole: committing it is safe whatever its sender does next
+        // (it only puts the index on the ring, a hint).
+        if (commit_pending(i)) add_total(h_->counts.sent_total, 1);
+        under_way = true;  // a message now: nothing to trim
+        break;
+      case MessageState::kWriting:
+        // A live sender's copy, or a dead one's that the daemon reclaims
+        // once it sees the process gone.
+        if (atom(d_[i].flags).load(std::memory_order_relaxed) & kFromCache) under_way = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return !under_way && h_->counts.cached == 0;
+}
+
+
 bool QueueCore::trim_pending() const noexcept {
   const TrimState& t = h_->trim;
   return t.descriptors_backed > round_up_slots(h_->roots.unused_from, bounds_.capacity) ||
@@ -279,7 +346,10 @@ QueueCore::TrimProgress QueueCore::trim_step() noexcept {
     TrimState& t = h_->trim;
     const std::uint32_t slots_used = static_cast<std::uint32_t>(round_up_slots(unused_from(), bounds_.capacity));
     const std::uint64_t untouched = std::min(r.arena_untouched, bounds_.arena_bytes);
-    if (worth_trimming()) {
+    // Slots in processes' caches are taken back first (their owners see
+    // the trim count change, or fail their claim): an idle sender must not
+    // keep a queue's memory.
+    if (worth_trimming() && take_back_caches() && worth_trimming()) {
       // Every slot is free and every arena block with it. What is backed
       // above the new watermarks is remembered first, then the watermarks
       // drop: a kill in between leaves memory to punch, nothing else.

@@ -141,7 +141,7 @@ T once(const T& field) {
 const char* bad_descriptor(const SegmentBounds& b, const Watermarks& w, const GroupRecord* groups,
                            const MessageDescriptor& m) {
   const auto state = once(m.state);
-  if (state > static_cast<std::uint32_t>(MessageState::kRedrive)) return "state";
+  if (state > static_cast<std::uint32_t>(MessageState::kPending)) return "state";
   if (state == static_cast<std::uint32_t>(MessageState::kFree)) return nullptr;
   const unsigned order = once(m.block_order);
   if (order < kMinOrder || order > kMaxOrder) return "block order";

@@ -14,8 +14,11 @@
 //  |   [cache line] counts, readable without the mutex            |
 //  |   [cache line] what receivers poll: ready_seq (their futex), |
 //  |                waiters, available, next_deadline_ns          |
+//  |   [cache line] submit_tail: the submit ring's producers      |
 //  |   [cache line] reaper_seq: the daemon reaper's futex         |
 //  |   [8 lines]    waiter_slots: sleeping receivers per process  |
+//  |   [32 lines]   submit_cells: the submit ring, for sends      |
+//  |                without the mutex (sequence | index)          |
 //  +--------------------------------------------------------------+  descriptors_offset
 //  | MessageDescriptor[capacity]   128 B each, addressed by index |
 //  +--------------------------------------------------------------+  heap_offset
@@ -58,7 +61,7 @@ namespace shmq::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
-inline constexpr std::uint32_t kLayoutMajor = 4;
+inline constexpr std::uint32_t kLayoutMajor = 5;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
@@ -72,6 +75,7 @@ inline constexpr std::uint64_t kDedupWindowNs = 300ull * 1'000'000'000ull;  // 5
 inline constexpr std::uint32_t kMaxCapacity = 1u << 24;      // descriptors a segment may have (address space)
 inline constexpr std::uint32_t kDedupEntriesMax = 1u << 20;  // FIFO deduplication window entries at most
 inline constexpr std::uint32_t kGroupBucketsMax = 1u << 20;  // FIFO group hash buckets at most
+inline constexpr std::uint32_t kSubmitCells = 256;           // submit ring entries (sends without the mutex)
 
 // Payload arena: buddy blocks from 2^kMinOrder to 2^kMaxOrder bytes; the
 // arena is a whole number of maximal blocks.
@@ -97,6 +101,7 @@ inline void store_hint(T& field, T value) noexcept {
 
 // MessageDescriptor::flags
 inline constexpr std::uint8_t kHasSenderUid = 1;  // sender_uid is the SenderId
+inline constexpr std::uint8_t kFromCache = 2;     // a slot cache's: counted in Counts::cached until committed
 
 enum class MessageState : std::uint32_t {
   kFree = 0,      // on the free list
@@ -105,6 +110,8 @@ enum class MessageState : std::uint32_t {
   kInFlight = 3,  // received; in the timer heap until its visibility timeout
   kDelayed = 4,   // sent with a delay; in the timer heap until it ends
   kRedrive = 5,   // received maxReceiveCount times: waits for the daemon to move it to the DLQ
+  kCached = 6,    // held, with its block, in the slot cache of process owner_pid (sends without the mutex)
+  kPending = 7,   // written by such a send: waits on the submit ring for a locker to commit it
 };
 
 // One message slot. The state word is the commit point of every transition:
@@ -226,7 +233,7 @@ struct IndexRoots {
   std::uint32_t attempt_cursor;     // next ReceiveAttempt slot to overwrite
   std::uint32_t arena_small_freed;  // 1 if a small block was freed since the last Arena::coalesce
   std::uint32_t max_generation;     // highest generation a freed descriptor got (see generation_base)
-  std::uint32_t reserved_roots;     // zero
+  std::uint32_t submit_head;        // the submit ring's consumer position (see SubmitRing)
 };
 
 // Giving memory back (QueueCore::trim): when a queue is empty, the daemon
@@ -256,7 +263,7 @@ struct Counts {
   std::uint32_t redrive;        // messages waiting to move to the DLQ
   std::uint32_t groups;         // group records in use
   std::uint32_t dedup_entries;  // dedup ids in the window
-  std::uint32_t reserved0;      // zero
+  std::uint32_t cached;         // slots of processes' slot caches: kCached, or kWriting/kPending with kFromCache
 };
 
 // Aligned to a page so that the descriptor table starts page-aligned.
@@ -326,6 +333,10 @@ struct alignas(4096) SegmentHeader {
 
   // The daemon's reaper sleeps on reaper_seq until next_deadline_ns; a client
   // that sets an earlier deadline bumps it and wakes the reaper.
+  // The submit ring's producer position: senders without the mutex
+  // compare-and-swap it (see SubmitRing); its cells are a table of their own.
+  alignas(kCacheLine) std::uint32_t submit_tail;
+
   alignas(kCacheLine) std::uint32_t reaper_seq;
   std::uint32_t reaper_waiting;      // 1 once a reaper serves the queue (it sleeps between turns)
   std::uint64_t reaper_deadline_ns;  // the deadline the reaper sleeps until
@@ -340,6 +351,10 @@ struct alignas(4096) SegmentHeader {
     std::uint32_t count;  // this process's receivers asleep now
   };
   alignas(kCacheLine) WaiterSlot waiter_slots[kWaiterSlots];
+
+  // The submit ring's cells (SubmitRing): a descriptor index in the low
+  // half, its sequence number in the high half, compare-and-swapped whole.
+  alignas(kCacheLine) std::uint64_t submit_cells[kSubmitCells];
 };
 
 // A free arena block stores its list links in its own first bytes.

@@ -27,6 +27,7 @@
 #include <optional>
 
 #include "descriptor_list.hpp"
+#include "futex.hpp"
 #include "queue_core.hpp"
 #include "queue_core_internal.hpp"
 #include "queue_lock.hpp"
@@ -298,6 +299,238 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
   return receivable;
 }
 
+// ---- FREE -> CACHED -> WRITING -> PENDING -> READY: sends without the mutex ----
+//
+// Sends without the mutex (standard queues; docs/data-plane.md, "Sends
+// without the mutex"):
+//
+//   FREE --refill_cache--> CACHED --send_lock_free--> WRITING --> PENDING
+//        (under the mutex)        (CAS, no mutex)          (store)  | on the submit ring
+//                                                                   v
+//                                             READY <--commit_pending-- (any locker)
+//
+// A slot and its block are taken from the free list under the mutex a
+// batch at a time, into this process's cache; a send claims one with a
+// compare-and-swap, writes it, marks it kPending and puts its index on the
+// submit ring. Whoever next holds the mutex commits what the ring holds.
+
+bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill,
+                               std::uint32_t body, const CommitRequest& req, CommitResult& res, Now now) noexcept {
+  if (fifo() || req.delay_s > 0 || req.sent_ms != 0 || refused()) return false;
+  const unsigned order = Arena::order_for(size);
+  if (order >= kMinOrder + kCacheOrders) return false;
+  // A daemon that restarted since this process connected reclaims slots
+  // only of processes it knows: the locked path reconnects first.
+  // Relaxed: the daemon writes it once at attach; a stale read costs one
+  // send on the locked path.
+  if (epoch != kAnyEpoch && atom(h_->daemon_epoch).load(std::memory_order_relaxed) != epoch) return false;
+  std::uint32_t index = kNil;
+  {
+    std::lock_guard guard(cache_mutex_);
+    if (!claim_cached(order - kMinOrder, epoch, pid, index)) return false;
+  }
+  MessageDescriptor& m = d_[index];
+  std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
+  // Atomic: a check of the tables (a daemon attaching) reads them
+  // meanwhile; the body first, so that the two never add up past the block.
+  atom(m.body_bytes).store(body, std::memory_order_relaxed);
+  atom(m.attr_bytes).store(size - body, std::memory_order_relaxed);
+  m.sent_ms = now.wall_ms;
+  m.sent_ns = now.mono_ns;  // retention counts from arrival in this queue
+  m.sender_uid = req.sender_uid.value_or(0);
+  // Relaxed: a rebuild reads the flags of every slot, this one included.
+  atom(m.flags).store(static_cast<std::uint8_t>(kFromCache | (req.sender_uid ? kHasSenderUid : 0)),
+                      std::memory_order_relaxed);
+  fill.write(fill.context, 0, arena_base_ + m.block_offset);
+  // The commit point of the send: a locker that sees kPending sees the
+  // message whole.
+  set_state(index, MessageState::kPending);
+  res.message_id = req.message_id;
+  res.seq = 0;  // a standard queue's messages have no sequence number
+  const bool pushed = ring_.push(index);
+  if (pushed) {
+    // seq_cst: pairs with a receiver's waiters increment before it looks at
+    // the ring (available_count) and sleeps on ready_seq: either it sees
+    // this entry, or this load sees it waiting and the bump wakes it.
+    if (atom(h_->waiters).load(std::memory_order_seq_cst) != 0) {
+      atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&h_->ready_seq, 1);
+    }
+  } else {
+    // The ring is full (nobody has taken the mutex for a while): commit
+    // what it holds, and this message, under the mutex.
+    std::uint32_t receivable = 0;
+    {
+      Lock lock(*this);
+      guarded(lock, [&] {
+        receivable += drain_submitted();
+        if (commit_pending(index)) {
+          add_total(h_->counts.sent_total, 1);
+          ++receivable;
+        }
+        // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
+        if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+        publish_deadline();
+      });
+    }
+    wake_receivers(receivable);
+  }
+  return true;
+}
+
+// Under cache_mutex_. Takes a slot from the cache for blocks of order
+// kMinOrder + k, refilling it first if it is empty, and claims it
+// (kCached -> kWriting). False if no slot could be had this way.
+bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, std::uint32_t& index) noexcept {
+  // Relaxed: a trim bumps it under the mutex after taking back every cache;
+  // entries read past a trim fail their claim below anyway.
+  const std::uint64_t trims = atom(h_->trim.trims).load(std::memory_order_relaxed);
+  if (cache_.trims != trims || cache_.pid != pid) {
+    // A trim took the cached slots back, or this is a child of the process
+    // that filled the cache (fork): its entries are not ours.
+    for (auto& n : cache_.count) n = 0;
+    cache_.trims = trims;
+    cache_.pid = pid;
+  }
+  for (int refills = 0; refills < 2;) {
+    if (cache_.count[k] == 0) {
+      ++refills;
+      if (!refill_cache(k, epoch, pid)) return false;
+      continue;
+    }
+    const CacheEntry e = cache_.entries[k][--cache_.count[k]];
+    MessageDescriptor& m = d_[e.index];
+    std::uint32_t expected = static_cast<std::uint32_t>(MessageState::kCached);
+    // Acquire: the fields the refill wrote (block, owner) are seen.
+    if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),
+                                               std::memory_order_acquire, std::memory_order_relaxed)) {
+      continue;  // taken back (a trim, or the daemon took this process for dead)
+    }
+    if (atom(m.generation).load(std::memory_order_relaxed) != e.generation || m.owner_pid != pid) {
+      // Taken back and handed to another process's cache since: not ours.
+      // Give it back as it was. (Its owner may have seen it claimed and
+      // dropped it meanwhile; then it stays cached until that process dies
+      // or a trim takes it back.)
+      atom(m.state).store(static_cast<std::uint32_t>(MessageState::kCached), std::memory_order_release);
+      continue;
+    }
+    index = e.index;
+    return true;
+  }
+  return false;
+}
+
+// Takes kCacheRefill slots with blocks of order kMinOrder + k into the
+// cache, under the mutex. False if none could be had (the queue is full,
+// the lock is busy, or a daemon restarted since this process connected):
+// the locked path then answers.
+bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid) noexcept {
+  Lock lock(*this, lock_wait());
+  if (!lock.owns()) return false;
+  if (epoch != kAnyEpoch && h_->daemon_epoch != epoch) return false;
+  std::array<std::uint32_t, kCacheRefill> sizes;
+  sizes.fill(1u << (kMinOrder + k));
+  std::array<Reservation, kCacheRefill> slots{};
+  std::array<std::error_code, kCacheRefill> errors{};
+  std::size_t reserved = 0;
+  std::size_t cached = 0;
+  guarded(lock, [&] {
+    reserve_locked(sizes, pid, slots, errors, reserved);
+    for (; cached < slots.size(); ++cached) {
+      const Reservation& r = slots[cached];
+      if (r.index == kNil || !holds(r)) continue;
+      MessageDescriptor& m = d_[r.index];
+      atom(m.flags).store(kFromCache, std::memory_order_relaxed);
+      count(MessageState::kWriting, -1);
+      add_cached(+1);
+      set_state(r.index, MessageState::kCached);
+      cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation};
+    }
+  });
+  return cache_.count[k] > 0;
+}
+
+// Under the mutex. Commits a message a send without the mutex wrote, if its
+// slot still says kPending (an entry of the submit ring is a hint: the slot
+// may have been committed another way since, and even reused). kPending ->
+// kReady; true if committed.
+bool QueueCore::commit_pending(std::uint32_t index) {
+  // A slot past the watermark was given back by a trim: never read there.
+  if (index >= unused_from()) return false;
+  MessageDescriptor& m = d_[index];
+  if (state_of(m) != MessageState::kPending) return false;
+  m.seq = h_->roots.next_seq++;
+  atom(m.flags).store(static_cast<std::uint8_t>(m.flags & ~kFromCache), std::memory_order_relaxed);
+  add_cached(-1);
+  set_state(index, MessageState::kReady);
+  count(MessageState::kReady, +1);
+  ready_push_back(index);
+  all_push_back(index);
+  return true;
+}
+
+// Under the mutex: commits what the submit ring holds. Returns the number
+// of messages made visible.
+std::uint32_t QueueCore::drain_submitted() {
+  if (fifo()) return 0;
+  std::uint32_t committed = 0;
+  std::uint32_t index = kNil;
+  for (std::uint32_t i = 0; i < kSubmitCells && ring_.peek(index); ++i) {
+    if (commit_pending(index)) ++committed;
+    ring_.pop();
+  }
+  if (committed > 0) add_total(h_->counts.sent_total, committed);
+  return committed;
+}
+
+void QueueCore::commit_submitted() noexcept {
+  if (fifo() || !ring_.nonempty()) return;
+  Lock lock(*this, lock_wait());
+  if (!lock.owns()) return;
+  guarded(lock, [&] {
+    drain_submitted();
+    publish_deadline();
+  });
+}
+
+// Under the mutex: the count of slot caches' slots.
+void QueueCore::add_cached(int delta) noexcept { count(MessageState::kCached, delta); }
+
+// Gives this process's cached slots back (closing the queue).
+void QueueCore::release_cache(std::uint32_t pid) noexcept {
+  std::lock_guard guard(cache_mutex_);
+  bool any = false;
+  for (auto n : cache_.count) any |= n > 0;
+  if (!any || cache_.pid != pid || refused()) return;
+  Lock lock(*this, lock_wait());
+  if (!lock.owns()) return;  // the daemon frees them when this process is gone
+  guarded(lock, [&] {
+    for (unsigned k = 0; k < kCacheOrders; ++k) {
+      while (cache_.count[k] > 0) {
+        const CacheEntry e = cache_.entries[k][--cache_.count[k]];
+        take_back_cached(e.index, &e.generation);
+      }
+    }
+  });
+}
+
+// Under the mutex: frees a kCached slot (of generation `*generation`, if
+// given). False if it is not one (claimed by its owner meanwhile).
+bool QueueCore::take_back_cached(std::uint32_t index, const std::uint32_t* generation) {
+  MessageDescriptor& m = desc(index);
+  if (generation && atom(m.generation).load(std::memory_order_relaxed) != *generation) return false;
+  std::uint32_t expected = static_cast<std::uint32_t>(MessageState::kCached);
+  // The claim that a send would make: only one of the two wins.
+  if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),
+                                             std::memory_order_acquire, std::memory_order_relaxed)) {
+    return false;
+  }
+  add_cached(-1);
+  free_slot(index);
+  return true;
+}
+
+
 // ---- WRITING -> FREE: a reservation given back ----
 
 void QueueCore::unreserve(std::span<Reservation> slots) noexcept {
@@ -340,6 +573,7 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
     bool looked_up = false;  // the attempt's earlier answer
     bool again = false;      // ... which is this receive's answer
     const bool done = guarded(lock, [&] {
+      drain_submitted();
       moved += expire_locked(now, redrive);
       const std::uint64_t deadline = now.mono_ns + seconds_ns(visibility_s);
       if (attempt && !looked_up) {
@@ -840,6 +1074,7 @@ std::optional<std::uint32_t> QueueCore::purge() noexcept {
     Lock lock(*this, lock_wait());
     if (lock.busy()) return std::nullopt;
     guarded(lock, [&] {
+      drain_submitted();  // sent before the purge: purged with the rest
       std::uint32_t turns = 0;
       for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
         if (++turns > bounds_.capacity) [[unlikely]] {
@@ -890,6 +1125,10 @@ void QueueCore::count(MessageState s, int delta) noexcept {
       break;
     case MessageState::kRedrive:
       field = &h_->counts.redrive;
+      break;
+    case MessageState::kCached:
+    case MessageState::kPending:
+      field = &h_->counts.cached;  // a slot cache's, until committed
       break;
     case MessageState::kFree:
       return;
