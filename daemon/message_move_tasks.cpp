@@ -125,6 +125,10 @@ std::string MessageMoveTasks::start(const std::string& source_arn, const std::st
   task->max_per_second = max_per_second;
   task->started_ms = detail::wall_ms();
   detail::SegmentHeader& h = source->header();
+  // A message sent without the mutex gets its sequence number when it is
+  // committed: what senders have handed over so far is committed first, so
+  // that it counts as there at the start.
+  source->core().commit_submitted();
   task->start_seq = relaxed_load(h.roots.next_seq);
   // Relaxed: an approximate count, as SQS reports it.
   task->to_move = detail::atom(h.counts.visible).load(std::memory_order_relaxed);

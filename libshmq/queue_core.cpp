@@ -321,15 +321,18 @@ QueueCore::Stats QueueCore::stats() noexcept {
   // The lock stays held: the counts and totals as their lock-free readers
   // see them (relaxed, each on its own; they are written with atomic_ref for
   // that), the table use as a hint, the arena's free bytes unknown (0).
+  // Messages sent without the mutex and not committed yet count as sent and
+  // visible, as they will be.
   constexpr auto relaxed = std::memory_order_relaxed;
   Counts& c = h_->counts;
   Stats s{};
-  s.counts.visible = atom(c.visible).load(relaxed);
+  const std::uint32_t submitted = fifo() ? 0 : ring_.waiting();
+  s.counts.visible = atom(c.visible).load(relaxed) + submitted;
   s.counts.in_flight = atom(c.in_flight).load(relaxed);
   s.counts.delayed = atom(c.delayed).load(relaxed);
   s.counts.writing = atom(c.writing).load(relaxed);
   s.counts.redrive = atom(c.redrive).load(relaxed);
-  s.counts.sent_total = atom(c.sent_total).load(relaxed);
+  s.counts.sent_total = atom(c.sent_total).load(relaxed) + submitted;
   s.counts.received_total = atom(c.received_total).load(relaxed);
   s.counts.deleted_total = atom(c.deleted_total).load(relaxed);
   s.counts.recoveries = atom(c.recoveries).load(relaxed);

@@ -219,14 +219,17 @@ class QueueCore {
   // body), written by fill(0) into a slot from this process's cache, marked
   // kPending and put on the submit ring; any later locker commits it. Only
   // for a standard queue, with no delay and a block of at most
-  // 2^(kMinOrder + kCacheOrders - 1) bytes. The cache is refilled under the
-  // mutex kCacheRefill slots at a time; unless `epoch` is kAnyEpoch, a
+  // 2^(kMinOrder + kCacheOrders - 1) bytes, and a queue of at least
+  // kCacheMinSlots slots (in a smaller one, caches would hold much of what
+  // the queue may hold). The cache is refilled under the mutex kCacheRefill
+  // slots at a time; unless `epoch` is kAnyEpoch, a
   // daemon epoch other than `epoch` sends nothing. False if the message was
   // not sent this way (nothing was done: the caller sends it with the
   // mutex, which also answers why). True: sent, `res` filled, a sleeping
   // receiver woken.
   static constexpr unsigned kCacheOrders = 5;  // blocks of 64 B to 1 KiB
   static constexpr std::uint32_t kCacheRefill = 16;
+  static constexpr std::uint32_t kCacheMinSlots = 64 * kCacheRefill;
   bool send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill,
                       std::uint32_t body, const CommitRequest& req, CommitResult& res, Now now) noexcept;
 
@@ -409,8 +412,9 @@ class QueueCore {
   struct CacheEntry {
     std::uint32_t index;
     std::uint32_t generation;
+    std::uint64_t block_offset;  // as the refill allocated it (the descriptor's is checked against it)
   };
-  bool claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, std::uint32_t& index) noexcept;
+  bool claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, CacheEntry& out) noexcept;
   bool refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid) noexcept;
   bool commit_pending(std::uint32_t index);
   std::uint32_t drain_submitted();
@@ -463,7 +467,8 @@ class QueueCore {
   std::uint32_t unused_from() const;  // roots.unused_from, checked
 
   void reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-                      std::span<std::error_code> errors, std::size_t& next);
+                      std::span<std::error_code> errors, std::size_t& next, bool take_back);
+  bool take_slot(unsigned order, std::uint32_t& index, std::uint64_t& offset);
   bool holds(const Reservation& slot) const;
   std::uint32_t commit_locked(std::span<Reservation> slots, std::span<const std::uint32_t> bodies,
                               std::span<const CommitRequest> requests, std::span<CommitResult> results, Now now,

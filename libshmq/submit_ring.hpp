@@ -27,6 +27,7 @@
 // which is exact while the ring is smaller than 2^31.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -108,6 +109,14 @@ class SubmitRing {
   bool nonempty() const noexcept {
     const std::uint32_t h = atom(head_).load(std::memory_order_relaxed);
     return seq(atom(cells_[h & kMask]).load(std::memory_order_relaxed)) == h + 1;
+  }
+
+  // Lock-free: about how many entries wait (what a reader that cannot take
+  // the mutex counts as sent). Relaxed: a hint, like nonempty().
+  std::uint32_t waiting() const noexcept {
+    const std::uint32_t h = atom(head_).load(std::memory_order_relaxed);
+    const auto n = static_cast<std::int32_t>(atom(tail_).load(std::memory_order_relaxed) - h);
+    return n <= 0 ? 0 : std::min<std::uint32_t>(static_cast<std::uint32_t>(n), kSubmitCells);
   }
 
   // Under the mutex, after a locker died: steps the head over cells that a

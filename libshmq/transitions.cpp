@@ -46,7 +46,7 @@ std::uint32_t QueueCore::reserve(std::span<const std::uint32_t> sizes, std::uint
     return atom(h_->daemon_epoch).load(std::memory_order_relaxed);
   }
   std::size_t next = 0;
-  if (!guarded(lock, [&] { reserve_locked(sizes, pid, out, errors, next); })) {
+  if (!guarded(lock, [&] { reserve_locked(sizes, pid, out, errors, next, true); })) {
     for (std::size_t i = next; i < sizes.size(); ++i) {
       out[i] = Reservation{};
       errors[i] = Errc::segment_corrupt;
@@ -64,42 +64,30 @@ void QueueCore::busy(std::span<Reservation> out, std::span<std::error_code> erro
 
 // From entry `next` on, advancing it past each entry done: a repair (see
 // guarded) resumes with the entry that failed. Until a slot's state says
-// kWriting it is free, and a rebuild returns it to the free list.
+// kWriting it is free, and a rebuild returns it to the free list. A queue
+// with no slot or block left takes back what processes' slot caches hold
+// and tries again (unless this is a refill of a cache: `take_back` false),
+// so that cached slots never make a queue full that holds fewer messages
+// than it may.
 void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32_t pid, std::span<Reservation> out,
-                               std::span<std::error_code> errors, std::size_t& next) {
-  IndexRoots& r = h_->roots;
+                               std::span<std::error_code> errors, std::size_t& next, bool take_back) {
   for (; next < sizes.size(); ++next) {
     const std::size_t i = next;
     out[i] = Reservation{};
     if (errors[i]) continue;
-    std::uint32_t index = r.free_head;
-    if (index != kNil) {
-      store_hint(r.free_head, desc_in(index, MessageState::kFree).next);
-    } else if (const std::uint32_t from = unused_from(); from < bounds_.capacity) {
-      // Descriptors past the watermark get backing store a chunk at a time,
-      // before anything touches them.
-      if (from % kReserveChunk == 0 && !reserve_descriptors(from, kReserveChunk)) {
-        errors[i] = Errc::queue_full;  // /dev/shm is full
-        continue;
-      }
-      index = from;
-      // Its generation may be one a receipt handle from before the last
-      // trim names (or zero, punched out): start above all of those.
-      atom(d_[index].generation).store(h_->trim.generation_base, std::memory_order_release);
-      store_hint(r.unused_from, index + 1);
-    } else {
-      errors[i] = Errc::queue_full;
-      continue;
-    }
     const unsigned order = Arena::order_for(sizes[i]);
-    const std::uint64_t offset = arena_.allocate(order);
-    MessageDescriptor& m = d_[index];
-    if (offset == kNilOffset) {
-      store_hint(m.next, r.free_head);  // still kFree: hand the slot back
-      store_hint(r.free_head, index);
+    std::uint32_t index = kNil;
+    std::uint64_t offset = kNilOffset;
+    if (!take_slot(order, index, offset) && take_back && h_->counts.cached > 0) {
+      take_back_caches();
+      take_back = false;  // once a call: what is cached now is under way
+      (void)take_slot(order, index, offset);
+    }
+    if (index == kNil) {
       errors[i] = Errc::queue_full;
       continue;
     }
+    MessageDescriptor& m = d_[index];
     m.block_offset = offset;
     m.block_order = static_cast<std::uint8_t>(order);
     m.body_bytes = sizes[i];
@@ -117,6 +105,37 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     count(MessageState::kWriting, +1);
     out[i] = Reservation{index, m.generation, pid, arena_base_ + offset};
   }
+}
+
+// Under the mutex: a free slot and an arena block of `order`, both still
+// kFree (nothing but the free list and the arena changed). False if the
+// queue has no slot or no block left, or /dev/shm cannot back another
+// chunk of descriptors.
+bool QueueCore::take_slot(unsigned order, std::uint32_t& index, std::uint64_t& offset) {
+  IndexRoots& r = h_->roots;
+  index = r.free_head;
+  if (index != kNil) {
+    store_hint(r.free_head, desc_in(index, MessageState::kFree).next);
+  } else if (const std::uint32_t from = unused_from(); from < bounds_.capacity) {
+    // Descriptors past the watermark get backing store a chunk at a time,
+    // before anything touches them.
+    if (from % kReserveChunk == 0 && !reserve_descriptors(from, kReserveChunk)) return false;  // /dev/shm is full
+    index = from;
+    // Its generation may be one a receipt handle from before the last
+    // trim names (or zero, punched out): start above all of those.
+    atom(d_[index].generation).store(h_->trim.generation_base, std::memory_order_release);
+    store_hint(r.unused_from, index + 1);
+  } else {
+    return false;
+  }
+  offset = arena_.allocate(order);
+  if (offset == kNilOffset) {
+    store_hint(d_[index].next, r.free_head);  // still kFree: hand the slot back
+    store_hint(r.free_head, index);
+    index = kNil;
+    return false;
+  }
+  return true;
 }
 
 // ---- WRITING -> READY / DELAYED: the sender commits what it wrote ----
@@ -277,7 +296,7 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
     bool filled = false;
     std::size_t committed = 0;
     const bool done = guarded(lock, [&] {
-      reserve_locked(sizes, pid, slots, errors, reserved);
+      reserve_locked(sizes, pid, slots, errors, reserved, true);
       if (!filled) {
         // A kill during the copy leaves kWriting slots, as a kill between
         // reserve() and commit() does: the daemon reclaims them.
@@ -316,7 +335,7 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
 
 bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill,
                                std::uint32_t body, const CommitRequest& req, CommitResult& res, Now now) noexcept {
-  if (fifo() || req.delay_s > 0 || req.sent_ms != 0 || refused()) return false;
+  if (fifo() || req.delay_s > 0 || req.sent_ms != 0 || bounds_.capacity < kCacheMinSlots || refused()) return false;
   const unsigned order = Arena::order_for(size);
   if (order >= kMinOrder + kCacheOrders) return false;
   // A daemon that restarted since this process connected reclaims slots
@@ -324,12 +343,20 @@ bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uin
   // Relaxed: the daemon writes it once at attach; a stale read costs one
   // send on the locked path.
   if (epoch != kAnyEpoch && atom(h_->daemon_epoch).load(std::memory_order_relaxed) != epoch) return false;
-  std::uint32_t index = kNil;
+  CacheEntry e{};
   {
     std::lock_guard guard(cache_mutex_);
-    if (!claim_cached(order - kMinOrder, epoch, pid, index)) return false;
+    if (!claim_cached(order - kMinOrder, epoch, pid, e)) return false;
   }
+  const std::uint32_t index = e.index;
   MessageDescriptor& m = d_[index];
+  // The block this process was given is written, never the one the shared
+  // descriptor names now: a descriptor overwritten since (a stray write, a
+  // bad process) refuses the queue instead of sending a write elsewhere.
+  if (m.block_offset != e.block_offset || m.block_order != order) [[unlikely]] {
+    refuse(SegmentCheck::kPayloadBlock, "a cached slot's arena block changed under its owner");
+    return false;
+  }
   std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
   // Atomic: a check of the tables (a daemon attaching) reads them
   // meanwhile; the body first, so that the two never add up past the block.
@@ -341,7 +368,7 @@ bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uin
   // Relaxed: a rebuild reads the flags of every slot, this one included.
   atom(m.flags).store(static_cast<std::uint8_t>(kFromCache | (req.sender_uid ? kHasSenderUid : 0)),
                       std::memory_order_relaxed);
-  fill.write(fill.context, 0, arena_base_ + m.block_offset);
+  fill.write(fill.context, 0, arena_base_ + e.block_offset);
   // The commit point of the send: a locker that sees kPending sees the
   // message whole.
   set_state(index, MessageState::kPending);
@@ -381,7 +408,7 @@ bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uin
 // Under cache_mutex_. Takes a slot from the cache for blocks of order
 // kMinOrder + k, refilling it first if it is empty, and claims it
 // (kCached -> kWriting). False if no slot could be had this way.
-bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, std::uint32_t& index) noexcept {
+bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, CacheEntry& out) noexcept {
   // Relaxed: a trim bumps it under the mutex after taking back every cache;
   // entries read past a trim fail their claim below anyway.
   const std::uint64_t trims = atom(h_->trim.trims).load(std::memory_order_relaxed);
@@ -414,7 +441,7 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
       atom(m.state).store(static_cast<std::uint32_t>(MessageState::kCached), std::memory_order_release);
       continue;
     }
-    index = e.index;
+    out = e;
     return true;
   }
   return false;
@@ -435,7 +462,7 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
   std::size_t reserved = 0;
   std::size_t cached = 0;
   guarded(lock, [&] {
-    reserve_locked(sizes, pid, slots, errors, reserved);
+    reserve_locked(sizes, pid, slots, errors, reserved, false);
     for (; cached < slots.size(); ++cached) {
       const Reservation& r = slots[cached];
       if (r.index == kNil || !holds(r)) continue;
@@ -444,9 +471,11 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
       count(MessageState::kWriting, -1);
       add_cached(+1);
       set_state(r.index, MessageState::kCached);
-      cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation};
+      cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation, m.block_offset};
     }
   });
+  // Taken from the back: the lowest slot first, as the locked path would.
+  std::reverse(cache_.entries[k], cache_.entries[k] + cache_.count[k]);
   return cache_.count[k] > 0;
 }
 
@@ -1074,7 +1103,9 @@ std::optional<std::uint32_t> QueueCore::purge() noexcept {
     Lock lock(*this, lock_wait());
     if (lock.busy()) return std::nullopt;
     guarded(lock, [&] {
-      drain_submitted();  // sent before the purge: purged with the rest
+      // Sent before the purge: purged with the rest. The slots in processes'
+      // caches come back too, so that a purged queue has all its space.
+      take_back_caches();
       std::uint32_t turns = 0;
       for (std::uint32_t index = h_->roots.all_head; index != kNil;) {
         if (++turns > bounds_.capacity) [[unlikely]] {
