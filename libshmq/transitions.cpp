@@ -7,6 +7,10 @@
 //
 //   FREE -> WRITING               reserve, reserve_locked (send_in_one_lock)
 //   WRITING -> READY / DELAYED    commit, commit_locked (send_in_one_lock)
+//   FREE -> CACHED                refill_cache (a process's slot cache)
+//   CACHED -> WRITING -> PENDING  send_lock_free -> claim_cached (no mutex)
+//   PENDING -> READY              drain_submitted -> commit_pending
+//   CACHED -> FREE                take_back_cached (take_back_caches in recovery.cpp)
 //   WRITING -> FREE               unreserve; reclaim_writing (recovery.cpp) -> free_slot
 //   READY -> IN_FLIGHT            receive -> take (receive_again: a FIFO retry)
 //   READY -> REDRIVE              receive -> redrive_instead (maxReceiveCount lowered)
@@ -18,7 +22,7 @@
 //   IN_FLIGHT / READY -> FREE     remove -> locate, detach, free_slot
 //   any committed -> FREE         purge; retention in expire_locked -> detach, free_slot
 //
-// The hot path (send_in_one_lock, receive, remove) and every helper it
+// The hot path (send_lock_free, send_in_one_lock, receive, remove) and every helper it
 // calls are in this one file, or inline in queue_core_internal.hpp, so that
 // the compiler inlines them into each other.
 #include <algorithm>

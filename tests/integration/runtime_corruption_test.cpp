@@ -165,6 +165,25 @@ TEST_F(RuntimeCorruption, PayloadBlockOutOfRangeRefusesOnlyThatQueue) {
   expect_failed_alone();
 }
 
+// A send without the mutex writes into a slot its process's cache took
+// under the mutex earlier (docs/data-plane.md, "Sends without the mutex").
+// If the shared descriptor of such a slot is overwritten meanwhile to name
+// another message's block, the send must not write there: the queue is
+// refused, and "first in a" is never overwritten.
+TEST_F(RuntimeCorruption, ACachedSlotWhoseBlockChangedIsNeverWritten) {
+  make_queues();
+  const QueueStats before = client_.stats("a");
+  ASSERT_GT(before.slots_ever_used, 2u) << "no slot is cached: this test needs sends without the mutex";
+  corrupt_in_another_process(ns(), "a", [](detail::SegmentHeader&, detail::MessageDescriptor* d) {
+    d[2].block_offset = d[0].block_offset;  // in range, and "first in a"'s
+  });
+  SendResult sent;
+  EXPECT_EQ(name_of(a_->send("third in a", sent)), "segment_corrupt");
+  std::vector<Message> got;
+  EXPECT_EQ(name_of(a_->receive(got, {.wait_time = std::chrono::milliseconds(0)})), "segment_corrupt");
+  expect_failed_alone();
+}
+
 TEST_F(RuntimeCorruption, ReadyListCycleIsRepairedAndLosesNothing) {
   make_queues();
   Traffic traffic(ns(), "c");
