@@ -77,7 +77,11 @@ class SubmitRing {
         continue;
       }
       if (dif < 0) return false;  // the previous lap's entry is not consumed yet: full
-      pos = atom(tail_).load(std::memory_order_relaxed);  // behind: the tail moved on
+      // Behind: this position was published and its entry consumed since.
+      // The tail is past it, or its producer died before moving it there;
+      // then nobody else would, and every later push would stop here.
+      help(pos);
+      pos = atom(tail_).load(std::memory_order_relaxed);
     }
     return false;
   }

@@ -2,10 +2,18 @@
 // producers' entries, in order, once each, with producers and consumers
 // killed at any instruction.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -170,6 +178,21 @@ TEST(SubmitRing, AProducerKilledBeforeMovingTheTailDoesNotBlockTheNext) {
   EXPECT_EQ(r.drain(), (std::vector<std::uint32_t>{1, 2, 3}));
 }
 
+// The same, but the consumer takes the dead producer's entry before any
+// producer comes along: the tail still names a position that was used and
+// consumed since. Producers must not take the ring for full forever.
+TEST(SubmitRing, AProducerKilledBeforeMovingTheTailDoesNotWedgeTheRingOnceItsEntryIsConsumed) {
+  RingWords w;
+  Ring r(w);
+  ASSERT_TRUE(r->push(1));
+  w.cells[w.tail % kSubmitCells] = cell_word(w.tail + 1, 2);  // published; tail not moved
+  EXPECT_EQ(r.drain(), (std::vector<std::uint32_t>{1, 2}));
+  ASSERT_TRUE(r->push(3)) << "the ring refuses entries though it is empty";
+  EXPECT_EQ(r.drain(), (std::vector<std::uint32_t>{3}));
+  for (std::uint32_t i = 0; i < kSubmitCells; ++i) ASSERT_TRUE(r->push(i)) << "the ring holds fewer than its cells";
+  EXPECT_EQ(r.drain(), iota(0, kSubmitCells));
+}
+
 // Producer threads against consumers that take turns under a mutex, as
 // lockers of a queue do: every entry once, each producer's in its order.
 TEST(SubmitRing, ManyProducersAndConsumersUnderAMutexDeliverEveryEntryOnceInEachProducersOrder) {
@@ -225,6 +248,99 @@ TEST(SubmitRing, ManyProducersAndConsumersUnderAMutexDeliverEveryEntryOnceInEach
   EXPECT_EQ(twice, 0u);
   EXPECT_EQ(never, 0u);
   EXPECT_FALSE(r->nonempty());
+}
+
+// Forked producers killed with SIGKILL at random moments, while this
+// process consumes: the consumer never stalls behind a dead producer's
+// half-push, and every entry is either absent or whole (an index some
+// producer pushed, never a torn word), none twice, each producer's in order
+// and all it knew pushed. Then the ring still takes entries.
+TEST(SubmitRing, ProducersKilledAtRandomMomentsLeaveEntriesWholeOrAbsent) {
+  constexpr std::uint32_t kRounds = 150;
+  constexpr std::uint32_t kChildren = 2;
+  constexpr std::uint32_t kEach = 1u << 20;  // more than a child pushes before it is killed
+  constexpr std::uint32_t kProducerIds = kRounds * kChildren;
+  struct Shared {
+    RingWords ring;
+    std::uint32_t done[kProducerIds];  // entries the producer's push() returned true for
+  };
+  void* mem = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* shared = new (mem) Shared{};
+  Ring r(shared->ring);
+
+  std::vector<std::uint32_t> got(kProducerIds, 0);  // entries consumed from each producer
+  bool bad = false;
+  std::string why;
+  const auto consume = [&] {
+    std::uint32_t index = 0;
+    std::uint32_t n = 0;
+    for (; r->peek(index); ++n) {
+      r->pop();
+      const std::uint32_t p = index / kEach;
+      if (p >= kProducerIds || index % kEach != got[p]) {
+        if (!bad) why = "entry " + std::to_string(index) + " after " + std::to_string(got[p < kProducerIds ? p : 0]);
+        bad = true;
+        continue;
+      }
+      ++got[p];
+    }
+    return n;
+  };
+
+  std::mt19937 random(12345);
+  for (std::uint32_t round = 0; round < kRounds; ++round) {
+    pid_t children[kChildren];
+    for (std::uint32_t c = 0; c < kChildren; ++c) {
+      const std::uint32_t id = round * kChildren + c;
+      children[c] = ::fork();
+      ASSERT_GE(children[c], 0);
+      if (children[c] == 0) {
+        SubmitRing ring(shared->ring.cells, shared->ring.tail, shared->ring.head);
+        for (std::uint32_t i = 0; i < kEach; ++i) {
+          while (!ring.push(id * kEach + i)) sched_yield();
+          detail::atom(shared->done[id]).store(i + 1, std::memory_order_release);
+        }
+        ::_exit(0);
+      }
+    }
+    // Until each child is pushing (a kill before would prove nothing), then
+    // for a random while, killing the children one by one at random
+    // moments; then take what they left.
+    for (std::uint32_t c = 0; c < kChildren; ++c) {
+      while (detail::atom(shared->done[round * kChildren + c]).load(std::memory_order_acquire) == 0) consume();
+    }
+    for (std::uint32_t c = 0; c < kChildren; ++c) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(random() % 300);
+      while (std::chrono::steady_clock::now() < until) consume();
+      ::kill(children[c], SIGKILL);
+      int status = 0;
+      ASSERT_EQ(::waitpid(children[c], &status, 0), children[c]);
+      ASSERT_TRUE(WIFSIGNALED(status)) << "a child finished before it was killed: the test proves nothing";
+    }
+    while (consume() > 0) {
+    }
+    ASSERT_FALSE(bad) << why;
+    for (std::uint32_t c = 0; c < kChildren; ++c) {
+      const std::uint32_t id = round * kChildren + c;
+      const std::uint32_t done = detail::atom(shared->done[id]).load(std::memory_order_acquire);
+      // A push the child was killed in may have published its entry or not.
+      EXPECT_TRUE(got[id] == done || got[id] == done + 1)
+          << "producer " << id << " pushed " << done << ", consumer got " << got[id];
+    }
+    // What the dead left never blocks a live producer.
+    for (std::uint32_t i = 0; i < kSubmitCells; ++i) {
+      ASSERT_TRUE(r->push(kProducerIds * kEach + i)) << "round " << round << ": the ring refuses entry " << i;
+    }
+    std::uint32_t index = 0;
+    for (std::uint32_t i = 0; i < kSubmitCells; ++i) {
+      ASSERT_TRUE(r->peek(index)) << "round " << round;
+      EXPECT_EQ(index, kProducerIds * kEach + i);
+      r->pop();
+    }
+    EXPECT_FALSE(r->peek(index));
+  }
+  ::munmap(mem, sizeof(Shared));
 }
 
 }  // namespace
