@@ -127,8 +127,13 @@ class SubmitRing {
   // killed consumer released without advancing it. Returns how many.
   std::uint32_t repair() noexcept {
     std::uint32_t stepped = 0;
-    while (stepped < kSubmitCells &&
-           seq(atom(cells_[head_ & kMask]).load(std::memory_order_acquire)) == head_ + kSubmitCells) {
+    while (stepped < kSubmitCells) {
+      // Released for the next lap, or already holding that lap's entry:
+      // producers take a released cell as free, and may fill the whole ring
+      // before anyone takes the mutex and repairs it. That entry waits in
+      // its cell for the head to come round.
+      const std::uint32_t ahead = seq(atom(cells_[head_ & kMask]).load(std::memory_order_acquire)) - head_;
+      if (ahead != kSubmitCells && ahead != kSubmitCells + 1) break;
       store_hint(head_, head_ + 1);
       ++stepped;
     }

@@ -167,6 +167,26 @@ TEST(SubmitRing, RepairStepsOverACellAKilledConsumerReleased) {
   EXPECT_EQ(r->repair(), 0u) << "a sound ring needs no repair";
 }
 
+// The same, but senders without the mutex go on pushing before anyone takes
+// the mutex again: they fill the ring, and the released cell at the head is
+// reused for the next lap's entry. The repair must still step over it, and
+// every entry must come out, in order.
+TEST(SubmitRing, RepairStepsOverAReleasedCellThatProducersReusedMeanwhile) {
+  RingWords w;
+  Ring r(w);
+  for (std::uint32_t i : {10u, 11u, 12u}) ASSERT_TRUE(r->push(i));
+  w.cells[w.head % kSubmitCells] = cell_word(w.head + kSubmitCells, 0);  // entry 10 consumed, head not moved
+  std::uint32_t pushed = 0;
+  while (r->push(100 + pushed)) ++pushed;
+  EXPECT_EQ(pushed, kSubmitCells - 2) << "two cells hold 11 and 12; the released one takes an entry";
+  EXPECT_EQ(r->repair(), 1u);
+  std::vector<std::uint32_t> expected{11, 12};
+  for (std::uint32_t i = 0; i < pushed; ++i) expected.push_back(100 + i);
+  EXPECT_EQ(r.drain(), expected) << "entries pushed after the consumer died are stuck behind the head";
+  ASSERT_TRUE(r->push(7));
+  EXPECT_EQ(r.drain(), (std::vector<std::uint32_t>{7}));
+}
+
 // A producer killed after its compare-and-swap published its entry and
 // before it moved the tail: another producer moves the tail for it.
 TEST(SubmitRing, AProducerKilledBeforeMovingTheTailDoesNotBlockTheNext) {
