@@ -1,0 +1,510 @@
+// Sends without the mutex (QueueCore::send_lock_free), as a receiver and
+// the recovery code see them: what was sent arrives once, whole; cached
+// slots never make a queue refuse what it has room for; and whatever a
+// sender killed at any step left behind is delivered or freed, exactly
+// counted, with nothing leaked.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core_harness.hpp"
+#include "segment_check.hpp"
+
+namespace shmq {
+namespace {
+
+using detail::MessageState;
+using detail::QueueCore;
+using test::CoreHarness;
+using Strings = std::vector<std::string>;
+using MessageId = std::array<std::uint8_t, 16>;
+
+// The smallest queue that sends without the mutex, and its payload space.
+constexpr std::uint32_t kSlots = QueueCore::kCacheMinSlots;
+constexpr std::uint64_t kArena = 2 << 20;
+constexpr std::uint32_t kUid = 4242;  // the SenderId every send here claims
+constexpr std::size_t kWhole = std::string_view::npos;
+
+std::uint32_t this_pid() { return static_cast<std::uint32_t>(::getpid()); }
+
+// What a send's Fill copies, and after how many bytes the sender dies
+// (kWhole: it copies everything and lives).
+struct Copy {
+  std::string_view body;
+  std::size_t die_after = kWhole;
+};
+
+void write_copy(void* context, std::size_t, std::uint8_t* payload) noexcept {
+  const auto& copy = *static_cast<const Copy*>(context);
+  std::memcpy(payload, copy.body.data(), std::min(copy.body.size(), copy.die_after));
+  if (copy.die_after != kWhole) ::raise(SIGKILL);
+}
+
+// One message through QueueCore::send_lock_free, as Queue::send makes it
+// (no attributes: the body is the whole payload). False if it did not go
+// that way. Safe in a forked child (no GoogleTest assertion).
+bool send_lock_free(QueueCore& core, detail::Now now, std::string_view body, std::uint32_t pid,
+                    const MessageId& id = detail::new_message_id(), std::size_t die_after = kWhole) {
+  Copy copy{body, die_after};
+  const QueueCore::Fill fill{write_copy, &copy};
+  detail::CommitRequest req;
+  req.message_id = id;
+  req.sender_uid = kUid;
+  detail::CommitResult res;
+  const auto size = static_cast<std::uint32_t>(body.size());
+  return core.send_lock_free(QueueCore::kAnyEpoch, size, pid, fill, size, req, res, now) && res.message_id == id &&
+         !res.error;
+}
+
+bool send_lock_free(CoreHarness& q, std::string_view body, std::uint32_t pid = this_pid(),
+                    const MessageId& id = detail::new_message_id()) {
+  return send_lock_free(q.core(), q.now(), body, pid, id);
+}
+
+// As Queue::send does: without the mutex if it can, else with it.
+std::error_code send_any(CoreHarness& q, const std::string& body, std::uint32_t pid = this_pid()) {
+  if (send_lock_free(q, body, pid)) return {};
+  return q.send(body, 0, pid);
+}
+
+// Receives and deletes everything visible; returns the bodies in order.
+Strings receive_all(CoreHarness& q) {
+  Strings out;
+  for (;;) {
+    const auto got = q.receive(10);
+    if (got.empty()) return out;
+    for (const auto& d : got) {
+      out.push_back(q.body(d));
+      EXPECT_FALSE(q.core().remove(d.handle));
+    }
+  }
+}
+
+// The slots below the watermark in state `s` whose owner is `pid`.
+std::vector<std::uint32_t> slots_in(CoreHarness& q, MessageState s, std::uint32_t pid) {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t i = 0; i < q.header().roots.unused_from; ++i) {
+    const detail::MessageDescriptor& m = q.core().descriptor(i);
+    if (detail::atom(const_cast<std::uint32_t&>(m.state)).load() == static_cast<std::uint32_t>(s) &&
+        m.owner_pid == pid) {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+MessageState state_of(CoreHarness& q, std::uint32_t index) {
+  return static_cast<MessageState>(detail::atom(q.core().descriptor(index).state).load());
+}
+
+// Runs `body(pid)` in a forked child that dies with SIGKILL (raised by
+// `body`, or after it); returns the child's pid once it is dead.
+template <class Body>
+std::uint32_t die_in_child(Body body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    body(this_pid());
+    ::raise(SIGKILL);
+    ::_exit(1);
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child did not die as planned";
+  return static_cast<std::uint32_t>(child);
+}
+
+// Forks a child that takes the queue lock, runs `scribble` (a half-done
+// update) and dies with SIGKILL still holding it (see recovery_test.cpp).
+template <class Scribble>
+void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pthread_mutex_lock(&h.mutex);
+    scribble();
+    char c = 1;
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// The daemon's reclaim when process `pid` is gone; returns what it freed.
+std::uint32_t reclaim(CoreHarness& q, std::uint32_t pid) {
+  return q.core().reclaim_writing([pid](std::uint32_t owner) { return owner == pid; }).value_or(~0u);
+}
+
+// The counts as they stand, and as a rebuild from the descriptor states
+// alone finds them: recovery and the running queue must agree.
+void expect_rebuild_agrees(CoreHarness& q) {
+  std::string why;
+  EXPECT_FALSE(detail::check_tables(q.header(), &why)) << why;
+  const detail::Counts before = q.header().counts;
+  const std::uint64_t free_before = q.header().roots.arena_free_bytes;
+  q.core().rebuild();
+  ASSERT_FALSE(q.core().refused()) << q.core().refusal();
+  const detail::Counts& after = q.header().counts;
+  EXPECT_EQ(after.visible, before.visible);
+  EXPECT_EQ(after.in_flight, before.in_flight);
+  EXPECT_EQ(after.delayed, before.delayed);
+  EXPECT_EQ(after.writing, before.writing);
+  EXPECT_EQ(after.cached, before.cached);
+  EXPECT_EQ(q.header().roots.arena_free_bytes, free_before);
+}
+
+// Everything received and deleted, this process's cache given back: all
+// the queue's payload space is free again and nothing is counted.
+void expect_nothing_held(CoreHarness& q) {
+  q.core().release_cache(this_pid());
+  const QueueCore::Stats s = q.core().stats();
+  EXPECT_EQ(s.arena_free_bytes, kArena) << "payload space leaked";
+  EXPECT_EQ(s.counts.visible + s.counts.in_flight + s.counts.delayed, 0u);
+  EXPECT_EQ(s.counts.writing, 0u);
+  EXPECT_EQ(s.counts.cached, 0u);
+}
+
+TEST(LockFreeSend, AMessageSentWithoutTheMutexIsReceivedWithItsBodyAndId) {
+  CoreHarness q(kSlots, kArena);
+  const MessageId id = detail::new_message_id();
+  ASSERT_TRUE(send_lock_free(q, "hello", this_pid(), id));
+  const auto pending = slots_in(q, MessageState::kPending, this_pid());
+  ASSERT_EQ(pending.size(), 1u) << "the send did not go without the mutex";
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill) << "the cache's slots and the pending one";
+  EXPECT_EQ(q.core().available_count(), 1u) << "a receiver would not look";
+  EXPECT_EQ(q.core().stats().counts.visible, 1u);
+
+  const auto got = q.receive(10);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].index, pending[0]);
+  EXPECT_EQ(q.body(got[0]), "hello");
+  EXPECT_EQ(got[0].attr_bytes, 0u);
+  EXPECT_EQ(std::memcmp(got[0].message_id, id.data(), id.size()), 0) << "the message id changed";
+  EXPECT_EQ(got[0].sent_ms, q.now().wall_ms);
+  EXPECT_EQ(got[0].sender_uid, std::optional<std::uint32_t>(kUid));
+  EXPECT_EQ(got[0].handle.receive_count, 1u);
+  EXPECT_EQ(q.header().counts.sent_total, 1u);
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill - 1);
+  ASSERT_FALSE(q.core().remove(got[0].handle));
+
+  // The next ones come from the same cache, without the mutex.
+  ASSERT_TRUE(send_lock_free(q, "again"));
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill - 1) << "a send refilled a cache that had slots";
+  EXPECT_EQ(receive_all(q), (Strings{"again"}));
+  expect_nothing_held(q);
+}
+
+TEST(LockFreeSend, QueuesItDoesNotServeTakeTheLockedPath) {
+  CoreHarness small(kSlots - 1, kArena);
+  EXPECT_FALSE(send_lock_free(small, "m")) << "a queue below kCacheMinSlots";
+  CoreHarness fifo(kSlots, kArena, true);
+  EXPECT_FALSE(send_lock_free(fifo, "m")) << "a FIFO queue";
+  CoreHarness q(kSlots, kArena);
+  EXPECT_FALSE(send_lock_free(q, std::string(1025, 'b'))) << "a block above 1 KiB";
+  EXPECT_EQ(q.header().counts.cached, 0u);
+  EXPECT_TRUE(send_lock_free(q, std::string(1024, 'b')));
+}
+
+TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 3000;
+  CoreHarness q(2 * kSlots, kArena);
+  std::atomic<int> sending{kThreads};
+  std::atomic<int> lock_free{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Bodies of several sizes: several caches, and the mutex now and then.
+        const std::string body = std::to_string(t) + ":" + std::to_string(i) + std::string(i % 7 * 90, '.');
+        if (send_lock_free(q, body)) {
+          ++lock_free;
+          continue;
+        }
+        while (q.send(body, 0, this_pid()) == Errc::queue_full) std::this_thread::yield();
+      }
+      --sending;
+    });
+  }
+  std::vector<int> seen(kThreads * kEach);  // times each message arrived
+  int received = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (received < kThreads * kEach && std::chrono::steady_clock::now() < deadline) {
+    const auto got = q.receive(10);
+    if (got.empty() && sending.load() == 0 && q.core().available_count() == 0) break;
+    for (const auto& d : got) {
+      const std::string body = q.body(d);
+      const int t = std::stoi(body);
+      const int i = std::stoi(body.substr(body.find(':') + 1));
+      ++seen.at(t * kEach + i);
+      ++received;
+      EXPECT_FALSE(q.core().remove(d.handle));
+    }
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(received, kThreads * kEach);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 0), 0) << "messages lost";
+  EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](int n) { return n > 1; }), 0) << "messages delivered twice";
+  EXPECT_GT(lock_free.load(), kThreads * kEach / 2) << "most sends should not need the mutex";
+  EXPECT_TRUE(receive_all(q).empty()) << "a message arrived twice";
+  // Each sender's cache goes back as its queue closes; here, one process.
+  expect_nothing_held(q);
+}
+
+// Two processes fill a queue: the slots in one's cache come back when the
+// other finds the queue full, so the other is refused only once the queue
+// holds exactly its capacity.
+TEST(LockFreeSend, ASenderIsRefusedOnlyOnceTheQueueHoldsItsCapacityThoughAnotherProcessCachesSlots) {
+  CoreHarness q(kSlots, kArena);
+  ASSERT_TRUE(send_lock_free(q, "parent")) << "the parent's cache now holds slots";
+  int sent_by_child[2];
+  ASSERT_EQ(::pipe(sent_by_child), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::uint32_t n = 0;
+    while (!send_any(q, "child")) ++n;
+    (void)!::write(sent_by_child[1], &n, sizeof(n));
+    ::_exit(0);
+  }
+  std::uint32_t child_sent = 0;
+  ASSERT_EQ(::read(sent_by_child[0], &child_sent, sizeof(child_sent)), static_cast<ssize_t>(sizeof(child_sent)));
+  ::waitpid(child, nullptr, 0);
+  ::close(sent_by_child[0]);
+  ::close(sent_by_child[1]);
+  EXPECT_EQ(child_sent, kSlots - 1) << "the child was refused while the parent's cache held free slots";
+  EXPECT_EQ(send_any(q, "parent"), Errc::queue_full) << "the parent's cache still held slots: the queue was not full";
+  const QueueCore::Stats s = q.core().stats();
+  EXPECT_EQ(s.counts.visible, kSlots);
+  EXPECT_EQ(s.counts.cached, 0u);
+  EXPECT_EQ(receive_all(q).size(), kSlots);
+  expect_nothing_held(q);
+}
+
+TEST(LockFreeSend, PurgeTakesEverythingBackIncludingCachedSlots) {
+  CoreHarness q(kSlots, kArena);
+  int sent = 0;
+  for (const std::size_t size : {10, 100, 200, 400, 800}) {
+    for (int i = 0; i < 4; ++i, ++sent) ASSERT_TRUE(send_lock_free(q, std::string(size, 'p')));
+  }
+  ASSERT_EQ(q.header().counts.visible, 0u) << "the test wants them still on the submit ring";
+  EXPECT_EQ(q.core().purge(), std::optional<std::uint32_t>(sent));
+  const QueueCore::Stats s = q.core().stats();
+  EXPECT_EQ(s.arena_free_bytes, kArena) << "a purged queue must have all its payload space";
+  EXPECT_EQ(s.counts.cached, 0u);
+  EXPECT_EQ(s.counts.visible, 0u);
+  EXPECT_TRUE(q.receive(10).empty()) << "a message sent before the purge survived it";
+  // This process's cache was emptied under it; its sends go on.
+  ASSERT_TRUE(send_lock_free(q, "after"));
+  EXPECT_EQ(receive_all(q), (Strings{"after"}));
+  expect_nothing_held(q);
+}
+
+// (a) A sender killed with slots in its cache, after a send: the send is
+// delivered and the cached slots are freed.
+TEST(LockFreeSend, ASenderKilledHoldingCachedSlotsLosesNothingAndLeaksNothing) {
+  CoreHarness q(kSlots, kArena);
+  const std::uint32_t child = die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), "sent", pid); });
+  EXPECT_EQ(slots_in(q, MessageState::kCached, child).size(), QueueCore::kCacheRefill - 1);
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill);
+  expect_rebuild_agrees(q);
+
+  EXPECT_EQ(reclaim(q, child), QueueCore::kCacheRefill - 1);
+  EXPECT_EQ(q.header().counts.cached, 0u);
+  EXPECT_EQ(q.core().stats().counts.visible, 1u);
+  expect_rebuild_agrees(q);
+  EXPECT_EQ(receive_all(q), (Strings{"sent"}));
+  expect_nothing_held(q);
+}
+
+// (b) A sender killed after its commit point (kPending) and before it put
+// the index on the submit ring: only the reclaim knows of the message, and
+// must deliver it (the send may have returned).
+TEST(LockFreeSend, ASenderKilledAfterItsCommitPointBeforeTheRingHasItsMessageDelivered) {
+  CoreHarness q(kSlots, kArena);
+  const MessageId id = detail::new_message_id();
+  const std::string body(300, 'w');
+  // Killed at the end of the copy, then moved past the commit point by hand:
+  // everything the send writes before kPending is written.
+  const std::uint32_t child =
+      die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), body, pid, id, body.size()); });
+  const auto writing = slots_in(q, MessageState::kWriting, child);
+  ASSERT_EQ(writing.size(), 1u);
+  detail::atom(q.core().descriptor(writing[0]).state).store(static_cast<std::uint32_t>(MessageState::kPending));
+  EXPECT_EQ(q.core().available_count(), 0u) << "the test wants the message off the ring";
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill);
+  expect_rebuild_agrees(q);
+
+  EXPECT_EQ(reclaim(q, child), QueueCore::kCacheRefill - 1) << "the cached slots, not the pending message";
+  EXPECT_EQ(q.header().counts.cached, 0u);
+  EXPECT_EQ(q.header().counts.visible, 1u);
+  EXPECT_EQ(q.header().counts.sent_total, 1u);
+  expect_rebuild_agrees(q);
+  const auto got = q.receive(10);
+  ASSERT_EQ(got.size(), 1u) << "a message past its commit point was lost";
+  EXPECT_EQ(q.body(got[0]), body);
+  EXPECT_EQ(std::memcmp(got[0].message_id, id.data(), id.size()), 0);
+  ASSERT_FALSE(q.core().remove(got[0].handle));
+  expect_nothing_held(q);
+}
+
+// (c) A sender killed in the middle of its copy: the message was never
+// sent, so it is freed with the cached slots, and never delivered.
+TEST(LockFreeSend, ASenderKilledMidCopyHasItsSlotFreedAndNothingDelivered) {
+  CoreHarness q(kSlots, kArena);
+  ASSERT_TRUE(send_lock_free(q, "kept"));
+  const std::uint32_t child =
+      die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), std::string(500, 'h'), pid, {}, 250); });
+  const auto writing = slots_in(q, MessageState::kWriting, child);
+  ASSERT_EQ(writing.size(), 1u);
+  EXPECT_EQ(q.header().counts.writing, 0u) << "a cache's slot is counted as cached while written";
+  EXPECT_EQ(q.header().counts.cached, 2 * QueueCore::kCacheRefill);
+  expect_rebuild_agrees(q);
+
+  EXPECT_EQ(reclaim(q, child), QueueCore::kCacheRefill);
+  EXPECT_EQ(state_of(q, writing[0]), MessageState::kFree);
+  EXPECT_EQ(q.header().counts.writing, 0u);
+  EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill) << "this process's cache and its pending message";
+  expect_rebuild_agrees(q);
+  EXPECT_EQ(receive_all(q), (Strings{"kept"})) << "a half-written message was delivered";
+  expect_nothing_held(q);
+}
+
+// A lock owner dies while processes hold cached slots, pending messages
+// (on the submit ring and off it) and a half-written one: the rebuild
+// leaves every one of them as it was, counts them, and sends go on from the
+// same caches.
+TEST(LockFreeSend, ARebuildLeavesCachedAndPendingSlotsAloneAndCountsThem) {
+  CoreHarness q(kSlots, kArena);
+  ASSERT_TRUE(send_lock_free(q, "a"));
+  ASSERT_TRUE(send_lock_free(q, std::string(100, 'b')));
+  const std::uint32_t mid_copy =
+      die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), std::string(40, 'x'), pid, {}, 20); });
+  const std::string off_ring(40, 'o');
+  const std::uint32_t past_commit =
+      die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), off_ring, pid, {}, off_ring.size()); });
+  const auto past = slots_in(q, MessageState::kWriting, past_commit);
+  ASSERT_EQ(past.size(), 1u);
+  detail::atom(q.core().descriptor(past[0]).state).store(static_cast<std::uint32_t>(MessageState::kPending));
+  constexpr std::uint32_t kHeld = 4 * QueueCore::kCacheRefill;  // two caches here, one in each child
+  ASSERT_EQ(q.header().counts.cached, kHeld);
+  std::map<std::uint32_t, MessageState> held;  // every slot a cache holds, and its state
+  for (std::uint32_t i = 0; i < q.header().roots.unused_from; ++i) {
+    if (state_of(q, i) != MessageState::kFree) held[i] = state_of(q, i);
+  }
+  ASSERT_EQ(held.size(), kHeld);
+
+  const std::uint32_t some_cached = slots_in(q, MessageState::kCached, this_pid()).front();
+  die_holding_lock(q.header(), [&] {
+    // Derived structures half-changed: a cached slot on the free list, the
+    // counts wrong.
+    q.header().roots.free_head = some_cached;
+    q.header().counts.cached = 999;
+    q.header().counts.visible = 7;
+  });
+  EXPECT_EQ(reclaim(q, 0), 0u) << "the next locker rebuilds, and nobody's slots are reclaimed";
+  EXPECT_EQ(q.header().counts.recoveries, 1u);
+  EXPECT_EQ(q.header().counts.cached, kHeld);
+  EXPECT_EQ(q.header().counts.visible, 0u);
+  EXPECT_EQ(q.header().counts.writing, 0u);
+  for (const auto& [index, state] : held) EXPECT_EQ(state_of(q, index), state) << "slot " << index;
+  std::string why;
+  EXPECT_FALSE(detail::check_tables(q.header(), &why)) << why;
+
+  // The free list holds no cached slot: a locked reservation gets none.
+  std::vector<detail::Reservation> reserved;
+  for (int i = 0; i < 40; ++i) {
+    reserved.push_back(q.reserve_only(10, this_pid()));
+    EXPECT_EQ(held.count(reserved.back().index), 0u) << "slot " << reserved.back().index << " handed out twice";
+  }
+  q.core().unreserve(reserved);
+
+  // This process's caches still serve it, without a refill.
+  Strings sent{"a", std::string(100, 'b')};
+  for (std::uint32_t i = 0; i + 1 < QueueCore::kCacheRefill; ++i) {
+    sent.push_back("n" + std::to_string(i));
+    ASSERT_TRUE(send_lock_free(q, sent.back()));
+  }
+  EXPECT_EQ(q.header().counts.cached, kHeld) << "a cache was refilled: the rebuild took its slots";
+
+  EXPECT_EQ(reclaim(q, mid_copy), QueueCore::kCacheRefill);
+  EXPECT_EQ(reclaim(q, past_commit), QueueCore::kCacheRefill - 1);
+  sent.push_back(off_ring);  // committed by the reclaim
+  const Strings got = receive_all(q);
+  EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), std::multiset<std::string>(sent.begin(), sent.end()));
+  expect_rebuild_agrees(q);
+  expect_nothing_held(q);
+}
+
+// A locker killed in the middle of taking an entry off the submit ring
+// (its cell released for the next lap, the head not moved), while senders
+// with full caches go on without the mutex for more than a lap: every
+// message they sent is delivered once someone takes the mutex.
+TEST(LockFreeSend, MessagesSentAfterALockerDiedMidDrainAreDelivered) {
+  CoreHarness q(kSlots, kArena);
+  // Four senders (each a QueueCore with a cache of its own, as four
+  // processes have) with five warm caches each: 300 sends without a lock.
+  const std::array<std::size_t, 5> sizes{10, 100, 200, 400, 800};
+  std::vector<std::unique_ptr<QueueCore>> senders;
+  for (int s = 0; s < 4; ++s) {
+    senders.push_back(std::make_unique<QueueCore>(q.segment().base()));
+    for (const std::size_t size : sizes) {
+      ASSERT_TRUE(send_lock_free(*senders.back(), q.now(), std::string(size, 'w'), this_pid()));
+    }
+  }
+  ASSERT_EQ(receive_all(q).size(), senders.size() * sizes.size());
+  ASSERT_TRUE(send_lock_free(q, "first"));
+  const std::uint32_t first = slots_in(q, MessageState::kPending, this_pid()).front();
+  detail::SegmentHeader& h = q.header();
+  die_holding_lock(h, [&] {
+    // What drain_submitted does for the head entry, up to the middle of
+    // pop(): the message committed (a rebuild finds it from its state),
+    // the cell released, the head not moved.
+    detail::MessageDescriptor& m = q.core().descriptor(first);
+    m.seq = h.roots.next_seq++;
+    detail::atom(m.state).store(static_cast<std::uint32_t>(MessageState::kReady));
+    const std::uint32_t head = h.roots.submit_head;
+    h.submit_cells[head % detail::kSubmitCells] = std::uint64_t{head + detail::kSubmitCells} << 32;
+  });
+  Strings sent{"first"};
+  for (int round = 0; round < 15; ++round) {
+    for (auto& core : senders) {
+      for (const std::size_t size : sizes) {
+        sent.push_back(std::to_string(sent.size()) + std::string(size, '.'));
+        ASSERT_TRUE(send_lock_free(*core, q.now(), sent.back(), this_pid()));
+      }
+    }
+  }
+  ASSERT_GT(sent.size(), detail::kSubmitCells + 1) << "the senders must go round the ring";
+  const Strings got = receive_all(q);
+  EXPECT_EQ(q.header().counts.recoveries, 1u);
+  EXPECT_EQ(got.size(), sent.size()) << "messages sent without the mutex were never delivered";
+  EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), std::multiset<std::string>(sent.begin(), sent.end()));
+  for (auto& core : senders) core->release_cache(this_pid());
+  expect_nothing_held(q);
+}
+
+}  // namespace
+}  // namespace shmq
