@@ -299,8 +299,8 @@ bool QueueCore::reserve_in_use() noexcept {
 // ---- The trim: giving memory back ----
 
 // Under the mutex, before a trim: takes every process's cached slots back
-// and commits what is pending. True if nothing is left in a cache or
-// under way, so that the trim may go on.
+// and commits what the submit ring holds. True if nothing is left in a
+// cache or under way, so that the trim may go on.
 bool QueueCore::take_back_caches() {
   drain_submitted();
   if (h_->counts.cached == 0) return true;
@@ -313,10 +313,11 @@ bool QueueCore::take_back_caches() {
         if (!take_back_cached(i, nullptr)) under_way = true;
         break;
       case MessageState::kPending:
-        // Written whole: committing it is safe whatever its sender does next
-        // (it only puts the index on the ring, a hint).
-        if (commit_pending(i)) add_total(h_->counts.sent_total, 1);
-        under_way = true;  // a message now: nothing to trim
+        // Not on the ring yet: its sender is about to put it there (or is
+        // dead, and the daemon commits it). Committed here, it would leave
+        // that entry to name whatever message the slot holds next, and
+        // commit that one ahead of its sender's earlier messages.
+        under_way = true;  // a message: nothing to trim
         break;
       case MessageState::kWriting:
         // A live sender's copy, or a dead one's that the daemon reclaims

@@ -180,6 +180,10 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
                                        Now now, bool& wake_reaper, std::size_t& next) {
   std::uint32_t receivable = 0;
   if (fifo() && next == 0) dedup_.expire(now.mono_ns);
+  // What waits on the submit ring goes first: this sender's own earlier
+  // messages may be there (sent without the mutex before one that could
+  // not be: a larger block, a full cache), and must stay ahead of this one.
+  if (!fifo() && next == 0) receivable += drain_submitted();
   for (; next < slots.size(); ++next) {
     const std::size_t i = next;
     const std::uint32_t index = slots[i].index;

@@ -227,7 +227,7 @@ TEST(LockFreeSend, QueuesItDoesNotServeTakeTheLockedPath) {
   EXPECT_TRUE(send_lock_free(q, std::string(1024, 'b')));
 }
 
-TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnce) {
+TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnceInEachSendersOrder) {
   constexpr int kThreads = 4;
   constexpr int kEach = 3000;
   CoreHarness q(2 * kSlots, kArena);
@@ -249,7 +249,9 @@ TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnce) {
     });
   }
   std::vector<int> seen(kThreads * kEach);  // times each message arrived
+  std::map<int, int> next;                  // each sender's next message
   int received = 0;
+  std::string out_of_order;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (received < kThreads * kEach && std::chrono::steady_clock::now() < deadline) {
     const auto got = q.receive(10);
@@ -259,6 +261,11 @@ TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnce) {
       const int t = std::stoi(body);
       const int i = std::stoi(body.substr(body.find(':') + 1));
       ++seen.at(t * kEach + i);
+      if (i != next[t] && out_of_order.empty()) {
+        out_of_order = "sender " + std::to_string(t) + ": " + std::to_string(i) + " where " + std::to_string(next[t]) +
+                       " was next";
+      }
+      next[t] = i + 1;
       ++received;
       EXPECT_FALSE(q.core().remove(d.handle));
     }
@@ -267,6 +274,7 @@ TEST(LockFreeSend, MessagesFromSeveralThreadsAllArriveOnce) {
   EXPECT_EQ(received, kThreads * kEach);
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 0), 0) << "messages lost";
   EXPECT_EQ(std::count_if(seen.begin(), seen.end(), [](int n) { return n > 1; }), 0) << "messages delivered twice";
+  EXPECT_EQ(out_of_order, "");
   EXPECT_GT(lock_free.load(), kThreads * kEach / 2) << "most sends should not need the mutex";
   EXPECT_TRUE(receive_all(q).empty()) << "a message arrived twice";
   // Each sender's cache goes back as its queue closes; here, one process.
@@ -319,6 +327,66 @@ TEST(LockFreeSend, PurgeTakesEverythingBackIncludingCachedSlots) {
   // This process's cache was emptied under it; its sends go on.
   ASSERT_TRUE(send_lock_free(q, "after"));
   EXPECT_EQ(receive_all(q), (Strings{"after"}));
+  expect_nothing_held(q);
+}
+
+// One sender's messages in its order when some go without the mutex and a
+// later one cannot (its block is too large for a cache): the locked commit
+// takes what waits on the submit ring first.
+TEST(LockFreeSend, ASendersMessagesKeepTheirOrderWhenOneOfThemTakesTheLockedPath) {
+  CoreHarness q(kSlots, kArena);
+  const std::string big(2000, 'B');
+  ASSERT_TRUE(send_lock_free(q, "a"));
+  ASSERT_TRUE(send_lock_free(q, std::string(500, 'b')));
+  ASSERT_FALSE(send_lock_free(q, big));
+  ASSERT_FALSE(q.send(big, 0, this_pid()));
+  ASSERT_TRUE(send_lock_free(q, "c"));
+  EXPECT_EQ(receive_all(q), (Strings{"a", std::string(500, 'b'), big, "c"}));
+  expect_nothing_held(q);
+}
+
+// A send between its commit point and its push onto the submit ring while
+// the caches are taken back (by a purge here; a full queue takes them back
+// too): the message is left to its sender, whose ring entry commits it. A
+// message committed under it instead leaves that entry behind to name
+// whatever message the slot holds next, and to commit it ahead of its
+// sender's earlier messages.
+TEST(LockFreeSend, ASendPausedBeforeItsRingPushKeepsLaterSendsInOrderWhenTheCachesAreTakenBack) {
+  CoreHarness q(kSlots, kArena);
+  detail::SegmentHeader& h = q.header();
+  const std::string paused_body(40, 'p');
+  // The paused sender: its copy done, its state moved past the commit point
+  // by hand. It is not reclaimed: as far as the queue knows, it is alive.
+  const std::uint32_t paused = die_in_child(
+      [&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), paused_body, pid, {}, paused_body.size()); });
+  const auto slot = slots_in(q, MessageState::kWriting, paused);
+  ASSERT_EQ(slot.size(), 1u);
+  detail::atom(q.core().descriptor(slot[0]).state).store(static_cast<std::uint32_t>(MessageState::kPending));
+
+  ASSERT_TRUE(q.core().purge().has_value());
+  // Two slots in front of whatever the purge freed last (free-list order),
+  // so that another sender's second message lands in the freed slot.
+  detail::Reservation first = q.reserve_only(10, this_pid());
+  detail::Reservation second = q.reserve_only(10, this_pid());
+  q.core().unreserve(std::span(&first, 1));
+  q.core().unreserve(std::span(&second, 1));
+  // The paused sender goes on: its index onto the ring, as send_lock_free
+  // does after the commit point.
+  detail::SubmitRing ring(h.submit_cells, h.submit_tail, h.roots.submit_head);
+  ASSERT_TRUE(ring.push(slot[0]));
+
+  QueueCore other(q.segment().base());  // another sender, with a cache of its own
+  Strings sent;
+  for (int i = 0; i < 8; ++i) {
+    sent.push_back("o" + std::to_string(i));
+    ASSERT_TRUE(send_lock_free(other, q.now(), sent.back(), this_pid()));
+  }
+  Strings got = receive_all(q);
+  EXPECT_EQ(std::count(got.begin(), got.end(), paused_body), 1) << "the paused send was lost or doubled";
+  got.erase(std::remove(got.begin(), got.end(), paused_body), got.end());
+  EXPECT_EQ(got, sent) << "a stale ring entry committed a later message first";
+  other.release_cache(this_pid());
+  EXPECT_EQ(reclaim(q, paused), 0u) << "the purge took the paused sender's cache back";
   expect_nothing_held(q);
 }
 
