@@ -423,7 +423,7 @@ class QueueCore {
   // or commits what dead processes left half-sent. False if a send without
   // the mutex is under way (the queue is not empty).
   bool take_back_caches();
-  bool reclaim_dead_sender(std::uint32_t index, MessageState s);
+  bool reclaim_dead_sender(std::uint32_t index, MessageState s, std::uint32_t& committed);
   void add_cached(int delta) noexcept;
 
   void prefetch_for_send(std::span<const std::uint32_t> sizes) const noexcept;

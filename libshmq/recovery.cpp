@@ -221,29 +221,44 @@ void QueueCore::rebuild_locked() {
 
 std::optional<std::uint32_t> QueueCore::free_writing_matching(bool (*match)(std::uint32_t pid, void* ctx), void* ctx,
                                                               std::uint64_t lock_wait_ns) noexcept {
-  Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
-  if (lock.busy()) return std::nullopt;
   std::uint32_t freed = 0;
-  guarded(lock, [&] {
-    const std::uint32_t n = unused_from();
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const MessageState s = state_of(d_[i]);
-      if (s != MessageState::kWriting && s != MessageState::kCached && s != MessageState::kPending) continue;
-      if (!match(d_[i].owner_pid, ctx)) continue;
-      if (reclaim_dead_sender(i, s)) ++freed;
-    }
-  });
+  std::uint32_t committed = 0;
+  {
+    Lock lock(*this, lock_wait_ns == kDefaultWait ? lock_wait() : lock_wait_ns);
+    if (lock.busy()) return std::nullopt;
+    guarded(lock, [&] {
+      const std::uint32_t n = unused_from();
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const MessageState s = state_of(d_[i]);
+        if (s != MessageState::kWriting && s != MessageState::kCached && s != MessageState::kPending) continue;
+        if (!match(d_[i].owner_pid, ctx)) continue;
+        if (reclaim_dead_sender(i, s, committed)) ++freed;
+      }
+      // A message committed here never reached the submit ring, so no
+      // sender woke anyone for it.
+      if (committed > 0) {
+        // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
+        atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+        publish_deadline();
+      }
+    });
+  }
+  if (committed > 0) wake_receivers(committed);
   return freed;
 }
 
 // Under the mutex: what a sender that is gone left in slot `index`, in
 // state `s` (kWriting, kCached or kPending). A written message is committed
-// (its send may have returned); anything else is freed. True if freed.
-bool QueueCore::reclaim_dead_sender(std::uint32_t index, MessageState s) {
+// (its send may have returned), and counted in `committed`; anything else
+// is freed. True if freed.
+bool QueueCore::reclaim_dead_sender(std::uint32_t index, MessageState s, std::uint32_t& committed) {
   MessageDescriptor& m = desc(index);
   switch (s) {
     case MessageState::kPending:
-      if (commit_pending(index)) add_total(h_->counts.sent_total, 1);
+      if (commit_pending(index)) {
+        add_total(h_->counts.sent_total, 1);
+        ++committed;
+      }
       return false;
     case MessageState::kCached:
       return take_back_cached(index, nullptr);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core_harness.hpp"
+#include "futex.hpp"
 #include "segment_check.hpp"
 
 namespace shmq {
@@ -457,6 +458,49 @@ TEST(LockFreeSend, ASenderKilledMidCopyHasItsSlotFreedAndNothingDelivered) {
   EXPECT_EQ(q.header().counts.cached, QueueCore::kCacheRefill) << "this process's cache and its pending message";
   expect_rebuild_agrees(q);
   EXPECT_EQ(receive_all(q), (Strings{"kept"})) << "a half-written message was delivered";
+  expect_nothing_held(q);
+}
+
+// The daemon's reclaim commits a dead sender's message that never reached
+// the submit ring: no sender will wake a receiver for it, so the reclaim
+// does, as a send would. (A receiver asleep in a long poll would otherwise
+// get the message only at the end of its wait.)
+TEST(LockFreeSend, AMessageTheReclaimCommitsWakesASleepingReceiver) {
+  CoreHarness q(kSlots, kArena);
+  detail::SegmentHeader& h = q.header();
+  const std::uint32_t child =
+      die_in_child([&](std::uint32_t pid) { send_lock_free(q.core(), q.now(), "late", pid, {}, 4); });
+  const auto slot = slots_in(q, MessageState::kWriting, child);
+  ASSERT_EQ(slot.size(), 1u);
+  detail::atom(q.core().descriptor(slot[0]).state).store(static_cast<std::uint32_t>(MessageState::kPending));
+
+  // A receiver goes to sleep as Queue::receive does: a waiter, then a look,
+  // then the futex.
+  std::atomic<bool> asleep{false};
+  std::atomic<bool> woken{false};
+  std::thread receiver([&] {
+    q.core().add_waiter(this_pid());
+    const std::uint32_t seq = detail::atom(h.ready_seq).load();
+    asleep = true;
+    if (q.core().available_count() == 0) detail::futex_wait(&h.ready_seq, seq, 30'000'000'000ull);
+    q.core().remove_waiter(this_pid());
+    woken = true;
+  });
+  while (!asleep) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // into the futex
+  ASSERT_FALSE(woken) << "the receiver did not sleep: the test proves nothing";
+
+  EXPECT_EQ(reclaim(q, child), QueueCore::kCacheRefill - 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!woken && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(woken) << "the receiver slept on with a message ready";
+  if (!woken) {
+    detail::atom(h.ready_seq).fetch_add(1);  // let it go
+    detail::futex_wake(&h.ready_seq, 1);
+  }
+  receiver.join();
+  EXPECT_EQ(receive_all(q), (Strings{"late"}));
   expect_nothing_held(q);
 }
 
