@@ -435,6 +435,13 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
     }
     const CacheEntry e = cache_.entries[k][--cache_.count[k]];
     MessageDescriptor& m = d_[e.index];
+    // Taken back since the refill (a full queue, a purge): freeing bumped
+    // its generation, and it may be in another process's cache now, where
+    // a claim, even one undone below, would take it from its owner for a
+    // moment (the owner then drops it; a reclaim of the owner frees it under
+    // this claim). Relaxed: a filter; the claim and the checks after it
+    // decide, for a slot taken back and handed on in between.
+    if (atom(m.generation).load(std::memory_order_relaxed) != e.generation) continue;
     std::uint32_t expected = static_cast<std::uint32_t>(MessageState::kCached);
     // Acquire: the fields the refill wrote (block, owner) are seen.
     if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),

@@ -391,6 +391,48 @@ TEST(LockFreeSend, ASendPausedBeforeItsRingPushKeepsLaterSendsInOrderWhenTheCach
   expect_nothing_held(q);
 }
 
+// A process whose cache still lists slots that were taken back (by a purge
+// here; a full queue takes them back too) and are in another process's
+// cache since: its sends must leave them alone, not claim them even for a
+// moment. Meanwhile their owner would find them taken and drop them for
+// good, or the daemon reclaiming that owner would free a slot that the
+// claimer then marks cached again, on the free list.
+TEST(LockFreeSend, AStaleCacheEntryNeverClaimsAnotherProcesssSlot) {
+  constexpr std::uint32_t kFirst = 100, kSecond = 200;  // two processes' pids
+  for (int round = 0; round < 20; ++round) {
+    CoreHarness q(kSlots, kArena);
+    QueueCore first(q.segment().base());
+    QueueCore second(q.segment().base());
+    ASSERT_TRUE(send_lock_free(first, q.now(), "1", kFirst));
+    ASSERT_EQ(q.core().purge(), std::optional<std::uint32_t>(1)) << "takes the first one's cache back";
+    ASSERT_TRUE(send_lock_free(second, q.now(), "2", kSecond));
+    const auto held = slots_in(q, MessageState::kCached, kSecond);
+    ASSERT_EQ(held.size(), QueueCore::kCacheRefill - 1);
+
+    // The second one's cached slots, watched while the first one sends
+    // from its stale cache.
+    std::atomic<int> passes{0};
+    std::atomic<bool> done{false};
+    std::atomic<std::uint32_t> touched{detail::kNil};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        for (const std::uint32_t i : held) {
+          if (state_of(q, i) != MessageState::kCached) touched = i;
+        }
+        ++passes;
+      }
+    });
+    while (passes.load() < 100) std::this_thread::yield();
+    ASSERT_TRUE(send_lock_free(first, q.now(), "3", kFirst));
+    done = true;
+    watcher.join();
+    ASSERT_EQ(touched.load(), detail::kNil)
+        << "round " << round << ": slot " << touched.load() << " of another process's cache was claimed";
+    for (const std::uint32_t i : held) EXPECT_EQ(state_of(q, i), MessageState::kCached);
+    EXPECT_EQ(receive_all(q), (Strings{"2", "3"}));
+  }
+}
+
 // (a) A sender killed with slots in its cache, after a send: the send is
 // delivered and the cached slots are freed.
 TEST(LockFreeSend, ASenderKilledHoldingCachedSlotsLosesNothingAndLeaksNothing) {
