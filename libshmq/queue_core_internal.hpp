@@ -22,7 +22,7 @@ inline std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
 
 inline MessageState state_of(MessageDescriptor& m) noexcept {
   // Relaxed under the mutex; lock-free readers only compare generations.
-  return static_cast<MessageState>(atom(m.state).load(std::memory_order_relaxed));
+  return static_cast<MessageState>(atom(m.state).load(std::memory_order_relaxed) & kStateMask);
 }
 
 inline std::uint64_t seconds_ns(std::uint32_t seconds) { return std::uint64_t{seconds} * kNsPerSecond; }

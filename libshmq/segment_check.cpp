@@ -140,8 +140,10 @@ T once(const T& field) {
 
 const char* bad_descriptor(const SegmentBounds& b, const Watermarks& w, const GroupRecord* groups,
                            const MessageDescriptor& m) {
-  const auto state = once(m.state);
+  const std::uint32_t word = once(m.state);
+  const std::uint32_t state = word & kStateMask;
   if (state > static_cast<std::uint32_t>(MessageState::kPending)) return "state";
+  if (word != state && state != static_cast<std::uint32_t>(MessageState::kCached)) return "state";  // see cached_word
   if (state == static_cast<std::uint32_t>(MessageState::kFree)) return nullptr;
   const unsigned order = once(m.block_order);
   if (order < kMinOrder || order > kMaxOrder) return "block order";

@@ -114,6 +114,17 @@ enum class MessageState : std::uint32_t {
   kPending = 7,   // written by such a send: waits on the submit ring for a locker to commit it
 };
 
+// The state is the low byte of a descriptor's state word. A kCached slot's
+// word also carries the low 24 bits of its generation above it, so that a
+// send's claim (kCached -> kWriting) compares state and generation in one
+// compare-and-swap: an entry of a cache filled before the slot was taken
+// back and handed to another cache can never claim it (no ABA). Every other
+// state's word is the state alone.
+inline constexpr std::uint32_t kStateMask = 0xff;
+constexpr std::uint32_t cached_word(std::uint32_t generation) noexcept {
+  return static_cast<std::uint32_t>(MessageState::kCached) | (generation << 8);
+}
+
 // One message slot. The state word is the commit point of every transition:
 // a transition writes all other fields first and the state last, so that the
 // indexes can be rebuilt from the states alone after a crash.

@@ -435,26 +435,22 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
     }
     const CacheEntry e = cache_.entries[k][--cache_.count[k]];
     MessageDescriptor& m = d_[e.index];
-    // Taken back since the refill (a full queue, a purge): freeing bumped
-    // its generation, and it may be in another process's cache now, where
-    // a claim, even one undone below, would take it from its owner for a
-    // moment (the owner then drops it; a reclaim of the owner frees it under
-    // this claim). Relaxed: a filter; the claim and the checks after it
-    // decide, for a slot taken back and handed on in between.
-    if (atom(m.generation).load(std::memory_order_relaxed) != e.generation) continue;
-    std::uint32_t expected = static_cast<std::uint32_t>(MessageState::kCached);
+    // A slot taken back since the refill (a full queue, a purge) has a new
+    // generation (freeing bumped it), and may be in another process's cache
+    // now. The state word names the generation too (cached_word), so the
+    // claim succeeds only on the slot as this cache's refill left it, and
+    // never takes one from another cache, even for a moment.
+    std::uint32_t expected = cached_word(e.generation);
     // Acquire: the fields the refill wrote (block, owner) are seen.
     if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),
                                                std::memory_order_acquire, std::memory_order_relaxed)) {
       continue;  // taken back (a trim, or the daemon took this process for dead)
     }
-    if (atom(m.generation).load(std::memory_order_relaxed) != e.generation || m.owner_pid != pid) {
-      // Taken back and handed to another process's cache since: not ours.
-      // Give it back as it was. (Its owner may have seen it claimed and
-      // dropped it meanwhile; then it stays cached until that process dies
-      // or a trim takes it back.)
-      atom(m.state).store(static_cast<std::uint32_t>(MessageState::kCached), std::memory_order_release);
-      continue;
+    if (m.owner_pid != pid) [[unlikely]] {
+      // Same slot, same generation, another owner: only a stray write does
+      // that.
+      refuse(SegmentCheck::kDescriptorState, "a cached slot's owner changed under it");
+      return false;
     }
     out = e;
     return true;
@@ -485,7 +481,8 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
       atom(m.flags).store(kFromCache, std::memory_order_relaxed);
       count(MessageState::kWriting, -1);
       add_cached(+1);
-      set_state(r.index, MessageState::kCached);
+      // Release, as set_state: a claim that sees the word sees the fields.
+      atom(m.state).store(cached_word(r.generation), std::memory_order_release);
       cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation, m.block_offset};
     }
   });
@@ -562,8 +559,11 @@ void QueueCore::release_cache(std::uint32_t pid) noexcept {
 // given). False if it is not one (claimed by its owner meanwhile).
 bool QueueCore::take_back_cached(std::uint32_t index, const std::uint32_t* generation) {
   MessageDescriptor& m = desc(index);
-  if (generation && atom(m.generation).load(std::memory_order_relaxed) != *generation) return false;
-  std::uint32_t expected = static_cast<std::uint32_t>(MessageState::kCached);
+  // Under the mutex a kCached slot's generation stays as it is (only
+  // free_slot bumps it).
+  const std::uint32_t current = atom(m.generation).load(std::memory_order_relaxed);
+  if (generation && current != *generation) return false;
+  std::uint32_t expected = cached_word(current);
   // The claim that a send would make: only one of the two wins.
   if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),
                                              std::memory_order_acquire, std::memory_order_relaxed)) {

@@ -101,7 +101,7 @@ std::vector<std::uint32_t> slots_in(CoreHarness& q, MessageState s, std::uint32_
   std::vector<std::uint32_t> out;
   for (std::uint32_t i = 0; i < q.header().roots.unused_from; ++i) {
     const detail::MessageDescriptor& m = q.core().descriptor(i);
-    if (detail::atom(const_cast<std::uint32_t&>(m.state)).load() == static_cast<std::uint32_t>(s) &&
+    if ((detail::atom(const_cast<std::uint32_t&>(m.state)).load() & detail::kStateMask) == static_cast<std::uint32_t>(s) &&
         m.owner_pid == pid) {
       out.push_back(i);
     }
@@ -110,7 +110,7 @@ std::vector<std::uint32_t> slots_in(CoreHarness& q, MessageState s, std::uint32_
 }
 
 MessageState state_of(CoreHarness& q, std::uint32_t index) {
-  return static_cast<MessageState>(detail::atom(q.core().descriptor(index).state).load());
+  return static_cast<MessageState>(detail::atom(q.core().descriptor(index).state).load() & detail::kStateMask);
 }
 
 // Runs `body(pid)` in a forked child that dies with SIGKILL (raised by
