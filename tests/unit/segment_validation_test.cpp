@@ -75,6 +75,18 @@ TEST(SegmentValidation, PayloadBlockOutsideTheArenaIsCorrupt) {
   EXPECT_NE(why.find("descriptor 0"), std::string::npos) << why;
 }
 
+// Only a cached slot's state word carries bits above the state (its
+// generation, see cached_word); any other state with them is corrupt.
+TEST(SegmentValidation, AStateWordWithGenerationBitsIsCorruptUnlessCached) {
+  test::CoreHarness q;
+  ASSERT_FALSE(q.send("hello"));
+  auto& state = q.core().descriptor(0).state;
+  state = static_cast<std::uint32_t>(detail::MessageState::kReady) | (5u << 8);
+  std::string why;
+  EXPECT_EQ(q.core().attach_check(0, &why), Errc::segment_corrupt);
+  EXPECT_NE(why.find("descriptor 0"), std::string::npos) << why;
+}
+
 TEST(SegmentValidation, OverlappingPayloadBlocksAreCorrupt) {
   test::CoreHarness q;
   ASSERT_FALSE(q.send("one"));
