@@ -447,10 +447,10 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
       continue;  // taken back (a trim, or the daemon took this process for dead)
     }
     if (m.owner_pid != pid) [[unlikely]] {
-      // Same slot, same generation, another owner: only a stray write does
-      // that.
-      refuse(SegmentCheck::kDescriptorState, "a cached slot's owner changed under it");
-      return false;
+      // Another process's, with a generation equal in its low 24 bits: this
+      // entry outlived 2^24 reuses of its slot. Put the word back as it was.
+      atom(m.state).store(expected, std::memory_order_release);
+      continue;
     }
     out = e;
     return true;
