@@ -2,6 +2,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -95,5 +99,29 @@ class CoreHarness {
   detail::QueueCore core_;
   detail::Now now_{1'000'000'000'000ull, 1'700'000'000'000ull};
 };
+
+// Forks a child that takes the queue lock, runs `scribble` (a half-done
+// update) and is then killed with SIGKILL while still holding the lock.
+template <class Scribble>
+void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pthread_mutex_lock(&h.mutex);
+    scribble();
+    char c = 1;
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
 
 }  // namespace shmq::test

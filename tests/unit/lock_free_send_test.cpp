@@ -32,6 +32,7 @@ namespace {
 using detail::MessageState;
 using detail::QueueCore;
 using test::CoreHarness;
+using test::die_holding_lock;
 using Strings = std::vector<std::string>;
 using MessageId = std::array<std::uint8_t, 16>;
 
@@ -127,30 +128,6 @@ std::uint32_t die_in_child(Body body) {
   EXPECT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child did not die as planned";
   return static_cast<std::uint32_t>(child);
-}
-
-// Forks a child that takes the queue lock, runs `scribble` (a half-done
-// update) and dies with SIGKILL still holding it (see recovery_test.cpp).
-template <class Scribble>
-void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    pthread_mutex_lock(&h.mutex);
-    scribble();
-    char c = 1;
-    (void)!::write(ready[1], &c, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  ::close(ready[1]);
 }
 
 // The daemon's reclaim when process `pid` is gone; returns what it freed.

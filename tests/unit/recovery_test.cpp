@@ -11,30 +11,7 @@ namespace shmq {
 namespace {
 
 using Strings = std::vector<std::string>;
-
-// Forks a child that takes the queue lock, runs `scribble` (a half-done
-// update) and is then killed with SIGKILL while still holding the lock.
-template <class Scribble>
-void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    pthread_mutex_lock(&h.mutex);
-    scribble();
-    char c = 1;
-    (void)!::write(ready[1], &c, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  ::close(ready[1]);
-}
+using test::die_holding_lock;
 
 TEST(Recovery, KilledLockHolderMidUpdateLosesNothing) {
   test::CoreHarness q(32);
