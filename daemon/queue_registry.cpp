@@ -588,6 +588,9 @@ Attributes QueueRegistry::attributes(const std::string& name, const std::vector<
   split_names(names, header_names, daemon_names);
   Attributes out;
   std::string culprit;
+  // Messages sent without the mutex count once committed: what senders
+  // handed over so far is committed first (unless the lock stays busy).
+  queue->core().commit_submitted();
   if (auto ec = detail::render_attributes(queue->header(), header_names, out, culprit)) {
     throw std::system_error(ec, culprit);
   }

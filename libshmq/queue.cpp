@@ -269,11 +269,12 @@ void send_all(detail::QueueState& q, std::span<Outgoing> out) {
                                            write_payload(*src.out, *src.blob, payload);
                                          },
                                          &source};
-      if (q.core.send_lock_free(epoch, sizes[i], q.pid, fill, bodies[i], requests[i], results[i], now)) {
-        sent[i] = true;
-        errors[i] = Errc::internal;  // not for the locked path; replaced below
-        --unsent;
-      }
+      // The first message it declines ends the pass: the rest go on the
+      // locked path, after it, so that the batch keeps its order.
+      if (!q.core.send_lock_free(epoch, sizes[i], q.pid, fill, bodies[i], requests[i], results[i], now)) break;
+      sent[i] = true;
+      errors[i] = Errc::internal;  // not for the locked path; replaced below
+      --unsent;
     }
   }
   const auto original_errors = errors;

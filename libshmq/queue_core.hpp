@@ -415,6 +415,7 @@ class QueueCore {
     std::uint64_t block_offset;  // as the refill allocated it (the descriptor's is checked against it)
   };
   bool claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, CacheEntry& out) noexcept;
+  bool commit_pending_locked(const CacheEntry& e, unsigned k) noexcept;
   bool refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid) noexcept;
   bool commit_pending(std::uint32_t index);
   std::uint32_t drain_submitted();

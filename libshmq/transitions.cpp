@@ -366,8 +366,10 @@ bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uin
     return false;
   }
   std::memcpy(m.message_id, req.message_id.data(), sizeof(m.message_id));
-  // Atomic: a check of the tables (a daemon attaching) reads them
-  // meanwhile; the body first, so that the two never add up past the block.
+  // Atomic: a check of the tables (a repair, a daemon attaching) reads them
+  // meanwhile. A cached slot holds zero lengths (see refill_cache), so a
+  // reader that sees one old and one new length never sees them add up past
+  // the block.
   atom(m.body_bytes).store(body, std::memory_order_relaxed);
   atom(m.attr_bytes).store(size - body, std::memory_order_relaxed);
   m.sent_ms = now.wall_ms;
@@ -378,39 +380,69 @@ bool QueueCore::send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uin
                       std::memory_order_relaxed);
   fill.write(fill.context, 0, arena_base_ + e.block_offset);
   // The commit point of the send: a locker that sees kPending sees the
-  // message whole.
-  set_state(index, MessageState::kPending);
+  // message whole. A compare-and-swap, not a store: a slot freed under this
+  // send (its owner taken for dead) is left as whoever has it now left it,
+  // and the locked path sends the message instead.
+  std::uint32_t writing = static_cast<std::uint32_t>(MessageState::kWriting);
+  if (!atom(m.state).compare_exchange_strong(writing, static_cast<std::uint32_t>(MessageState::kPending),
+                                             std::memory_order_release, std::memory_order_relaxed)) [[unlikely]] {
+    return false;
+  }
   res.message_id = req.message_id;
   res.seq = 0;  // a standard queue's messages have no sequence number
-  const bool pushed = ring_.push(index);
-  if (pushed) {
-    // seq_cst: pairs with a receiver's waiters increment before it looks at
-    // the ring (available_count) and sleeps on ready_seq: either it sees
-    // this entry, or this load sees it waiting and the bump wakes it.
-    if (atom(h_->waiters).load(std::memory_order_seq_cst) != 0) {
-      atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
-      futex_wake(&h_->ready_seq, 1);
-    }
-  } else {
-    // The ring is full (nobody has taken the mutex for a while): commit
-    // what it holds, and this message, under the mutex.
-    std::uint32_t receivable = 0;
-    {
-      Lock lock(*this);
+  if (!ring_.push(index)) return commit_pending_locked(e, order - kMinOrder);
+  // seq_cst: pairs with a receiver's waiters increment before it looks at
+  // the ring (available_count) and sleeps on ready_seq: either it sees this
+  // entry, or this load sees it waiting and the bump wakes it.
+  if (atom(h_->waiters).load(std::memory_order_seq_cst) != 0) {
+    atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&h_->ready_seq, 1);
+  }
+  return true;
+}
+
+// The ring is full (nobody has taken the mutex for a while): commits what
+// it holds, and this send's message (kPending, in slot e.index, on no
+// ring), under the mutex, waiting for it no longer than lock_wait(). If the
+// lock stays busy (a stopped holder), the message is taken back: the slot
+// returns to the cache, and false sends the caller down the locked path,
+// which answers as a busy queue answers. Only its sender moves a kPending
+// slot that is on no ring while the sender lives, so the take-back is safe.
+bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept {
+  std::uint32_t receivable = 0;
+  bool committed = false;
+  {
+    Lock lock(*this, lock_wait());
+    if (lock.owns()) {
       guarded(lock, [&] {
         receivable += drain_submitted();
-        if (commit_pending(index)) {
+        if (commit_pending(e.index)) {
           add_total(h_->counts.sent_total, 1);
           ++receivable;
         }
+        committed = state_of(d_[e.index]) != MessageState::kPending;
         // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
         if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
         publish_deadline();
       });
     }
-    wake_receivers(receivable);
   }
-  return true;
+  wake_receivers(receivable);
+  if (committed) return true;
+  // As the refill leaves a cached slot: no lengths (see refill_cache).
+  atom(d_[e.index].body_bytes).store(0, std::memory_order_relaxed);
+  atom(d_[e.index].attr_bytes).store(0, std::memory_order_relaxed);
+  // Release: the next claim of the slot sees it as the refill left it.
+  std::uint32_t pending = static_cast<std::uint32_t>(MessageState::kPending);
+  if (!atom(d_[e.index].state).compare_exchange_strong(pending, cached_word(e.generation),
+                                                       std::memory_order_release, std::memory_order_relaxed)) {
+    return true;  // committed meanwhile after all (a repair, a dead-sender reclaim)
+  }
+  std::lock_guard guard(cache_mutex_);
+  // A refill by another thread of this process may have filled the cache
+  // since: then the slot stays cached, unlisted, until a take-back.
+  if (cache_.count[k] < kCacheRefill) cache_.entries[k][cache_.count[k]++] = e;
+  return false;
 }
 
 // Under cache_mutex_. Takes a slot from the cache for blocks of order
@@ -479,11 +511,19 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
       if (r.index == kNil || !holds(r)) continue;
       MessageDescriptor& m = d_[r.index];
       atom(m.flags).store(kFromCache, std::memory_order_relaxed);
+      // No payload yet: a check of the tables meanwhile (a repair, a daemon
+      // attaching) must never see the sender's body and attributes add up
+      // past the block while it stores the two.
+      atom(m.body_bytes).store(0, std::memory_order_relaxed);
+      atom(m.attr_bytes).store(0, std::memory_order_relaxed);
       count(MessageState::kWriting, -1);
       add_cached(+1);
       // Release, as set_state: a claim that sees the word sees the fields.
       atom(m.state).store(cached_word(r.generation), std::memory_order_release);
-      cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation, m.block_offset};
+      // The block as the allocator gave it (the reservation's), not as the
+      // shared descriptor says it: another process can rewrite that.
+      const auto offset = static_cast<std::uint64_t>(r.payload - arena_base_);
+      cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation, offset};
     }
   });
   // Taken from the back: the lowest slot first, as the locked path would.

@@ -81,6 +81,30 @@ TEST_F(LockFreeSends, OneSendersMessagesArriveInItsOrderWhateverPathEachTakes) {
   EXPECT_EQ(receive_all(q), bodies);
 }
 
+// GetQueueAttributes counts what senders handed over without the mutex and
+// nobody has committed yet: ApproximateNumberOfMessages is what was sent.
+TEST_F(LockFreeSends, TheApproximateCountsIncludeMessagesNotCommittedYet) {
+  Queue q = make_queue("q");
+  for (int i = 0; i < 5; ++i) send_ok(q, "m" + std::to_string(i));
+  EXPECT_EQ(attribute("q", "ApproximateNumberOfMessages"), "5");
+  EXPECT_EQ(receive_all(q).size(), 5u);
+  EXPECT_EQ(attribute("q", "ApproximateNumberOfMessages"), "0");
+}
+
+// The same within one batch: an entry that must take the locked path keeps
+// the entries after it behind it.
+TEST_F(LockFreeSends, ABatchArrivesInItsOrderWhateverPathEachEntryTakes) {
+  Queue q = make_queue("q");
+  const std::vector<std::string> bodies{"a", std::string(2048, 'b'), "c", "d", std::string(65536, 'e'), "f"};
+  std::vector<SendEntry> entries;
+  for (std::size_t i = 0; i < bodies.size(); ++i) entries.push_back({std::to_string(i), bodies[i], {}});
+  std::vector<BatchEntryResult> results;
+  ASSERT_EQ(name_of(q.send_batch(entries, results)), "ok");
+  ASSERT_EQ(results.size(), bodies.size());
+  for (const BatchEntryResult& r : results) EXPECT_EQ(name_of(r.error), "ok") << r.id;
+  EXPECT_EQ(receive_all(q), bodies);
+}
+
 TEST_F(LockFreeSends, ASenderKilledAfterASendHasItsMessageDeliveredAndItsCachedSlotsFreed) {
   Queue q = make_queue("q");
   const std::string queue_ns = ns();

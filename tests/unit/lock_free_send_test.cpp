@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -635,6 +636,105 @@ TEST(LockFreeSend, MessagesSentAfterALockerDiedMidDrainAreDelivered) {
   EXPECT_EQ(std::multiset<std::string>(got.begin(), got.end()), std::multiset<std::string>(sent.begin(), sent.end()));
   for (auto& core : senders) core->release_cache(this_pid());
   expect_nothing_held(q);
+}
+
+// A send that finds the submit ring full commits under the mutex; with the
+// lock held by a stopped process it must answer within its lock wait (the
+// locked path then says queue_busy), never wait for the holder, and lose
+// nothing: the slot goes back to its cache.
+TEST(LockFreeSend, ASendThatFindsTheRingFullWhileTheLockIsHeldGivesUpAndLosesNothing) {
+  CoreHarness q(4 * kSlots, kArena);
+  q.core().set_lock_wait(50'000'000);  // 50 ms
+  // One cache of 128-byte blocks (15 slots left in it), then 255 messages of
+  // 64 bytes: 256 entries on the ring, which nobody has drained.
+  ASSERT_TRUE(send_lock_free(q, std::string(100, 'b')));
+  Strings sent{std::string(100, 'b')};
+  for (int i = 0; i < 255; ++i) {
+    sent.push_back("m" + std::to_string(i));
+    ASSERT_TRUE(send_lock_free(q, sent.back())) << i;
+  }
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    pthread_mutex_lock(&q.header().mutex);
+    char c = 1;
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+
+  // A 128-byte send: a cached slot, no refill, and a full ring.
+  auto answer = std::async(std::launch::async, [&] { return send_lock_free(q, std::string(100, 'c')); });
+  const bool answered = answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  ASSERT_TRUE(answered) << "the send waited for the stopped lock holder";
+  EXPECT_FALSE(answer.get()) << "sent with the lock held: the ring was not full?";
+
+  // The holder is gone: everything sent arrives, in order, and the slot the
+  // refused send held is back in its cache.
+  EXPECT_EQ(receive_all(q), sent);
+  EXPECT_EQ(slots_in(q, MessageState::kPending, this_pid()).size(), 0u);
+  ASSERT_TRUE(send_lock_free(q, std::string(100, 'd')));
+  EXPECT_EQ(receive_all(q), (Strings{std::string(100, 'd')}));
+  expect_nothing_held(q);
+}
+
+// A check of the tables (every repair after a dead lock owner, a daemon
+// attaching) reads a slot's body and attribute lengths while a send
+// without the mutex may be storing them. A cached slot holds zero lengths,
+// so that a reader seeing one old and one new length never finds them
+// adding up past the block and refuses a sound queue as corrupt. (Before,
+// a cached slot held the block's whole size as its body length.)
+TEST(LockFreeSend, ACachedSlotHoldsNoLengthsForACheckToTearAcrossASend) {
+  CoreHarness q(kSlots, kArena);
+  ASSERT_TRUE(send_lock_free(q, "m"));
+  const auto cached = slots_in(q, MessageState::kCached, this_pid());
+  ASSERT_EQ(cached.size(), QueueCore::kCacheRefill - 1);
+  for (const std::uint32_t i : cached) {
+    const detail::MessageDescriptor& m = q.core().descriptor(i);
+    EXPECT_EQ(m.body_bytes, 0u) << "slot " << i;
+    EXPECT_EQ(m.attr_bytes, 0u) << "slot " << i;
+  }
+  EXPECT_EQ(receive_all(q), (Strings{"m"}));
+  expect_nothing_held(q);
+}
+
+// A slot freed under a send without the mutex (its owner taken for dead:
+// a reused pid, a daemon's reclaim) is not its sender's any more: the
+// send's commit point must not overwrite whatever the slot is now, and the
+// message goes the locked way instead.
+TEST(LockFreeSend, ASendWhoseSlotWasFreedUnderItDoesNotMarkItPending) {
+  CoreHarness q(kSlots, kArena);
+  ASSERT_TRUE(send_lock_free(q, "warm"));  // a filled cache
+  struct Context {
+    CoreHarness* q;
+    std::uint32_t freed = detail::kNil;
+  } context{&q};
+  const QueueCore::Fill fill{[](void* c, std::size_t, std::uint8_t*) noexcept {
+                               auto& ctx = *static_cast<Context*>(c);
+                               // As a reclaim would leave it: kFree (the test plays the reclaim).
+                               for (std::uint32_t i = 0; i < ctx.q->header().roots.unused_from; ++i) {
+                                 auto& m = ctx.q->core().descriptor(i);
+                                 if (detail::atom(m.state).load() == static_cast<std::uint32_t>(MessageState::kWriting)) {
+                                   detail::atom(m.state).store(static_cast<std::uint32_t>(MessageState::kFree));
+                                   ctx.freed = i;
+                                 }
+                               }
+                             },
+                             &context};
+  detail::CommitRequest req;
+  req.message_id = detail::new_message_id();
+  detail::CommitResult res;
+  EXPECT_FALSE(q.core().send_lock_free(QueueCore::kAnyEpoch, 4, this_pid(), fill, 4, req, res, q.now()));
+  ASSERT_NE(context.freed, detail::kNil) << "the send claimed no slot";
+  EXPECT_EQ(state_of(q, context.freed), MessageState::kFree) << "the send's commit point overwrote a freed slot";
 }
 
 }  // namespace
