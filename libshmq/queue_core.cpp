@@ -310,13 +310,14 @@ QueueCore::Stats QueueCore::stats() noexcept {
       drain_submitted();
       publish_deadline();
     });
-    return Stats{h_->counts,
-                 h_->roots.unused_from,
-                 h_->roots.arena_free_bytes,
-                 h_->trim.memory_in_use,
-                 h_->memory_limit,
-                 h_->trim.trims,
-                 true};
+    return Stats{.counts = h_->counts,
+                 .slots_ever_used = h_->roots.unused_from,
+                 .arena_free_bytes = h_->roots.arena_free_bytes,
+                 .memory_in_use = h_->trim.memory_in_use,
+                 .memory_limit = h_->memory_limit,
+                 .trims = h_->trim.trims,
+                 .cache_take_backs = h_->caches.take_backs,
+                 .locked = true};
   }
   // The lock stays held: the counts and totals as their lock-free readers
   // see them (relaxed, each on its own; they are written with atomic_ref for
@@ -340,6 +341,7 @@ QueueCore::Stats QueueCore::stats() noexcept {
   s.memory_in_use = atom(h_->trim.memory_in_use).load(relaxed);
   s.memory_limit = atom(h_->memory_limit).load(relaxed);
   s.trims = atom(h_->trim.trims).load(relaxed);
+  s.cache_take_backs = atom(h_->caches.take_backs).load(relaxed);
   return s;
 }
 

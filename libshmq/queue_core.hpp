@@ -230,8 +230,8 @@ class QueueCore {
   static constexpr unsigned kCacheOrders = 5;  // blocks of 64 B to 1 KiB
   static constexpr std::uint32_t kCacheRefill = 16;
   static constexpr std::uint32_t kCacheMinSlots = 64 * kCacheRefill;
-  bool send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill,
-                      std::uint32_t body, const CommitRequest& req, CommitResult& res, Now now) noexcept;
+  bool send_lock_free(std::uint32_t epoch, std::uint32_t size, std::uint32_t pid, const Fill& fill, std::uint32_t body,
+                      const CommitRequest& req, CommitResult& res, Now now) noexcept;
 
   // Commits what the submit ring holds, if anything, so that the counts
   // include it (within lock_wait(); nothing if the lock stays held).
@@ -392,9 +392,10 @@ class QueueCore {
     Counts counts;
     std::uint32_t slots_ever_used;  // since creation or the last trim
     std::uint64_t arena_free_bytes;
-    std::uint64_t memory_in_use;  // see memory_by_watermarks
-    std::uint64_t memory_limit;   // 0: none
-    std::uint64_t trims;          // TrimState::trims
+    std::uint64_t memory_in_use;     // see memory_by_watermarks
+    std::uint64_t memory_limit;      // 0: none
+    std::uint64_t trims;             // TrimState::trims
+    std::uint64_t cache_take_backs;  // CacheState::take_backs
     bool locked;
   };
   Stats stats() noexcept;
@@ -420,6 +421,7 @@ class QueueCore {
   bool commit_pending(std::uint32_t index);
   std::uint32_t drain_submitted();
   bool take_back_cached(std::uint32_t index, const std::uint32_t* generation);
+  void drop_cache(std::uint32_t epoch) noexcept;
   // Under the mutex, before a trim: takes back every cached slot and frees
   // or commits what dead processes left half-sent. False if a send without
   // the mutex is under way (the queue is not empty).
@@ -483,6 +485,8 @@ class QueueCore {
   void detach(std::uint32_t index, MessageState state);
   std::error_code locate(const ReceiptHandle& handle, MessageState& state) const noexcept;
   void free_slot(std::uint32_t index);
+  void bump_generation(MessageDescriptor& m) noexcept;
+  void release_slot(std::uint32_t index, std::uint64_t offset, unsigned order);
   void all_push_back(std::uint32_t index);
   void all_unlink(std::uint32_t index);
   void redrive_push(std::uint32_t index);
@@ -531,11 +535,11 @@ class QueueCore {
   DedupTable dedup_;
   SubmitRing ring_;
   // This process's cached slots, a stack per block order. Filled for `pid`
-  // (a forked child starts over) since trim count `trims` (a trim takes
-  // every cache back).
+  // (a forked child starts over) in cache epoch `epoch` (CacheState: a
+  // take-back of the caches starts the next).
   struct SlotCache {
     std::uint32_t pid = 0;
-    std::uint64_t trims = 0;
+    std::uint32_t epoch = 0;
     std::uint32_t count[kCacheOrders] = {};
     CacheEntry entries[kCacheOrders][kCacheRefill];
   };

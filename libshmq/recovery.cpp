@@ -318,6 +318,20 @@ bool QueueCore::reserve_in_use() noexcept {
 // cache or under way, so that the trim may go on.
 bool QueueCore::take_back_caches() {
   drain_submitted();
+  // A new epoch before any slot is taken: every process drops what its
+  // cache lists (see claim_cached), so no entry outlives its slot's
+  // take-back long enough for 24 bits of generation to wrap under it, and
+  // none is read after a trim lowers the watermark below it. Even with no
+  // slot cached: an entry put back while a take-back ran may name a slot
+  // that take-back freed (see commit_pending_locked). Relaxed stores, then
+  // a seq_cst fence before the states are read: pairs with the fence of a
+  // sender putting a slot back, so that either this scan sees the slot
+  // cached or that sender sees the new epoch.
+  CacheState& c = h_->caches;
+  atom(c.epoch).store(c.epoch + 1, std::memory_order_relaxed);
+  atom(c.take_backs).store(c.take_backs + 1, std::memory_order_relaxed);
+  c.refills_seen = c.refills;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (h_->counts.cached == 0) return true;
   const std::uint32_t n = unused_from();
   bool under_way = false;
@@ -345,7 +359,6 @@ bool QueueCore::take_back_caches() {
   }
   return !under_way && h_->counts.cached == 0;
 }
-
 
 bool QueueCore::trim_pending() const noexcept {
   const TrimState& t = h_->trim;

@@ -61,7 +61,7 @@ namespace shmq::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
-inline constexpr std::uint32_t kLayoutMajor = 5;
+inline constexpr std::uint32_t kLayoutMajor = 6;
 inline constexpr std::uint32_t kLayoutMinor = 0;
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
@@ -260,6 +260,18 @@ struct TrimState {
   std::uint64_t memory_in_use;       // bytes the watermarks cover (MemoryBudget); recomputed by a rebuild
 };
 
+// Processes' slot caches (QueueCore::refill_cache; docs/data-plane.md,
+// "Sends without the mutex"). Guarded by the mutex; not derived from the
+// descriptors, so a rebuild keeps them.
+struct CacheState {
+  std::uint32_t epoch;         // bumped by each take-back of the caches (full queue, purge, trim): a process
+                               // whose cache was filled in an earlier epoch drops its entries (read lock-free)
+  std::uint32_t reserved;      // zero
+  std::uint64_t take_backs;    // take-backs of the caches so far (Stats)
+  std::uint64_t refills;       // refills so far: a full queue takes the caches back only if one came since
+  std::uint64_t refills_seen;  // refills as the last take-back found them
+};
+
 // Counts: written under the mutex, read lock-free (atomic_ref relaxed) by
 // stats. One cache line.
 struct Counts {
@@ -329,6 +341,7 @@ struct alignas(4096) SegmentHeader {
   alignas(kCacheLine) pthread_mutex_t mutex;  // robust, process-shared
   IndexRoots roots;                           // guarded by mutex; starts in the mutex's line
   TrimState trim;                             // guarded by mutex
+  CacheState caches;                          // guarded by mutex
   alignas(kCacheLine) Counts counts;          // written under mutex, read lock-free
 
   // What receivers poll, on one line that a send writes once: ready_seq

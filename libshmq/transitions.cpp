@@ -82,9 +82,13 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     const unsigned order = Arena::order_for(sizes[i]);
     std::uint32_t index = kNil;
     std::uint64_t offset = kNilOffset;
-    if (!take_slot(order, index, offset) && take_back && h_->counts.cached > 0) {
+    // Once a call, and only if a cache was filled since the last take-back:
+    // a full queue whose caches hold nothing new (what they hold is under
+    // way) answers at once instead of scanning every slot each send.
+    if (!take_slot(order, index, offset) && take_back && h_->counts.cached > 0 &&
+        h_->caches.refills != h_->caches.refills_seen) {
       take_back_caches();
-      take_back = false;  // once a call: what is cached now is under way
+      take_back = false;
       (void)take_slot(order, index, offset);
     }
     if (index == kNil) {
@@ -433,12 +437,21 @@ bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept 
   atom(d_[e.index].body_bytes).store(0, std::memory_order_relaxed);
   atom(d_[e.index].attr_bytes).store(0, std::memory_order_relaxed);
   // Release: the next claim of the slot sees it as the refill left it.
+  // seq_cst: against a take-back's epoch bump, as in take_back_caches.
   std::uint32_t pending = static_cast<std::uint32_t>(MessageState::kPending);
-  if (!atom(d_[e.index].state).compare_exchange_strong(pending, cached_word(e.generation),
-                                                       std::memory_order_release, std::memory_order_relaxed)) {
+  if (!atom(d_[e.index].state)
+           .compare_exchange_strong(pending, cached_word(e.generation), std::memory_order_seq_cst,
+                                    std::memory_order_relaxed)) {
     return true;  // committed meanwhile after all (a repair, a dead-sender reclaim)
   }
   std::lock_guard guard(cache_mutex_);
+  // A take-back that began before the word was cached again left this slot
+  // to its owner, and the slot is listed under the epoch that take-back
+  // started; one that began after it takes the slot back, and this entry's
+  // claim then fails on the generation.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const std::uint32_t cache_epoch = atom(h_->caches.epoch).load(std::memory_order_relaxed);
+  if (cache_.epoch != cache_epoch) drop_cache(cache_epoch);
   // A refill by another thread of this process may have filled the cache
   // since: then the slot stays cached, unlisted, until a take-back.
   if (cache_.count[k] < kCacheRefill) cache_.entries[k][cache_.count[k]++] = e;
@@ -449,14 +462,14 @@ bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept 
 // kMinOrder + k, refilling it first if it is empty, and claims it
 // (kCached -> kWriting). False if no slot could be had this way.
 bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, CacheEntry& out) noexcept {
-  // Relaxed: a trim bumps it under the mutex after taking back every cache;
-  // entries read past a trim fail their claim below anyway.
-  const std::uint64_t trims = atom(h_->trim.trims).load(std::memory_order_relaxed);
-  if (cache_.trims != trims || cache_.pid != pid) {
-    // A trim took the cached slots back, or this is a child of the process
-    // that filled the cache (fork): its entries are not ours.
-    for (auto& n : cache_.count) n = 0;
-    cache_.trims = trims;
+  // Relaxed: a take-back bumps it under the mutex before it takes any slot;
+  // an entry read before the bump is seen fails its claim below anyway.
+  const std::uint32_t cache_epoch = atom(h_->caches.epoch).load(std::memory_order_relaxed);
+  if (cache_.epoch != cache_epoch || cache_.pid != pid) {
+    // The cached slots were taken back (a full queue, a purge, a trim), or
+    // this is a child of the process that filled the cache (fork): the
+    // entries are not ours.
+    drop_cache(cache_epoch);
     cache_.pid = pid;
   }
   for (int refills = 0; refills < 2;) {
@@ -480,8 +493,11 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
     }
     if (m.owner_pid != pid) [[unlikely]] {
       // Another process's, with a generation equal in its low 24 bits: this
-      // entry outlived 2^24 reuses of its slot. Put the word back as it was.
-      atom(m.state).store(expected, std::memory_order_release);
+      // entry outlived 2^24 reuses of its slot, which the epoch should have
+      // made impossible. The word goes back as it was, unless the daemon
+      // reclaimed that process's slots meanwhile.
+      std::uint32_t writing = static_cast<std::uint32_t>(MessageState::kWriting);
+      atom(m.state).compare_exchange_strong(writing, expected, std::memory_order_release, std::memory_order_relaxed);
       continue;
     }
     out = e;
@@ -505,7 +521,12 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
   std::size_t reserved = 0;
   std::size_t cached = 0;
   guarded(lock, [&] {
+    // Entries of an earlier epoch name slots taken back since: never listed
+    // beside the new ones.
+    const std::uint32_t cache_epoch = atom(h_->caches.epoch).load(std::memory_order_relaxed);
+    if (cache_.epoch != cache_epoch) drop_cache(cache_epoch);
     reserve_locked(sizes, pid, slots, errors, reserved, false);
+    ++h_->caches.refills;
     for (; cached < slots.size(); ++cached) {
       const Reservation& r = slots[cached];
       if (r.index == kNil || !holds(r)) continue;
@@ -577,6 +598,12 @@ void QueueCore::commit_submitted() noexcept {
 // Under the mutex: the count of slot caches' slots.
 void QueueCore::add_cached(int delta) noexcept { count(MessageState::kCached, delta); }
 
+// Under cache_mutex_: forgets every entry (their slots were taken back).
+void QueueCore::drop_cache(std::uint32_t epoch) noexcept {
+  for (auto& n : cache_.count) n = 0;
+  cache_.epoch = epoch;
+}
+
 // Gives this process's cached slots back (closing the queue).
 void QueueCore::release_cache(std::uint32_t pid) noexcept {
   std::lock_guard guard(cache_mutex_);
@@ -586,6 +613,12 @@ void QueueCore::release_cache(std::uint32_t pid) noexcept {
   Lock lock(*this, lock_wait());
   if (!lock.owns()) return;  // the daemon frees them when this process is gone
   guarded(lock, [&] {
+    // Taken back already (by a trim, perhaps, whose descriptors past the
+    // watermark have no pages now: never read there).
+    if (cache_.epoch != h_->caches.epoch) {
+      drop_cache(h_->caches.epoch);
+      return;
+    }
     for (unsigned k = 0; k < kCacheOrders; ++k) {
       while (cache_.count[k] > 0) {
         const CacheEntry e = cache_.entries[k][--cache_.count[k]];
@@ -597,23 +630,36 @@ void QueueCore::release_cache(std::uint32_t pid) noexcept {
 
 // Under the mutex: frees a kCached slot (of generation `*generation`, if
 // given). False if it is not one (claimed by its owner meanwhile).
+//
+// One compare-and-swap takes the slot from kCached straight to kFree, the
+// rival of the owner's claim: only one of the two wins, and a taker killed
+// at any instruction leaves the slot either still its owner's to claim or
+// free. (A taker that claimed it as kWriting first, as a send does, and died
+// before freeing it would leave a slot no one frees while its owner lives.)
+// The generation is bumped before, so that a slot freed this way is never
+// handed out again under the generation its owner's cache names; a kill in
+// between leaves the owner's entry valid (the state word, not the
+// descriptor's generation, names the generation a cache holds).
 bool QueueCore::take_back_cached(std::uint32_t index, const std::uint32_t* generation) {
+  // Past the watermark after a trim: no page there, nothing cached.
+  if (index >= unused_from()) return false;
   MessageDescriptor& m = desc(index);
-  // Under the mutex a kCached slot's generation stays as it is (only
-  // free_slot bumps it).
-  const std::uint32_t current = atom(m.generation).load(std::memory_order_relaxed);
-  if (generation && current != *generation) return false;
-  std::uint32_t expected = cached_word(current);
-  // The claim that a send would make: only one of the two wins.
-  if (!atom(m.state).compare_exchange_strong(expected, static_cast<std::uint32_t>(MessageState::kWriting),
-                                             std::memory_order_acquire, std::memory_order_relaxed)) {
-    return false;
+  std::uint32_t word = atom(m.state).load(std::memory_order_relaxed);
+  if ((word & kStateMask) != static_cast<std::uint32_t>(MessageState::kCached)) return false;
+  if (generation && word != cached_word(*generation)) return false;
+  const std::uint64_t offset = m.block_offset;
+  const unsigned order = m.block_order;
+  arena_.check_block(offset, order);
+  bump_generation(m);
+  // Release, as set_state: the generation is seen before the slot is free.
+  if (!atom(m.state).compare_exchange_strong(word, static_cast<std::uint32_t>(MessageState::kFree),
+                                             std::memory_order_release, std::memory_order_relaxed)) {
+    return false;  // claimed by its owner: the bumped generation is one it never reads
   }
   add_cached(-1);
-  free_slot(index);
+  release_slot(index, offset, order);
   return true;
 }
-
 
 // ---- WRITING -> FREE: a reservation given back ----
 
@@ -1134,18 +1180,29 @@ void QueueCore::free_slot(std::uint32_t index) {
   const std::uint64_t offset = m.block_offset;
   const unsigned order = m.block_order;
   arena_.check_block(offset, order);
-  // Release: a reader validating a copy (still_valid) must not see the old
-  // generation once the block can be handed to another sender.
-  const std::uint32_t generation = m.generation + 1;
-  atom(m.generation).store(generation, std::memory_order_release);
-  if (generation > h_->roots.max_generation) h_->roots.max_generation = generation;
+  bump_generation(m);
   // The commit point comes before the block is released: the allocator
   // writes its free-list links into the block it frees, and a process killed
   // between the two must not leave a live message with those bytes in its
   // body. Once the state says free, recovery frees the block from the states.
   set_state(index, MessageState::kFree);
+  release_slot(index, offset, order);
+}
+
+// Under the mutex, before a slot's state says kFree.
+void QueueCore::bump_generation(MessageDescriptor& m) noexcept {
+  // Release: a reader validating a copy (still_valid) must not see the old
+  // generation once the block can be handed to another sender.
+  const std::uint32_t generation = m.generation + 1;
+  atom(m.generation).store(generation, std::memory_order_release);
+  if (generation > h_->roots.max_generation) h_->roots.max_generation = generation;
+}
+
+// Under the mutex, once slot `index` says kFree: its block (checked) and
+// the slot go back to their free lists.
+void QueueCore::release_slot(std::uint32_t index, std::uint64_t offset, unsigned order) {
   arena_.release(offset, order);
-  store_hint(m.next, h_->roots.free_head);
+  store_hint(d_[index].next, h_->roots.free_head);
   store_hint(h_->roots.free_head, index);
 }
 

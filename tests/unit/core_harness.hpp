@@ -101,13 +101,13 @@ class CoreHarness {
 };
 
 // Forks a child that takes the queue lock, runs `scribble` (a half-done
-// update) and is then killed with SIGKILL while still holding the lock.
+// update) and then holds the lock until it is killed; returns its pid once
+// it holds the lock (-1 if it could not be started).
 template <class Scribble>
-void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
+pid_t hold_lock_in_child(detail::SegmentHeader& h, Scribble scribble) {
   int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
+  if (::pipe(ready) != 0) return -1;
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
   if (child == 0) {
     pthread_mutex_lock(&h.mutex);
     scribble();
@@ -117,11 +117,20 @@ void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
     ::_exit(0);
   }
   char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  const bool holding = child > 0 && ::read(ready[0], &c, 1) == 1;
   ::close(ready[0]);
   ::close(ready[1]);
+  return holding ? child : -1;
+}
+
+// As hold_lock_in_child, and the child is then killed with SIGKILL while
+// still holding the lock.
+template <class Scribble>
+void die_holding_lock(detail::SegmentHeader& h, Scribble scribble) {
+  const pid_t child = hold_lock_in_child(h, scribble);
+  ASSERT_GT(child, 0);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
 }
 
 }  // namespace shmq::test

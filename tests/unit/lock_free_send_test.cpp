@@ -5,6 +5,7 @@
 // counted, with nothing leaked.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@
 #include <vector>
 
 #include "core_harness.hpp"
+#include "every_instruction.hpp"
 #include "futex.hpp"
+#include "lock_free_harness.hpp"
 #include "segment_check.hpp"
 
 namespace shmq {
@@ -35,44 +38,16 @@ using detail::QueueCore;
 using test::CoreHarness;
 using test::die_holding_lock;
 using Strings = std::vector<std::string>;
-using MessageId = std::array<std::uint8_t, 16>;
+using test::kUid;
+using test::kWhole;
+using test::MessageId;
+using test::send_lock_free;
 
 // The smallest queue that sends without the mutex, and its payload space.
 constexpr std::uint32_t kSlots = QueueCore::kCacheMinSlots;
 constexpr std::uint64_t kArena = 2 << 20;
-constexpr std::uint32_t kUid = 4242;  // the SenderId every send here claims
-constexpr std::size_t kWhole = std::string_view::npos;
 
-std::uint32_t this_pid() { return static_cast<std::uint32_t>(::getpid()); }
-
-// What a send's Fill copies, and after how many bytes the sender dies
-// (kWhole: it copies everything and lives).
-struct Copy {
-  std::string_view body;
-  std::size_t die_after = kWhole;
-};
-
-void write_copy(void* context, std::size_t, std::uint8_t* payload) noexcept {
-  const auto& copy = *static_cast<const Copy*>(context);
-  std::memcpy(payload, copy.body.data(), std::min(copy.body.size(), copy.die_after));
-  if (copy.die_after != kWhole) ::raise(SIGKILL);
-}
-
-// One message through QueueCore::send_lock_free, as Queue::send makes it
-// (no attributes: the body is the whole payload). False if it did not go
-// that way. Safe in a forked child (no GoogleTest assertion).
-bool send_lock_free(QueueCore& core, detail::Now now, std::string_view body, std::uint32_t pid,
-                    const MessageId& id = detail::new_message_id(), std::size_t die_after = kWhole) {
-  Copy copy{body, die_after};
-  const QueueCore::Fill fill{write_copy, &copy};
-  detail::CommitRequest req;
-  req.message_id = id;
-  req.sender_uid = kUid;
-  detail::CommitResult res;
-  const auto size = static_cast<std::uint32_t>(body.size());
-  return core.send_lock_free(QueueCore::kAnyEpoch, size, pid, fill, size, req, res, now) && res.message_id == id &&
-         !res.error;
-}
+using test::this_pid;
 
 bool send_lock_free(CoreHarness& q, std::string_view body, std::uint32_t pid = this_pid(),
                     const MessageId& id = detail::new_message_id()) {
@@ -103,7 +78,8 @@ std::vector<std::uint32_t> slots_in(CoreHarness& q, MessageState s, std::uint32_
   std::vector<std::uint32_t> out;
   for (std::uint32_t i = 0; i < q.header().roots.unused_from; ++i) {
     const detail::MessageDescriptor& m = q.core().descriptor(i);
-    if ((detail::atom(const_cast<std::uint32_t&>(m.state)).load() & detail::kStateMask) == static_cast<std::uint32_t>(s) &&
+    if ((detail::atom(const_cast<std::uint32_t&>(m.state)).load() & detail::kStateMask) ==
+            static_cast<std::uint32_t>(s) &&
         m.owner_pid == pid) {
       out.push_back(i);
     }
@@ -653,21 +629,8 @@ TEST(LockFreeSend, ASendThatFindsTheRingFullWhileTheLockIsHeldGivesUpAndLosesNot
     sent.push_back("m" + std::to_string(i));
     ASSERT_TRUE(send_lock_free(q, sent.back())) << i;
   }
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  const pid_t holder = ::fork();
-  ASSERT_GE(holder, 0);
-  if (holder == 0) {
-    pthread_mutex_lock(&q.header().mutex);
-    char c = 1;
-    (void)!::write(ready[1], &c, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  const pid_t holder = test::hold_lock_in_child(q.header(), [] {});
+  ASSERT_GT(holder, 0);
 
   // A 128-byte send: a cached slot, no refill, and a full ring.
   auto answer = std::async(std::launch::async, [&] { return send_lock_free(q, std::string(100, 'c')); });
@@ -717,24 +680,136 @@ TEST(LockFreeSend, ASendWhoseSlotWasFreedUnderItDoesNotMarkItPending) {
     CoreHarness* q;
     std::uint32_t freed = detail::kNil;
   } context{&q};
-  const QueueCore::Fill fill{[](void* c, std::size_t, std::uint8_t*) noexcept {
-                               auto& ctx = *static_cast<Context*>(c);
-                               // As a reclaim would leave it: kFree (the test plays the reclaim).
-                               for (std::uint32_t i = 0; i < ctx.q->header().roots.unused_from; ++i) {
-                                 auto& m = ctx.q->core().descriptor(i);
-                                 if (detail::atom(m.state).load() == static_cast<std::uint32_t>(MessageState::kWriting)) {
-                                   detail::atom(m.state).store(static_cast<std::uint32_t>(MessageState::kFree));
-                                   ctx.freed = i;
-                                 }
-                               }
-                             },
-                             &context};
+  const QueueCore::Fill fill{
+      [](void* c, std::size_t, std::uint8_t*) noexcept {
+        auto& ctx = *static_cast<Context*>(c);
+        // As a reclaim would leave it: kFree (the test plays the reclaim).
+        for (std::uint32_t i = 0; i < ctx.q->header().roots.unused_from; ++i) {
+          auto& m = ctx.q->core().descriptor(i);
+          if (detail::atom(m.state).load() == static_cast<std::uint32_t>(MessageState::kWriting)) {
+            detail::atom(m.state).store(static_cast<std::uint32_t>(MessageState::kFree));
+            ctx.freed = i;
+          }
+        }
+      },
+      &context};
   detail::CommitRequest req;
   req.message_id = detail::new_message_id();
   detail::CommitResult res;
   EXPECT_FALSE(q.core().send_lock_free(QueueCore::kAnyEpoch, 4, this_pid(), fill, 4, req, res, q.now()));
   ASSERT_NE(context.freed, detail::kNil) << "the send claimed no slot";
   EXPECT_EQ(state_of(q, context.freed), MessageState::kFree) << "the send's commit point overwrote a freed slot";
+}
+
+// A full queue whose caches hold only slots under way (a sender mid-copy,
+// alive) answers each refused send at once: it takes the caches back once,
+// and again only after some cache was filled since. (Before, every refused
+// send scanned every slot under the mutex while the count of cached slots,
+// which counts slots under way, stayed above zero.)
+TEST(LockFreeSend, AFullQueueTakesTheCachesBackOnlyWhenACacheWasFilledSince) {
+  constexpr std::uint32_t kOther = 300;  // a live sender, stopped in its copy
+  CoreHarness q(kSlots, kArena);
+  QueueCore other(q.segment().base());
+  ASSERT_TRUE(send_lock_free(other, q.now(), "o", kOther));
+  const auto cached = slots_in(q, MessageState::kCached, kOther);
+  ASSERT_FALSE(cached.empty());
+  // Its next send claimed a slot and is copying (the claim, as claim_cached makes it).
+  std::uint32_t word = detail::atom(q.core().descriptor(cached[0]).state).load();
+  ASSERT_TRUE(detail::atom(q.core().descriptor(cached[0]).state)
+                  .compare_exchange_strong(word, static_cast<std::uint32_t>(MessageState::kWriting)));
+  std::uint32_t accepted = 0;
+  while (!q.send("f", 0, this_pid())) ++accepted;
+  EXPECT_EQ(accepted, kSlots - 2) << "the message sent and the slot under way are the only ones not free";
+  const std::uint64_t take_backs = q.core().stats().cache_take_backs;
+  EXPECT_EQ(take_backs, 1u) << "the first refusal takes the caches back";
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(q.send("f", 0, this_pid()), Errc::queue_full);
+  EXPECT_EQ(q.core().stats().cache_take_backs, take_backs) << "a refused send scanned every slot again";
+
+  // A cache filled since (after a delete, by the other sender) is taken
+  // back by the next refusal.
+  const auto got = q.receive(QueueCore::kCacheRefill + 1);
+  for (const auto& d : got) ASSERT_FALSE(q.core().remove(d.handle));
+  ASSERT_TRUE(send_lock_free(q, "refill"));
+  while (!q.send("f", 0, this_pid())) {
+  }
+  EXPECT_EQ(q.core().stats().cache_take_backs, take_backs + 1);
+  EXPECT_EQ(slots_in(q, MessageState::kCached, this_pid()).size(), 0u);
+}
+
+// A process closing a queue after a trim (which took its cache back and
+// gave the descriptors' pages away) reads none of its old entries' slots:
+// a read there allocates the page again, and on a full /dev/shm raises
+// SIGBUS. (Before, release_cache took back every entry it still listed.)
+TEST(LockFreeSend, AProcessClosingAQueueAfterATrimTouchesNoPageTheTrimGaveBack) {
+  constexpr std::uint32_t kOther = 300;
+  CoreHarness q(1u << 17, 16ull << 20, false, CoreHarness::Backed{});
+  QueueCore other(q.segment().base(), detail::Backing(q.segment().base(), q.segment().segment().fd()));
+  ASSERT_TRUE(send_lock_free(other, q.now(), "idle", kOther));
+  // Enough messages for a trim to be worth it (QueueCore::kTrimAboveBytes).
+  const std::string body(64, 'g');
+  for (int i = 0; i < 70'000; ++i) ASSERT_FALSE(q.send(body, 0, this_pid()));
+  EXPECT_EQ(receive_all(q).size(), 70'001u);
+  q.core().release_cache(this_pid());
+  for (int steps = 0; q.core().trim_step() != QueueCore::TrimProgress::kDone; ++steps) ASSERT_LT(steps, 1000);
+  ASSERT_EQ(q.core().stats().trims, 1u);
+  const auto resident = [&] {
+    struct stat st {};
+    EXPECT_EQ(::fstat(q.segment().segment().fd(), &st), 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  const std::uint64_t trimmed = resident();
+  other.release_cache(kOther);
+  EXPECT_EQ(resident(), trimmed) << "closing the queue touched descriptors the trim had given back";
+  // The other process's sends go on, from a cache filled anew.
+  ASSERT_TRUE(send_lock_free(other, q.now(), "after", kOther));
+  EXPECT_EQ(receive_all(q), (Strings{"after"}));
+  other.release_cache(kOther);
+}
+
+// After a take-back, a process's cache lists nothing from before it, even
+// where a slot's state word names the generation an entry names (24 bits
+// of generation wrap after 2^24 reuses of a slot): its next send refills
+// instead of claiming, for a moment, a slot that is another process's now.
+TEST(LockFreeSend, ACacheFilledBeforeATakeBackNeverClaimsEvenWhereTheGenerationWrapped) {
+  constexpr std::uint32_t kFirst = 100, kSecond = 200;
+  CoreHarness q(kSlots, kArena);
+  QueueCore first(q.segment().base());
+  QueueCore second(q.segment().base());
+  ASSERT_TRUE(send_lock_free(first, q.now(), "1", kFirst));
+  const auto stale = slots_in(q, MessageState::kCached, kFirst);
+  std::map<std::uint32_t, std::uint32_t> stale_words;
+  for (const std::uint32_t i : stale) stale_words[i] = detail::atom(q.core().descriptor(i).state).load();
+  ASSERT_EQ(q.core().purge(), std::optional<std::uint32_t>(1)) << "takes the first one's cache back";
+  ASSERT_TRUE(send_lock_free(second, q.now(), "2", kSecond));
+  // The second one's cache holds those slots now; their words as if each
+  // generation had wrapped round to what the first one's entries name.
+  std::vector<std::uint32_t> wrapped;
+  for (const std::uint32_t i : slots_in(q, MessageState::kCached, kSecond)) {
+    if (!stale_words.count(i)) continue;
+    detail::atom(q.core().descriptor(i).state).store(stale_words[i]);
+    wrapped.push_back(i);
+  }
+  ASSERT_FALSE(wrapped.empty());
+
+  // The first one's sends, watched at every instruction: a claim of one of
+  // those slots would last a few instructions before the owner check put it
+  // back, too short for a watching thread to see.
+  if (const char* why = test::why_not_traced()) GTEST_SKIP() << why;
+  std::uint32_t touched = detail::kNil;
+  test::at_every_instruction(
+      [&] {
+        for (int i = 0; i < 4; ++i) {
+          if (!send_lock_free(first, q.now(), "3", kFirst)) ::_exit(3);
+        }
+      },
+      [&](bool) {
+        for (const std::uint32_t i : wrapped) {
+          if (detail::atom(q.core().descriptor(i).state).load() != stale_words[i]) touched = i;
+        }
+      });
+  EXPECT_EQ(touched, detail::kNil) << "slot " << touched << " of another process's cache was claimed";
+  EXPECT_FALSE(q.core().refused()) << q.core().refusal();
+  EXPECT_EQ(receive_all(q), (Strings{"2", "3", "3", "3", "3"}));
 }
 
 }  // namespace

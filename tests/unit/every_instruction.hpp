@@ -1,0 +1,126 @@
+// Kill -9 at every instruction, without killing anything: an operation runs
+// in a forked child one machine instruction at a time (ptrace
+// single-stepping), and before each instruction the test looks at the
+// shared memory as it stands. That is exactly what SIGKILL of the child at
+// that instruction would leave to the processes that survive it (a killed
+// process changes no memory; the robust mutex's owner-died handling is what
+// the test models on a copy). The copy of the segment is then recovered as
+// the survivors would recover it and judged, while the original goes on to
+// the next instruction.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "queue_core.hpp"
+#include "segment_layout.hpp"
+#include "test_segment.hpp"
+
+namespace shmq::test {
+
+// Runs `operation()` in a forked child under ptrace and calls
+// `at(finished)` in this process before each of its instructions
+// (finished false), and once after it returned (finished true). Returns
+// the number of instructions, or 0 if tracing is not possible here.
+template <class Operation, class At>
+std::size_t at_every_instruction(Operation operation, At at, std::size_t max_steps = 2'000'000) {
+  const pid_t child = ::fork();
+  if (child < 0) return 0;
+  if (child == 0) {
+    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ::_exit(2);
+    ::raise(SIGSTOP);
+    operation();
+    ::_exit(0);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return 0;
+  std::size_t steps = 0;
+  for (;;) {
+    at(false);
+    if (::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure() || steps == max_steps) break;
+    if (::ptrace(PTRACE_SINGLESTEP, child, nullptr, nullptr) != 0) break;
+    if (::waitpid(child, &status, 0) != child) break;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the traced operation failed";
+      at(true);
+      return steps + 1;
+    }
+    ++steps;
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_LT(steps, max_steps) << "the operation did not finish within " << max_steps << " instructions";
+  return steps + 1;
+}
+
+// Why operations cannot be traced here, or nullptr if they can. Under
+// ThreadSanitizer every atomic is a call into its runtime: ten times the
+// instructions, and nothing for it to find in a single-threaded child.
+inline const char* why_not_traced() {
+#if defined(__SANITIZE_THREAD__)
+  return "not under ThreadSanitizer";
+#else
+  static const bool works = at_every_instruction([] {}, [](bool) {}) > 0;
+  return works ? nullptr : "this process may not trace its children (ptrace)";
+#endif
+}
+
+// A second segment of the same geometry, into which a queue's segment is
+// copied as it stands, to be recovered as survivors would recover it.
+class SegmentCopy {
+ public:
+  SegmentCopy(std::uint32_t capacity, std::uint64_t arena_bytes) : seg_(capacity, arena_bytes) {}
+
+  // Whether `from`'s segment differs from what the last call saw: most
+  // instructions change no shared memory, and a state already judged need
+  // not be judged again. Compares the tables and the arena as far as it
+  // was ever handed out.
+  bool changed(void* from) {
+    const auto& h = *static_cast<const detail::SegmentHeader*>(from);
+    const auto* base = static_cast<const std::uint8_t*>(from);
+    const std::size_t tables = h.arena_offset;
+    const std::size_t arena = std::min(h.roots.arena_untouched, h.arena_bytes);
+    if (seen_.size() == tables + arena && std::memcmp(seen_.data(), base, tables) == 0 &&
+        std::memcmp(seen_.data() + tables, base + tables, arena) == 0) {
+      return false;
+    }
+    seen_.assign(base, base + tables);
+    seen_.insert(seen_.end(), base + tables, base + tables + arena);
+    return true;
+  }
+
+  // The copy of `from`'s segment, its lock as a dead owner leaves it: the
+  // next locker finds it owner-dead and rebuilds (true in `rebuilt`). The
+  // returned core is this copy's, with no cache of any process.
+  std::unique_ptr<detail::QueueCore> take(void* from, bool& rebuilt) {
+    auto& h = *static_cast<detail::SegmentHeader*>(from);
+    std::memcpy(seg_.base(), from, h.segment_bytes);
+    auto& copy = *static_cast<detail::SegmentHeader*>(seg_.base());
+    rebuilt = (copy.mutex.__data.__lock & 0x3fffffff) != 0;  // FUTEX_TID_MASK: someone holds it
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&copy.mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    auto core = std::make_unique<detail::QueueCore>(seg_.base());
+    if (rebuilt) core->rebuild();
+    return core;
+  }
+
+ private:
+  TestSegment seg_;
+  std::vector<std::uint8_t> seen_;
+};
+
+}  // namespace shmq::test
