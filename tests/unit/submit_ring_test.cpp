@@ -309,6 +309,7 @@ TEST(SubmitRing, ProducersKilledAtRandomMomentsLeaveEntriesWholeOrAbsent) {
   };
 
   std::mt19937 random(12345);
+  std::uint32_t killed_mid_push = 0;  // children killed before they had pushed everything
   for (std::uint32_t round = 0; round < kRounds; ++round) {
     pid_t children[kChildren];
     for (std::uint32_t c = 0; c < kChildren; ++c) {
@@ -321,7 +322,9 @@ TEST(SubmitRing, ProducersKilledAtRandomMomentsLeaveEntriesWholeOrAbsent) {
           while (!ring.push(id * kEach + i)) sched_yield();
           detail::atom(shared->done[id]).store(i + 1, std::memory_order_release);
         }
-        ::_exit(0);
+        // All pushed before the kill (the other child may have been slow to
+        // start): wait for it, so that no child outlives a failed test.
+        for (;;) ::pause();
       }
     }
     // Until each child is pushing (a kill before would prove nothing), then
@@ -336,7 +339,10 @@ TEST(SubmitRing, ProducersKilledAtRandomMomentsLeaveEntriesWholeOrAbsent) {
       ::kill(children[c], SIGKILL);
       int status = 0;
       ASSERT_EQ(::waitpid(children[c], &status, 0), children[c]);
-      ASSERT_TRUE(WIFSIGNALED(status)) << "a child finished before it was killed: the test proves nothing";
+      ASSERT_TRUE(WIFSIGNALED(status)) << "a child failed";
+      if (detail::atom(shared->done[round * kChildren + c]).load(std::memory_order_acquire) < kEach) {
+        ++killed_mid_push;
+      }
     }
     while (consume() > 0) {
     }
@@ -360,6 +366,7 @@ TEST(SubmitRing, ProducersKilledAtRandomMomentsLeaveEntriesWholeOrAbsent) {
     }
     EXPECT_FALSE(r->peek(index));
   }
+  EXPECT_GT(killed_mid_push, kRounds) << "too few children were killed while pushing: the test proved little";
   ::munmap(mem, sizeof(Shared));
 }
 
