@@ -255,10 +255,7 @@ bool QueueCore::reclaim_dead_sender(std::uint32_t index, MessageState s, std::ui
   MessageDescriptor& m = desc(index);
   switch (s) {
     case MessageState::kPending:
-      if (commit_pending(index)) {
-        add_total(h_->counts.sent_total, 1);
-        ++committed;
-      }
+      if (commit_pending(index)) ++committed;
       return false;
     case MessageState::kCached:
       return take_back_cached(index, nullptr);

@@ -420,10 +420,7 @@ bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept 
     if (lock.owns()) {
       guarded(lock, [&] {
         receivable += drain_submitted();
-        if (commit_pending(e.index)) {
-          add_total(h_->counts.sent_total, 1);
-          ++receivable;
-        }
+        if (commit_pending(e.index)) ++receivable;
         committed = state_of(d_[e.index]) != MessageState::kPending;
         // seq_cst pairs with the waiter's waiters increment (see Queue::receive).
         if (receivable > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -555,7 +552,7 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
 // Under the mutex. Commits a message a send without the mutex wrote, if its
 // slot still says kPending (an entry of the submit ring is a hint: the slot
 // may have been committed another way since, and even reused). kPending ->
-// kReady; true if committed.
+// kReady, counted as sent; true if committed.
 bool QueueCore::commit_pending(std::uint32_t index) {
   // A slot past the watermark was given back by a trim: never read there.
   if (index >= unused_from()) return false;
@@ -568,6 +565,9 @@ bool QueueCore::commit_pending(std::uint32_t index) {
   count(MessageState::kReady, +1);
   ready_push_back(index);
   all_push_back(index);
+  // Each as it is committed: a locker killed midway leaves no committed
+  // message uncounted.
+  add_total(h_->counts.sent_total, 1);
   return true;
 }
 
@@ -581,7 +581,6 @@ std::uint32_t QueueCore::drain_submitted() {
     if (commit_pending(index)) ++committed;
     ring_.pop();
   }
-  if (committed > 0) add_total(h_->counts.sent_total, committed);
   return committed;
 }
 
