@@ -316,20 +316,24 @@ bool QueueCore::reserve_in_use() noexcept {
 bool QueueCore::take_back_caches() {
   drain_submitted();
   // A new epoch before any slot is taken: every process drops what its
-  // cache lists (see claim_cached), so no entry outlives its slot's
-  // take-back long enough for 24 bits of generation to wrap under it, and
-  // none is read after a trim lowers the watermark below it. Even with no
-  // slot cached: an entry put back while a take-back ran may name a slot
-  // that take-back freed (see commit_pending_locked). Relaxed stores, then
-  // a seq_cst fence before the states are read: pairs with the fence of a
-  // sender putting a slot back, so that either this scan sees the slot
-  // cached or that sender sees the new epoch.
+  // cache lists (see claim_cached), so that entries do not outlive their
+  // slots' take-back (where 24 bits of generation could wrap under them),
+  // nor name slots a trim gives back. Even with no slot cached: an entry
+  // put back while an earlier take-back ran may name a slot that one freed
+  // (see commit_pending_locked). Relaxed: read lock-free as a hint; a claim
+  // from an entry read before the bump fails on the generation.
   CacheState& c = h_->caches;
+  // The refills this take-back covers, read first; marked seen only once
+  // the scan is done, so that a taker killed midway leaves the next full
+  // queue to take back what it did not reach (whose owners dropped their
+  // entries at the new epoch).
+  const std::uint64_t refills = atom(c.refills).load(std::memory_order_relaxed);
   atom(c.epoch).store(c.epoch + 1, std::memory_order_relaxed);
   atom(c.take_backs).store(c.take_backs + 1, std::memory_order_relaxed);
-  c.refills_seen = c.refills;
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (h_->counts.cached == 0) return true;
+  if (h_->counts.cached == 0) {
+    c.refills_seen = refills;
+    return true;
+  }
   const std::uint32_t n = unused_from();
   bool under_way = false;
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -354,6 +358,7 @@ bool QueueCore::take_back_caches() {
         break;
     }
   }
+  c.refills_seen = refills;
   return !under_way && h_->counts.cached == 0;
 }
 

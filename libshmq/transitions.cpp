@@ -86,7 +86,7 @@ void QueueCore::reserve_locked(std::span<const std::uint32_t> sizes, std::uint32
     // a full queue whose caches hold nothing new (what they hold is under
     // way) answers at once instead of scanning every slot each send.
     if (!take_slot(order, index, offset) && take_back && h_->counts.cached > 0 &&
-        h_->caches.refills != h_->caches.refills_seen) {
+        atom(h_->caches.refills).load(std::memory_order_relaxed) != h_->caches.refills_seen) {
       take_back_caches();
       take_back = false;
       (void)take_slot(order, index, offset);
@@ -430,28 +430,36 @@ bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept 
   }
   wake_receivers(receivable);
   if (committed) return true;
+  // Back before the commit point first (kPending -> kWriting): a sender
+  // killed from here on leaves a slot its reclaim frees, never a message
+  // with the lengths below zeroed that the reclaim would deliver empty.
+  MessageDescriptor& m = d_[e.index];
+  std::uint32_t word = static_cast<std::uint32_t>(MessageState::kPending);
+  if (!atom(m.state).compare_exchange_strong(word, static_cast<std::uint32_t>(MessageState::kWriting),
+                                             std::memory_order_relaxed, std::memory_order_relaxed)) {
+    return true;  // committed meanwhile after all (the reclaim of a sender taken for dead)
+  }
   // As the refill leaves a cached slot: no lengths (see refill_cache).
-  atom(d_[e.index].body_bytes).store(0, std::memory_order_relaxed);
-  atom(d_[e.index].attr_bytes).store(0, std::memory_order_relaxed);
+  atom(m.body_bytes).store(0, std::memory_order_relaxed);
+  atom(m.attr_bytes).store(0, std::memory_order_relaxed);
   // Release: the next claim of the slot sees it as the refill left it.
-  // seq_cst: against a take-back's epoch bump, as in take_back_caches.
-  std::uint32_t pending = static_cast<std::uint32_t>(MessageState::kPending);
-  if (!atom(d_[e.index].state)
-           .compare_exchange_strong(pending, cached_word(e.generation), std::memory_order_seq_cst,
-                                    std::memory_order_relaxed)) {
-    return true;  // committed meanwhile after all (a repair, a dead-sender reclaim)
+  word = static_cast<std::uint32_t>(MessageState::kWriting);
+  if (!atom(m.state).compare_exchange_strong(word, cached_word(e.generation), std::memory_order_release,
+                                             std::memory_order_relaxed)) {
+    return false;  // freed under this sender (taken for dead): not its slot any more
   }
   std::lock_guard guard(cache_mutex_);
-  // A take-back that began before the word was cached again left this slot
-  // to its owner, and the slot is listed under the epoch that take-back
-  // started; one that began after it takes the slot back, and this entry's
-  // claim then fails on the generation.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  const std::uint32_t cache_epoch = atom(h_->caches.epoch).load(std::memory_order_relaxed);
-  if (cache_.epoch != cache_epoch) drop_cache(cache_epoch);
-  // A refill by another thread of this process may have filled the cache
-  // since: then the slot stays cached, unlisted, until a take-back.
-  if (cache_.count[k] < kCacheRefill) cache_.entries[k][cache_.count[k]++] = e;
+  // Listed under the epoch this process last saw. A take-back that scans
+  // the slot from now on frees it: the entry's claim then fails on the
+  // generation (the free bumped it), and the watermark check keeps that
+  // claim off a page a trim gave back since.
+  if (cache_.count[k] < kCacheRefill) {
+    cache_.entries[k][cache_.count[k]++] = e;
+  } else {
+    // A refill by another thread filled the cache since: the slot stays
+    // cached, unlisted, until a take-back, which a full queue now runs.
+    atom(h_->caches.refills).fetch_add(1, std::memory_order_relaxed);
+  }
   return false;
 }
 
@@ -476,6 +484,11 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
       continue;
     }
     const CacheEntry e = cache_.entries[k][--cache_.count[k]];
+    // An entry listed while a take-back scanned (see commit_pending_locked)
+    // may name a slot that take-back freed and a trim then gave back: never
+    // touched past the watermark. Relaxed: a stale read only errs the way a
+    // failed claim does.
+    if (e.index >= atom(h_->roots.unused_from).load(std::memory_order_relaxed)) continue;
     MessageDescriptor& m = d_[e.index];
     // A slot taken back since the refill (a full queue, a purge) has a new
     // generation (freeing bumped it), and may be in another process's cache
@@ -517,13 +530,13 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
   std::array<std::error_code, kCacheRefill> errors{};
   std::size_t reserved = 0;
   std::size_t cached = 0;
+  bool cached_any = false;
   guarded(lock, [&] {
     // Entries of an earlier epoch name slots taken back since: never listed
     // beside the new ones.
     const std::uint32_t cache_epoch = atom(h_->caches.epoch).load(std::memory_order_relaxed);
     if (cache_.epoch != cache_epoch) drop_cache(cache_epoch);
     reserve_locked(sizes, pid, slots, errors, reserved, false);
-    ++h_->caches.refills;
     for (; cached < slots.size(); ++cached) {
       const Reservation& r = slots[cached];
       if (r.index == kNil || !holds(r)) continue;
@@ -542,8 +555,12 @@ bool QueueCore::refill_cache(unsigned k, std::uint32_t epoch, std::uint32_t pid)
       // shared descriptor says it: another process can rewrite that.
       const auto offset = static_cast<std::uint64_t>(r.payload - arena_base_);
       cache_.entries[k][cache_.count[k]++] = CacheEntry{r.index, r.generation, offset};
+      cached_any = true;
     }
   });
+  // Counted only if it took a slot: a refill that found the queue full must
+  // not make the next refused send scan for what it did not cache.
+  if (cached_any) atom(h_->caches.refills).fetch_add(1, std::memory_order_relaxed);
   // Taken from the back: the lowest slot first, as the locked path would.
   std::reverse(cache_.entries[k], cache_.entries[k] + cache_.count[k]);
   return cache_.count[k] > 0;

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "queue_core.hpp"
@@ -28,22 +29,31 @@
 
 namespace shmq::test {
 
+struct NoStep {
+  void operator()() const {}
+};
+
 // Runs `operation()` in a forked child under ptrace and calls
 // `at(finished)` in this process before each of its instructions
-// (finished false), and once after it returned (finished true). Returns
-// the number of instructions, or 0 if tracing is not possible here.
-template <class Operation, class At>
-std::size_t at_every_instruction(Operation operation, At at, std::size_t max_steps = 2'000'000) {
+// (finished false), and once after it returned (finished true). The child
+// runs `setup()` first, untraced; this process runs `prepare()` once the
+// setup is done, before the first instruction. Returns the number of
+// instructions, or 0 if tracing is not possible here.
+template <class Operation, class At, class Setup = NoStep, class Prepare = NoStep>
+std::size_t at_every_instruction(Operation operation, At at, Setup setup = {}, Prepare prepare = {},
+                                 std::size_t max_steps = 2'000'000) {
   const pid_t child = ::fork();
   if (child < 0) return 0;
   if (child == 0) {
     if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ::_exit(2);
+    setup();
     ::raise(SIGSTOP);
     operation();
     ::_exit(0);
   }
   int status = 0;
   if (::waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return 0;
+  prepare();
   std::size_t steps = 0;
   for (;;) {
     at(false);
@@ -83,19 +93,24 @@ class SegmentCopy {
 
   // Whether `from`'s segment differs from what the last call saw: most
   // instructions change no shared memory, and a state already judged need
-  // not be judged again. Compares the tables and the arena as far as it
-  // was ever handed out.
+  // not be judged again. Compares what a standard queue's operations write:
+  // the header, the descriptors and timer heap in use, and the arena and
+  // its order map as far as they were ever handed out.
   bool changed(void* from) {
     const auto& h = *static_cast<const detail::SegmentHeader*>(from);
     const auto* base = static_cast<const std::uint8_t*>(from);
-    const std::size_t tables = h.arena_offset;
-    const std::size_t arena = std::min(h.roots.arena_untouched, h.arena_bytes);
-    if (seen_.size() == tables + arena && std::memcmp(seen_.data(), base, tables) == 0 &&
-        std::memcmp(seen_.data() + tables, base + tables, arena) == 0) {
-      return false;
-    }
-    seen_.assign(base, base + tables);
-    seen_.insert(seen_.end(), base + tables, base + tables + arena);
+    const std::uint64_t used = std::min(h.roots.unused_from, h.capacity);
+    const std::uint64_t arena = std::min(h.roots.arena_untouched, h.arena_bytes);
+    const std::pair<std::uint64_t, std::uint64_t> regions[] = {
+        {0, h.descriptors_offset + used * sizeof(detail::MessageDescriptor)},
+        {h.heap_offset, std::uint64_t{std::min(h.roots.heap_size, h.capacity)} * sizeof(std::uint32_t)},
+        {h.order_map_offset, arena >> detail::kMinOrder},
+        {h.arena_offset, arena},
+    };
+    std::vector<std::uint8_t> now;
+    for (const auto& [offset, bytes] : regions) now.insert(now.end(), base + offset, base + offset + bytes);
+    if (now == seen_) return false;
+    seen_ = std::move(now);
     return true;
   }
 

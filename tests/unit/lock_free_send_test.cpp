@@ -724,6 +724,13 @@ TEST(LockFreeSend, AFullQueueTakesTheCachesBackOnlyWhenACacheWasFilledSince) {
   EXPECT_EQ(take_backs, 1u) << "the first refusal takes the caches back";
   for (int i = 0; i < 100; ++i) EXPECT_EQ(q.send("f", 0, this_pid()), Errc::queue_full);
   EXPECT_EQ(q.core().stats().cache_take_backs, take_backs) << "a refused send scanned every slot again";
+  // Nor after sends that tried to fill a cache and found nothing to take.
+  QueueCore empty_cache(q.segment().base());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_FALSE(send_lock_free(empty_cache, q.now(), "e", kOther + 1));
+    EXPECT_EQ(q.send("f", 0, this_pid()), Errc::queue_full);
+  }
+  EXPECT_EQ(q.core().stats().cache_take_backs, take_backs) << "a refill that cached nothing counted as one";
 
   // A cache filled since (after a delete, by the other sender) is taken
   // back by the next refusal.
