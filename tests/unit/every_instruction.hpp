@@ -107,10 +107,22 @@ class SegmentCopy {
         {h.order_map_offset, arena >> detail::kMinOrder},
         {h.arena_offset, arena},
     };
-    std::vector<std::uint8_t> now;
-    for (const auto& [offset, bytes] : regions) now.insert(now.end(), base + offset, base + offset + bytes);
-    if (now == seen_) return false;
-    seen_ = std::move(now);
+    // Compared in place (no copy while nothing changed: the arena alone is
+    // a 2 MiB block once handed out).
+    std::uint64_t total = 0;
+    for (const auto& [offset, bytes] : regions) total += bytes;
+    bool same = seen_.size() == total;
+    for (std::uint64_t at = 0; const auto& [offset, bytes] : regions) {
+      if (!same) break;
+      same = std::memcmp(seen_.data() + at, base + offset, bytes) == 0;
+      at += bytes;
+    }
+    if (same) return false;
+    seen_.resize(total);
+    for (std::uint64_t at = 0; const auto& [offset, bytes] : regions) {
+      std::memcpy(seen_.data() + at, base + offset, bytes);
+      at += bytes;
+    }
     return true;
   }
 
