@@ -414,6 +414,7 @@ class QueueCore {
     std::uint32_t index;
     std::uint32_t generation;
     std::uint64_t block_offset;  // as the refill allocated it (the descriptor's is checked against it)
+    bool put_back = false;       // listed again by commit_pending_locked, perhaps while a take-back scanned
   };
   bool claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid, CacheEntry& out) noexcept;
   bool commit_pending_locked(const CacheEntry& e, unsigned k) noexcept;

@@ -454,7 +454,9 @@ bool QueueCore::commit_pending_locked(const CacheEntry& e, unsigned k) noexcept 
   // generation (the free bumped it), and the watermark check keeps that
   // claim off a page a trim gave back since.
   if (cache_.count[k] < kCacheRefill) {
-    cache_.entries[k][cache_.count[k]++] = e;
+    CacheEntry listed = e;
+    listed.put_back = true;
+    cache_.entries[k][cache_.count[k]++] = listed;
   } else {
     // A refill by another thread filled the cache since: the slot stays
     // cached, unlisted, until a take-back, which a full queue now runs.
@@ -484,11 +486,15 @@ bool QueueCore::claim_cached(unsigned k, std::uint32_t epoch, std::uint32_t pid,
       continue;
     }
     const CacheEntry e = cache_.entries[k][--cache_.count[k]];
-    // An entry listed while a take-back scanned (see commit_pending_locked)
+    // An entry put back while a take-back scanned (see commit_pending_locked)
     // may name a slot that take-back freed and a trim then gave back: never
-    // touched past the watermark. Relaxed: a stale read only errs the way a
+    // touched past the watermark. Only those are checked: the watermark
+    // shares a line with next_seq, which every commit writes, and a refill's
+    // entries are dropped at the epoch a take-back starts, which every trim
+    // runs first (a claimer preempted across a whole trim is the residual
+    // docs/data-plane.md names). Relaxed: a stale read only errs the way a
     // failed claim does.
-    if (e.index >= atom(h_->roots.unused_from).load(std::memory_order_relaxed)) continue;
+    if (e.put_back && e.index >= atom(h_->roots.unused_from).load(std::memory_order_relaxed)) continue;
     MessageDescriptor& m = d_[e.index];
     // A slot taken back since the refill (a full queue, a purge) has a new
     // generation (freeing bumped it), and may be in another process's cache
