@@ -1,5 +1,6 @@
 #include "shmq/queue.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -418,6 +419,7 @@ std::error_code receive_messages(detail::QueueState& q, const ReceiveOptions& op
   const std::uint64_t lock_wait =
       options.lock_wait ? lock_wait_ns(*options.lock_wait) : detail::QueueCore::kDefaultWait;
   constexpr std::uint64_t kBusyRetryNs = 1'000'000;  // 1 ms
+  constexpr std::uint32_t kPassesPerYield = 64;      // empty polls between yields while spinning
   const std::uint64_t start = detail::monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(wait.count()) * 1'000'000ull;
   const std::uint64_t spin_until = start + static_cast<std::uint64_t>(options.spin.count()) * 1'000ull;
@@ -427,6 +429,7 @@ std::error_code receive_messages(detail::QueueState& q, const ReceiveOptions& op
   // Clock reads cost ~20-25 ns each on a VM, in a loop that polls: read it
   // once per pass, and not at all after a zero-wait pass.
   std::uint64_t t = start;
+  std::uint32_t idle_passes = 0;
   for (;; t = detail::monotonic_ns()) {
     if (auto ec = unusable(q)) return done(ec);
     if (core.available_count() > 0 || core.next_deadline_ns() <= t || retry_attempt) {
@@ -469,12 +472,21 @@ std::error_code receive_messages(detail::QueueState& q, const ReceiveOptions& op
       if (limited) return done(limited);
     }
     if (deadline == start) return done({});  // no wait
-    const std::uint64_t t2 = detail::monotonic_ns();
-    if (t2 >= deadline) return done({});
-    if (t2 < spin_until) {
+    // This pass's clock read, from before its look at the queue: nothing was
+    // there at t, so the wait is over if t is past its end.
+    if (t >= deadline) return done({});
+    if (t < spin_until) {
+      // Every so often the core goes to whoever else wants it: a spinning
+      // receiver on a machine with more runnable processes than cores (four
+      // senders and four receivers on two) would otherwise hold its core for
+      // its whole time slice while the senders it waits for queue behind it.
+      // With a core to itself, the yield returns at once.
+      if (++idle_passes % kPassesPerYield == 0) ::sched_yield();
       detail::cpu_relax();
       continue;
     }
+    const std::uint64_t t2 = detail::monotonic_ns();
+    if (t2 >= deadline) return done({});
     // Sleep. seq_cst on waiters and ready_seq: either the sender's wake_receivers
     // sees this waiter, or this load sees the sender's ready_seq bump.
     core.add_waiter(q.pid);
