@@ -42,7 +42,7 @@ void DedupTable::expire(std::uint64_t now_ns) {
         segment_fault(SegmentCheck::kListCycle);
       }
     }
-    if (*link == index + 1) *link = e.bucket_next;
+    if (*link == index + 1) store_hint(*link, e.bucket_next);  // a bucket, perhaps: read by prefetch()
     atom(e.in_use).store(0, std::memory_order_relaxed);
     e.list_next = r.dedup_free_head;
     r.dedup_free_head = index;
@@ -87,7 +87,7 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
   std::memcpy(e.message_id, message_id, sizeof(e.message_id));
   e.list_next = kNil;
   e.bucket_next = bucket(k.key[0]);
-  bucket(k.key[0]) = index + 1;
+  store_hint(bucket(k.key[0]), index + 1);
   if (r.dedup_newest != kNil) {
     entry(r.dedup_newest).list_next = index;
   } else {
@@ -101,7 +101,7 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
 
 void DedupTable::rebuild() {
   IndexRoots& r = h_.roots;
-  std::memset(buckets_, 0, sizeof(std::uint32_t) * (bucket_mask_ + 1));
+  for (std::uint64_t b = 0; b <= bucket_mask_; ++b) store_hint(buckets_[b], 0u);  // read by prefetch()
   r.dedup_free_head = r.dedup_oldest = r.dedup_newest = kNil;
   h_.counts.dedup_entries = 0;
   std::vector<std::uint32_t> live;
@@ -119,7 +119,7 @@ void DedupTable::rebuild() {
     DedupEntry& e = e_[index];
     e.list_next = kNil;
     e.bucket_next = bucket(e.key[0]);
-    bucket(e.key[0]) = index + 1;
+    store_hint(bucket(e.key[0]), index + 1);
     if (r.dedup_newest != kNil) {
       entry(r.dedup_newest).list_next = index;
     } else {

@@ -292,6 +292,13 @@ std::uint32_t QueueCore::send_in_one_lock(std::uint32_t epoch, std::span<const s
   std::uint32_t receivable = 0;
   bool wake_reaper = false;
   prefetch_for_send(sizes);
+  // A FIFO send's deduplication lookup is a hash bucket nowhere near the
+  // last locker's lines: its miss is taken here rather than under the mutex.
+  if (fifo()) {
+    for (const CommitRequest& req : requests) {
+      if (req.dedup) dedup_.prefetch(req.dedup_key);
+    }
+  }
   {
     Lock lock(*this, lock_wait());
     if (lock.busy()) {
