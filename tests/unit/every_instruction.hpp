@@ -13,11 +13,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -32,6 +36,60 @@ namespace shmq::test {
 struct NoStep {
   void operator()() const {}
 };
+
+// The vDSO's text, [first, last): where a clock read runs (see below).
+inline std::pair<std::uintptr_t, std::uintptr_t> vdso_text() {
+  std::FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (!maps) return {0, 0};
+  char line[512];
+  std::pair<std::uintptr_t, std::uintptr_t> range{0, 0};
+  while (std::fgets(line, sizeof line, maps)) {
+    unsigned long first = 0, last = 0;
+    char perms[8] = {};
+    if (std::strstr(line, "[vdso]") && std::sscanf(line, "%lx-%lx %7s", &first, &last, perms) == 3 && perms[2] == 'x') {
+      range = {first, last};
+      break;
+    }
+  }
+  std::fclose(maps);
+  return range;
+}
+
+// A stopped child that has just entered the vDSO (its first instruction
+// there, right after the call) is run to the return address instead of
+// stepped through: a clock read changes no shared memory, so nothing is
+// left to observe in it, and on some hypervisors a clock read that traps
+// after every instruction sees the clock's version change each time and
+// retries for a million instructions. A breakpoint on the return address,
+// in the child's copy of the text page, then the original byte back and
+// the instruction pointer on it. False if that could not be done.
+inline bool run_out_of_vdso(pid_t child, std::pair<std::uintptr_t, std::uintptr_t> vdso) {
+#if defined(__x86_64__)
+  user_regs_struct regs{};
+  if (vdso.first == 0 || ::ptrace(PTRACE_GETREGS, child, nullptr, &regs) != 0) return false;
+  if (regs.rip < vdso.first || regs.rip >= vdso.second) return true;  // not in it
+  errno = 0;
+  const auto ret = static_cast<std::uintptr_t>(::ptrace(PTRACE_PEEKDATA, child, regs.rsp, nullptr));
+  const long text = ::ptrace(PTRACE_PEEKTEXT, child, ret, nullptr);
+  if (errno != 0 || (ret >= vdso.first && ret < vdso.second)) return false;
+  const long trap = (text & ~0xffL) | 0xcc;  // int3
+  if (::ptrace(PTRACE_POKETEXT, child, ret, trap) != 0) return false;
+  int status = 0;
+  const bool stopped = ::ptrace(PTRACE_CONT, child, nullptr, nullptr) == 0 && ::waitpid(child, &status, 0) == child &&
+                       WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP;
+  if (!stopped) return false;
+  if (::ptrace(PTRACE_POKETEXT, child, ret, text) != 0 || ::ptrace(PTRACE_GETREGS, child, nullptr, &regs) != 0) {
+    return false;
+  }
+  if (regs.rip != ret + 1) return false;  // stopped somewhere else
+  regs.rip = ret;
+  return ::ptrace(PTRACE_SETREGS, child, nullptr, &regs) == 0;
+#else
+  (void)child;
+  (void)vdso;
+  return true;  // stepped through
+#endif
+}
 
 // Runs `operation()` in a forked child under ptrace and calls
 // `at(finished)` in this process before each of its instructions
@@ -54,8 +112,13 @@ std::size_t at_every_instruction(Operation operation, At at, Setup setup = {}, P
   int status = 0;
   if (::waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return 0;
   prepare();
+  const auto vdso = vdso_text();
   std::size_t steps = 0;
   for (;;) {
+    if (!run_out_of_vdso(child, vdso)) {
+      ADD_FAILURE() << "could not run the traced child out of a clock read";
+      break;
+    }
     at(false);
     if (::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure() || steps == max_steps) break;
     if (::ptrace(PTRACE_SINGLESTEP, child, nullptr, nullptr) != 0) break;
