@@ -62,11 +62,13 @@ inline std::pair<std::uintptr_t, std::uintptr_t> vdso_text() {
 // after every instruction sees the clock's version change each time and
 // retries for a million instructions. A breakpoint on the return address,
 // in the child's copy of the text page, then the original byte back and
-// the instruction pointer on it. False if that could not be done.
+// the instruction pointer on it. False if that could not be done; true
+// where there is no vDSO to leave.
 inline bool run_out_of_vdso(pid_t child, std::pair<std::uintptr_t, std::uintptr_t> vdso) {
 #if defined(__x86_64__)
+  if (vdso.first == 0) return true;  // no vDSO: clock reads are system calls, stepped over
   user_regs_struct regs{};
-  if (vdso.first == 0 || ::ptrace(PTRACE_GETREGS, child, nullptr, &regs) != 0) return false;
+  if (::ptrace(PTRACE_GETREGS, child, nullptr, &regs) != 0) return false;
   if (regs.rip < vdso.first || regs.rip >= vdso.second) return true;  // not in it
   errno = 0;
   const auto ret = static_cast<std::uintptr_t>(::ptrace(PTRACE_PEEKDATA, child, regs.rsp, nullptr));

@@ -96,6 +96,30 @@ def test_bridge_requests_to_a_truncated_queue_get_errors_and_the_others_are_serv
     assert alive(daemon, pid)
 
 
+def test_fifo_sends_to_a_truncated_queue_get_errors_and_the_others_are_served(daemon):
+    # A FIFO send reads its deduplication bucket before it takes the lock:
+    # that read, of a page that is gone, must not take the daemon down.
+    sqs = daemon.client()
+    pid = daemon.proc.pid
+    a = sqs.create_queue(QueueName="a.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    b = sqs.create_queue(QueueName="b")["QueueUrl"]
+    for i in range(20):
+        sqs.send_message(QueueUrl=a, MessageBody=f"a{i}", MessageGroupId=f"g{i % 3}", MessageDeduplicationId=f"d{i}")
+
+    truncate(daemon, "a.fifo", 4096)  # the header alone is left
+    for i in range(5):
+        assert (
+            sqs_error(
+                sqs.send_message, QueueUrl=a, MessageBody="after", MessageGroupId="g0", MessageDeduplicationId=f"d{i}"
+            )
+            in MISSING
+        )
+        assert sqs_error(sqs.receive_message, QueueUrl=a, MaxNumberOfMessages=10) in MISSING
+    assert alive(daemon, pid), daemon.log()
+    send_and_receive_over_bridge(sqs, b, "over the bridge")
+    assert alive(daemon, pid), daemon.log()
+
+
 def test_attribute_and_tag_reads_of_a_truncated_queue_get_errors(daemon):
     sqs = daemon.client()
     pid = daemon.proc.pid
