@@ -110,6 +110,11 @@ std::chrono::seconds Queue::receive_wait_time() const noexcept {
   return std::chrono::seconds(detail::read_settings(state_->core.header()).receive_wait_s);
 }
 
+bool Queue::content_based_deduplication() const noexcept {
+  const detail::SegmentHeader& h = state_->core.header();
+  return detail::atom(const_cast<std::uint32_t&>(h.content_dedup)).load(std::memory_order_relaxed) != 0;
+}
+
 QueueCounts Queue::counts() const noexcept {
   state_->core.commit_submitted();  // messages sent without the mutex count once committed
   auto& c = state_->core.header().counts;

@@ -174,13 +174,15 @@ SendOptions send_options(const json& p, bool fifo, const RequestContext& context
   if (body.empty()) raise("InvalidParameterValue", "The message body must be at least one character long.");
   SendOptions o;
   if (auto delay = optional_int(p, "DelaySeconds", 0, 900)) {
-    if (fifo) {
+    // A FIFO queue's delay is the queue's: AWS accepts 0 per message (the
+    // queue's DelaySeconds still applies) and refuses anything else.
+    if (fifo && *delay != 0) {
       raise("InvalidParameterValue",
             "Value " + std::to_string(*delay) +
                 " for parameter DelaySeconds is invalid. Reason: The request include parameter "
                 "that is not valid for this queue type.");
     }
-    o.delay_seconds = static_cast<std::uint32_t>(*delay);
+    if (!fifo) o.delay_seconds = static_cast<std::uint32_t>(*delay);
   }
   o.group_id = optional_string(p, "MessageGroupId");
   o.deduplication_id = optional_string(p, "MessageDeduplicationId");
@@ -213,10 +215,21 @@ bool valid_entry_id(const std::string& id) {
   });
 }
 
+// What a FIFO send must carry, with AWS's errors.
+void check_fifo_ids(const Queue& q, const SendOptions& o) {
+  if (o.group_id.empty()) raise("MissingParameter", "The request must contain the parameter MessageGroupId.");
+  if (o.deduplication_id.empty() && !q.content_based_deduplication()) {
+    raise("InvalidParameterValue",
+          "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
+          "explicitly");
+  }
+}
+
 bool selected(const std::vector<std::string>& patterns, const std::string& name) {
   for (const std::string& p : patterns) {
     if (p == "All" || p == ".*" || p == name) return true;
-    if (p.ends_with(".*") && name.starts_with(p.substr(0, p.size() - 1))) return true;
+    // "X.*": the names that start with X (AWS: "Hel.*" selects Hello and Help.Me).
+    if (p == "*" || (p.ends_with(".*") && name.starts_with(p.substr(0, p.size() - 2)))) return true;
   }
   return false;
 }
@@ -293,7 +306,9 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
     } else if (action == "GetQueueAttributes") {
       const std::string name = queue_name(p, c);
       const std::vector<std::string> names = string_list(p, "AttributeNames");
-      if (!names.empty()) {
+      if (names.empty()) {
+        open(name);  // no attributes asked for: still NonExistentQueue for a missing queue, as AWS answers
+      } else {
         Attributes a = client_.get_queue_attributes(name, names);
         const bool all = std::find(names.begin(), names.end(), "All") != names.end();
         if (all || std::find(names.begin(), names.end(), "QueueArn") != names.end()) a["QueueArn"] = queue_arn(name);
@@ -463,6 +478,7 @@ json SqsService::send_message(const json& p, const RequestContext& c) {
   Queue q = open(name);
   std::string body;
   const SendOptions o = send_options(p, name.ends_with(".fifo"), c, body);
+  if (name.ends_with(".fifo")) check_fifo_ids(q, o);
   SendResult sent;
   if (auto ec = q.send(body, sent, o)) raise(ec);
   json out{{"MessageId", sent.message_id}};
@@ -501,6 +517,11 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   }
   for (const SendEntry& e : good) total += e.body.size();
   if (total > 1048576) raise(Errc::batch_request_too_long);
+  // A FIFO entry without its group, or without the deduplication id its
+  // queue needs, fails the whole request (nothing is sent), as AWS answers.
+  if (name.ends_with(".fifo")) {
+    for (const SendEntry& e : good) check_fifo_ids(q, e.options);
+  }
   std::vector<BatchEntryResult> results;
   if (good.empty()) return json{{"Successful", json::array()}, {"Failed", failed}};
   if (auto ec = q.send_batch(good, results)) raise(ec);

@@ -113,6 +113,11 @@ class Queue {
   // not block.
   std::chrono::seconds receive_wait_time() const noexcept;
 
+  // A FIFO queue's ContentBasedDeduplication: whether a send without a
+  // deduplication id is deduplicated by its body (else refused). Read from
+  // shared memory; does not block.
+  bool content_based_deduplication() const noexcept;
+
   // Approximate counts, read without locking.
   QueueCounts counts() const noexcept;
 

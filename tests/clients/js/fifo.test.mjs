@@ -86,19 +86,50 @@ describe('FIFO queues', () => {
       QueueUrl: url,
       Entries: [
         ...[0, 1, 2].map((i) => ({ Id: `e${i}`, MessageBody: `m${i}`, MessageGroupId: 'g', MessageDeduplicationId: `d${i}` })),
-        { Id: 'nogroup', MessageBody: 'x', MessageDeduplicationId: 'dx' },
       ],
     }));
     assert.deepEqual(r.Successful.map((s) => s.Id), ['e0', 'e1', 'e2']);
     assert.ok(r.Successful.every((s) => /^\d+$/.test(s.SequenceNumber)));
-    assert.deepEqual(r.Failed.map((f) => [f.Id, f.Code]), [['nogroup', 'MissingParameter']]);
+    assert.deepEqual(r.Failed ?? [], []);
     assert.deepEqual((await receive(url)).map((m) => m.Body), ['m0', 'm1', 'm2']);
   });
 
-  test('DelaySeconds per message is refused', async () => {
+  test('a FIFO batch with an entry missing its group or deduplication id fails whole, as on AWS', async () => {
     const url = await newFifo();
+    const ok = { Id: 'ok', MessageBody: 'ok', MessageGroupId: 'g', MessageDeduplicationId: 'd-ok' };
+    const batch = (entry) => sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [ok, entry] }));
+    await assert.rejects(batch({ Id: 'nogroup', MessageBody: 'x', MessageDeduplicationId: 'dx' }), (e) => {
+      assert.equal(e.Code, 'MissingParameter');
+      assert.equal(e.$metadata?.httpStatusCode, 400);
+      assert.equal(e.message, 'The request must contain the parameter MessageGroupId.');
+      return true;
+    });
+    await assert.rejects(batch({ Id: 'nodedup', MessageBody: 'x', MessageGroupId: 'g' }), (e) => {
+      assert.equal(e.Code, 'InvalidParameterValue');
+      assert.equal(e.message, 'The queue should either have ContentBasedDeduplication enabled or '
+        + 'MessageDeduplicationId provided explicitly');
+      return true;
+    });
+    assert.deepEqual(await receive(url), [], 'an entry of a refused batch was sent');
+  });
+
+  test('DelaySeconds per message is refused, but 0 (the queue\'s own delay still applies)', async () => {
+    const url = await newFifo({ DelaySeconds: '1' });
     await rejectsWith(sqs.send(new SendMessageCommand({
       QueueUrl: url, MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'd', DelaySeconds: 1,
     })), plainError('InvalidParameterValue'));
+    await sqs.send(new SendMessageCommand({
+      QueueUrl: url, MessageBody: 'one', MessageGroupId: 'g', MessageDeduplicationId: 'd1', DelaySeconds: 0,
+    }));
+    const r = await sqs.send(new SendMessageBatchCommand({
+      QueueUrl: url,
+      Entries: [{ Id: 'two', MessageBody: 'two', MessageGroupId: 'g2', MessageDeduplicationId: 'd2', DelaySeconds: 0 }],
+    }));
+    assert.deepEqual(r.Successful.map((s) => s.Id), ['two']);
+    assert.deepEqual(await receive(url), [], "the queue's delay");
+    const got = [];
+    const deadline = Date.now() + 5000;
+    while (got.length < 2 && Date.now() < deadline) got.push(...await receive(url, { WaitTimeSeconds: 1 }));
+    assert.deepEqual(got.map((m) => m.Body).sort(), ['one', 'two']);
   });
 });

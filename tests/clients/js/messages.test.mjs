@@ -100,6 +100,18 @@ describe('message actions', () => {
     await check(['absent'], []);
   });
 
+  test('MessageAttributeNames: X.* is the names that start with X, as on AWS', async () => {
+    const url = await newQueue();
+    const attrs = Object.fromEntries(['Hello', 'Help.Me', 'Other', 'Custom1']
+      .map((n) => [n, { DataType: 'String', StringValue: n.toLowerCase() }]));
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', MessageAttributes: attrs }));
+    const names = async (selection) =>
+      Object.keys((await receiveOne(url, { MessageAttributeNames: selection, VisibilityTimeout: 0 })).MessageAttributes ?? {}).sort();
+    assert.deepEqual(await names(['Hel.*']), ['Hello', 'Help.Me']);
+    assert.deepEqual(await names(['Custom.*']), ['Custom1']);
+    for (const every of [['All'], ['.*'], ['*']]) assert.deepEqual(await names(every), Object.keys(attrs).sort(), every.join());
+  });
+
   test('AttributeNames and MessageSystemAttributeNames: All and specific', async () => {
     const url = await newQueue();
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x' }));

@@ -125,5 +125,8 @@ describe('queue actions', () => {
     await rejectsWith(sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x' })),
       { name: 'QueueDoesNotExist', code: 'AWS.SimpleQueueService.NonExistentQueue' });
     await rejectsWith(sqs.send(new DeleteQueueCommand({ QueueUrl: url })), { name: 'QueueDoesNotExist' });
+    // Without AttributeNames too: AWS answers NonExistentQueue, not an empty set.
+    await rejectsWith(sqs.send(new GetQueueAttributesCommand({ QueueUrl: url })),
+      { name: 'QueueDoesNotExist', code: 'AWS.SimpleQueueService.NonExistentQueue', status: 400 });
   });
 });

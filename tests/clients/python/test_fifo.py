@@ -1,11 +1,13 @@
 """FIFO queues through boto3: message groups, order, deduplication,
 sequence numbers."""
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
 from sqs_md5 import md5_of_body
-from shmq_clients import error_code
+from shmq_clients import error_code, http_status
 
 
 def receive(sqs, queue, **kwargs):
@@ -42,8 +44,30 @@ def test_deduplication_id_or_content_based_deduplication_is_required(fifo_queue,
 def test_per_message_delay_is_refused(fifo_queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.send_message(QueueUrl=fifo_queue, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d",
-                         DelaySeconds=1)
+                         DelaySeconds=2)
     assert error_code(e) == "InvalidParameterValue"
+    assert e.value.response["Error"]["Message"] == (
+        "Value 2 for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid "
+        "for this queue type.")
+
+
+def test_per_message_delay_of_zero_is_accepted_and_the_queues_delay_still_applies(sqs, unique):
+    # AWS accepts DelaySeconds=0 on a FIFO queue's messages, single and in
+    # a batch; the queue's own DelaySeconds is what delays them.
+    url = sqs.create_queue(QueueName=unique("delayed") + ".fifo",
+                           Attributes={"FifoQueue": "true", "DelaySeconds": "1"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="one", MessageGroupId="g", MessageDeduplicationId="d1",
+                     DelaySeconds=0)
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "two", "MessageBody": "two", "MessageGroupId": "g2", "MessageDeduplicationId": "d2",
+         "DelaySeconds": 0}])
+    assert [s["Id"] for s in sent.get("Successful", [])] == ["two"] and not sent.get("Failed")
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10), "the queue's delay"
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        got += receive(sqs, url, WaitTimeSeconds=1)
+    assert sorted(m["Body"] for m in got) == ["one", "two"]
 
 
 def test_deduplication_by_message_deduplication_id(fifo_queue, sqs):
@@ -100,13 +124,34 @@ def test_send_message_batch_to_a_fifo_queue(fifo_queue, sqs):
         Entries=[
             {"Id": f"e{i}", "MessageBody": f"m{i}", "MessageGroupId": "g", "MessageDeduplicationId": f"d{i}"}
             for i in range(4)
-        ]
-        + [{"Id": "nogroup", "MessageBody": "x", "MessageDeduplicationId": "dx"}],
+        ],
     )
     assert [s["Id"] for s in r["Successful"]] == ["e0", "e1", "e2", "e3"]
     assert all(s["SequenceNumber"].isdigit() for s in r["Successful"])
-    assert [(f["Id"], f["Code"]) for f in r["Failed"]] == [("nogroup", "MissingParameter")]
+    assert not r.get("Failed")
     assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["m0", "m1", "m2", "m3"]
+
+
+def test_a_fifo_batch_with_an_entry_missing_its_group_or_deduplication_id_fails_whole(fifo_queue, sqs):
+    # AWS refuses the whole request (400) and sends none of its entries.
+    ok = {"Id": "ok", "MessageBody": "ok", "MessageGroupId": "g", "MessageDeduplicationId": "d-ok"}
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=fifo_queue, Entries=[
+            ok, {"Id": "nogroup", "MessageBody": "x", "MessageDeduplicationId": "dx"}])
+    assert (error_code(e), http_status(e)) == ("MissingParameter", 400)
+    assert e.value.response["Error"]["Message"] == "The request must contain the parameter MessageGroupId."
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=fifo_queue, Entries=[
+            ok, {"Id": "nodedup", "MessageBody": "x", "MessageGroupId": "g"}])
+    assert (error_code(e), http_status(e)) == ("InvalidParameterValue", 400)
+    assert e.value.response["Error"]["Message"] == (
+        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
+        "explicitly")
+    assert receive(sqs, fifo_queue) == [], "an entry of a refused batch was sent"
+    # The same for a single send.
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody="x", MessageGroupId="g")
+    assert e.value.response["Error"]["Message"].startswith("The queue should either have ContentBasedDeduplication")
 
 
 def test_receive_request_attempt_id_returns_the_same_messages(fifo_queue, sqs):

@@ -87,6 +87,24 @@ def test_receive_selects_message_attributes_by_name_and_prefix(queue, sqs):
     assert received(["nothing-like-this"]) == ({}, None)
 
 
+def test_a_name_ending_in_dot_star_selects_the_names_that_start_with_what_comes_before(queue, sqs):
+    # As AWS answers: "Hel.*" is Hello and Help.Me, "Custom.*" is Custom1;
+    # "All", ".*" and "*" are every attribute.
+    attrs = {name: {"DataType": "String", "StringValue": name.lower()}
+             for name in ("Hello", "Help.Me", "Other", "Custom1")}
+    sqs.send_message(QueueUrl=queue, MessageBody="x", MessageAttributes=attrs)
+
+    def received(names):
+        m = receive_one(sqs, queue, MessageAttributeNames=names, VisibilityTimeout=0)
+        return sorted(m.get("MessageAttributes", {}))
+
+    assert received(["Hel.*"]) == ["Hello", "Help.Me"]
+    assert received(["Custom.*"]) == ["Custom1"]
+    assert received(["Help.*"]) == ["Help.Me"]
+    for every in (["All"], [".*"], ["*"]):
+        assert received(every) == sorted(attrs), every
+
+
 def test_receive_with_an_empty_list_of_attribute_names(queue, sqs):
     # botocore sends an empty list as "MessageAttributeName=" (no index).
     sqs.send_message(QueueUrl=queue, MessageBody="x", MessageAttributes=ATTRIBUTES)

@@ -185,6 +185,7 @@ def test_actions_on_a_missing_queue(daemon, sqs):
     url = f"{daemon.endpoint}/{ACCOUNT}/no-such-queue"
     calls = [
         lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]),
+        lambda: sqs.get_queue_attributes(QueueUrl=url),  # no attributes asked for: still an error
         lambda: sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "1"}),
         lambda: sqs.purge_queue(QueueUrl=url),
         lambda: sqs.send_message(QueueUrl=url, MessageBody="x"),
