@@ -99,6 +99,11 @@ bool DedupTable::insert(const DedupKey& k, std::uint64_t expires_ns, const std::
   return true;
 }
 
+void DedupTable::clear() {
+  for (std::uint32_t i = unused_from(); i-- > 0;) atom(e_[i].in_use).store(0, std::memory_order_relaxed);
+  rebuild();
+}
+
 void DedupTable::rebuild() {
   IndexRoots& r = h_.roots;
   for (std::uint64_t b = 0; b <= bucket_mask_; ++b) store_hint(buckets_[b], 0u);  // read by prefetch()

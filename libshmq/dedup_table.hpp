@@ -49,6 +49,11 @@ class DedupTable {
   bool insert(const DedupKey& key, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16], std::uint64_t seq);
   // Re-derives the index and the expiry order from the entries in use.
   void rebuild();
+  // Forgets every id (a purge: Amazon SQS delivers a message sent again
+  // after a purge with the deduplication id of one sent before it). Each
+  // entry's in_use is its commit point: a kill midway leaves some ids
+  // forgotten and the rest as they were, for a rebuild to index.
+  void clear();
 
  private:
   std::uint32_t& bucket(std::uint64_t key0) const noexcept { return buckets_[key0 & bucket_mask_]; }

@@ -1263,6 +1263,8 @@ std::optional<std::uint32_t> QueueCore::purge() noexcept {
         ++purged;
         index = next;
       }
+      // The deduplication window goes too, as on Amazon SQS.
+      if (fifo()) dedup_.clear();
       publish_deadline();
       emptied = worth_trimming();
     });

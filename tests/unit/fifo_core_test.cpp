@@ -215,6 +215,21 @@ TEST_F(Fifo, PurgeEmptiesPartlyInFlightGroups) {
   EXPECT_EQ(q.bodies(q.receive(10)), (Strings{"after"}));
 }
 
+TEST_F(Fifo, PurgeForgetsTheDeduplicationWindow) {
+  detail::CommitResult first, again;
+  ASSERT_FALSE(q.send("before", 0, 1, "A", "dup", &first));
+  ASSERT_FALSE(q.send("kept", 0, 1, "A", "other"));
+  ASSERT_EQ(q.core().purge(), 2u);
+  EXPECT_EQ(q.header().counts.dedup_entries, 0u);
+  ASSERT_FALSE(q.send("after", 0, 1, "A", "dup", &again));
+  EXPECT_FALSE(again.duplicate) << "as on Amazon SQS, a purge ends the deduplication window";
+  EXPECT_GT(again.seq, first.seq);
+  EXPECT_EQ(q.bodies(q.receive(10)), (Strings{"after"}));
+  detail::CommitResult dup;
+  ASSERT_FALSE(q.send("after again", 0, 1, "A", "dup", &dup));
+  EXPECT_TRUE(dup.duplicate) << "the ids sent after the purge are deduplicated";
+}
+
 TEST_F(Fifo, DelayedMessagesDoNotBlockTheirGroup) {
   send("late", "A", 10);
   send("now", "A");

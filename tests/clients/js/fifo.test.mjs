@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand,
-  SendMessageCommand,
+  CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand,
+  SendMessageBatchCommand, SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { daemonForSuite, unique } from './lib/daemon.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
@@ -92,6 +92,15 @@ describe('FIFO queues', () => {
     assert.ok(r.Successful.every((s) => /^\d+$/.test(s.SequenceNumber)));
     assert.deepEqual(r.Failed ?? [], []);
     assert.deepEqual((await receive(url)).map((m) => m.Body), ['m0', 'm1', 'm2']);
+  });
+
+  test('PurgeQueue ends the deduplication window, as on AWS', async () => {
+    const url = await newFifo();
+    const first = await send(url, 'before', 'g', 'same');
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+    const again = await send(url, 'after', 'g', 'same');
+    assert.notEqual(again.MessageId, first.MessageId, 'deduplicated against a message sent before the purge');
+    assert.deepEqual((await receive(url)).map((m) => m.Body), ['after']);
   });
 
   test('a FIFO batch with an entry missing its group or deduplication id fails whole, as on AWS', async () => {

@@ -154,6 +154,16 @@ def test_a_fifo_batch_with_an_entry_missing_its_group_or_deduplication_id_fails_
     assert e.value.response["Error"]["Message"].startswith("The queue should either have ContentBasedDeduplication")
 
 
+def test_purge_queue_ends_the_deduplication_window(fifo_queue, sqs):
+    first = sqs.send_message(QueueUrl=fifo_queue, MessageBody="before", MessageGroupId="g",
+                             MessageDeduplicationId="same")
+    sqs.purge_queue(QueueUrl=fifo_queue)
+    again = sqs.send_message(QueueUrl=fifo_queue, MessageBody="after", MessageGroupId="g",
+                             MessageDeduplicationId="same")
+    assert again["MessageId"] != first["MessageId"], "deduplicated against a message sent before the purge"
+    assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["after"]
+
+
 def test_receive_request_attempt_id_returns_the_same_messages(fifo_queue, sqs):
     for i in range(2):
         sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
