@@ -141,7 +141,8 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
     }
     if (!SqsService::known_action(action))
       raise("InvalidAction", "The action " + quoted_input(action) + " is not valid for this endpoint.");
-    RequestContext context{std::string(req[http::field::host]), path_queue(req.target()), {}};
+    RequestContext context{std::string(req[http::field::host]), path_queue(req.target()), {},
+                           std::string(req["X-Amzn-Trace-Id"])};
     // SenderId: the caller's access key when signatures are checked, else the account.
     context.sender_id = verifier_ ? verifier_->verify(req, std::chrono::system_clock::now()) : config_.account_id;
     ActionOutcome outcome = service_.call(action, params, context);

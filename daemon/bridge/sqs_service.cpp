@@ -195,6 +195,8 @@ SendOptions send_options(const json& p, bool fifo, const RequestContext& context
     }
     o.trace_header = value.string_value;
   }
+  // As on AWS: the request's X-Ray header, where the message names none.
+  if (o.trace_header.empty()) o.trace_header = context.trace_id;
   o.sender_id = context.sender_id;
   return o;
 }

@@ -30,6 +30,7 @@ struct RequestContext {
   std::string host;        // the Host header
   std::string path_queue;  // the queue of a /<account>/<queue> request path, if any
   std::string sender_id;   // the caller's access key when signatures are checked
+  std::string trace_id;    // the X-Amzn-Trace-Id header: a sent message's AWSTraceHeader, unless it sets one
 };
 
 // What a ReceiveMessage returns besides messages.

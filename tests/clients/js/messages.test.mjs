@@ -76,6 +76,18 @@ describe('message actions', () => {
     assert.deepEqual(m.Attributes, { AWSTraceHeader: TRACE });
   });
 
+  test('the X-Amzn-Trace-Id header becomes the message\'s AWSTraceHeader, as on AWS', async () => {
+    const url = await newQueue();
+    const command = new SendMessageCommand({ QueueUrl: url, MessageBody: 'traced' });
+    command.middlewareStack.add((next) => (args) => {
+      args.request.headers['x-amzn-trace-id'] = TRACE;
+      return next(args);
+    }, { step: 'build', name: 'traceHeader' });
+    await sqs.send(command);
+    const m = await receiveOne(url, { MessageSystemAttributeNames: ['AWSTraceHeader'] });
+    assert.deepEqual(m.Attributes, { AWSTraceHeader: TRACE });
+  });
+
   test('no attributes: no attribute digest', async () => {
     const url = await newQueue();
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'plain' }));

@@ -63,6 +63,25 @@ def test_send_message_digests(queue, sqs):
     assert m["Attributes"] == {"AWSTraceHeader": TRACE}
 
 
+def test_the_x_amzn_trace_id_header_becomes_the_messages_aws_trace_header(daemon, queue):
+    # As on AWS (X-Ray): the request header, where the message sets no
+    # AWSTraceHeader of its own; one it sets wins.
+    traced = daemon.client()
+
+    def add_trace_header(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = TRACE
+
+    traced.meta.events.register("before-sign.sqs.*", add_trace_header)
+    traced.send_message(QueueUrl=queue, MessageBody="traced")
+    m = receive_one(traced, queue, AttributeNames=["AWSTraceHeader"])
+    assert m.get("Attributes") == {"AWSTraceHeader": TRACE}
+    traced.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    own = "Root=1-00000000-000000000000000000000000;Sampled=0"
+    traced.send_message(QueueUrl=queue, MessageBody="its own",
+                        MessageSystemAttributes={"AWSTraceHeader": {"DataType": "String", "StringValue": own}})
+    assert receive_one(traced, queue, AttributeNames=["AWSTraceHeader"])["Attributes"] == {"AWSTraceHeader": own}
+
+
 def test_send_message_without_attributes_has_no_attribute_digest(queue, sqs):
     sent = sqs.send_message(QueueUrl=queue, MessageBody="plain")
     assert sent["MD5OfMessageBody"] == md5_of_body("plain")
