@@ -54,6 +54,9 @@ constexpr std::array kEntries{
     Entry{Errc::internal, "internal", "internal error"},
     Entry{Errc::queue_busy, "queue_busy",
           "the queue's lock stayed held longer than this process waits (its holder was stopped or descheduled)"},
+    Entry{Errc::receipt_handle_expired, "receipt_handle_expired",
+          "the receipt handle has expired: its visibility timeout ran out, and a FIFO queue's message is deleted "
+          "only with the handle of its current receive"},
 };
 
 const Entry* find(int value) {

@@ -485,6 +485,7 @@ class QueueCore {
   void remember_attempt(const DedupKey& key, std::span<const Delivery> taken, Now now) noexcept;
   void detach(std::uint32_t index, MessageState state);
   std::error_code locate(const ReceiptHandle& handle, MessageState& state) const noexcept;
+  bool expired(const ReceiptHandle& handle, const std::error_code& located, MessageState state) const;
   void free_slot(std::uint32_t index);
   void bump_generation(MessageDescriptor& m) noexcept;
   void release_slot(std::uint32_t index, std::uint64_t offset, unsigned order);

@@ -1011,6 +1011,9 @@ std::error_code QueueCore::change_visibility(const ReceiptHandle& handle, std::u
     const bool done = guarded(lock, [&] {
       MessageState state;
       if ((ec = locate(handle, state))) return;
+      // A standard queue's message whose visibility timeout ran out: Amazon
+      // SQS answers success and leaves it visible.
+      if (state == MessageState::kReady && !fifo()) return;
       if (state != MessageState::kInFlight) {
         ec = Errc::message_not_in_flight;
         return;
@@ -1121,6 +1124,17 @@ std::error_code QueueCore::locate(const ReceiptHandle& handle, MessageState& sta
   return {};
 }
 
+// Under the mutex, after locate(): the handle names its message, but the
+// message is no longer in flight under it (its visibility timeout ran out:
+// visible again, or received again since). Amazon SQS deletes it then from
+// a standard queue, and refuses the delete on a FIFO queue.
+bool QueueCore::expired(const ReceiptHandle& handle, const std::error_code& located, MessageState state) const {
+  if (!located) return state == MessageState::kReady;
+  if (located != Errc::stale_receipt_handle || handle.index >= h_->roots.unused_from) return false;
+  const MessageDescriptor& m = desc(handle.index);
+  return m.generation == handle.generation && committed(state_of(const_cast<MessageDescriptor&>(m)));
+}
+
 std::error_code QueueCore::remove(const ReceiptHandle& handle) noexcept {
   std::error_code ec;
   remove(std::span(&handle, 1), std::span(&ec, 1));
@@ -1144,6 +1158,7 @@ void QueueCore::remove(std::span<const ReceiptHandle> handles, std::span<std::er
         const std::size_t i = next;
         MessageState state;
         errors[i] = locate(handles[i], state);
+        if (fifo() && expired(handles[i], errors[i], state)) errors[i] = Errc::receipt_handle_expired;
         if (errors[i]) {
           // Its removal was under way when a repair interrupted it: the slot
           // was freed (a new generation) by this call.

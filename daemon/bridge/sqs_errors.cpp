@@ -69,6 +69,8 @@ std::string_view shape_for(const std::error_code& ec) {
       return "ReceiptHandleIsInvalid";
     case Errc::stale_receipt_handle:
       return "ReceiptHandleIsInvalid";
+    case Errc::receipt_handle_expired:
+      return "InvalidParameterValue";
     case Errc::message_not_in_flight:
       return "MessageNotInflight";
     case Errc::queue_does_not_exist:

@@ -326,7 +326,12 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       r = send_message_batch(p, c);
     } else if (action == "DeleteMessage") {
       Queue q = open(queue_name(p, c));
-      const std::error_code ec = q.delete_message(required_name(p, "ReceiptHandle"));
+      const std::string& handle = required_name(p, "ReceiptHandle");
+      const std::error_code ec = q.delete_message(handle);
+      if (ec == Errc::receipt_handle_expired) {
+        raise("InvalidParameterValue",
+              "Value " + handle + " for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.");
+      }
       // SQS: deleting with an older handle of a message succeeds (it may not delete).
       if (ec && ec != Errc::stale_receipt_handle) {
         raise(ec, ec == Errc::invalid_receipt_handle ? "The input receipt handle is invalid." : std::string{});
@@ -657,6 +662,12 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
   for (const BatchEntryResult& r : results) {
     if (!r.error || r.error == Errc::stale_receipt_handle) {
       out["Successful"].push_back({{"Id", r.id}});
+    } else if (r.error == Errc::receipt_handle_expired) {
+      // As AWS answers a FIFO queue's batch entry.
+      out["Failed"].push_back({{"Id", r.id},
+                               {"SenderFault", true},
+                               {"Code", "ReceiptHandleIsInvalid"},
+                               {"Message", "The receipt handle has expired"}});
     } else {
       const bool busy = r.error == Errc::queue_busy;
       out["Failed"].push_back(

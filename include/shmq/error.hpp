@@ -45,6 +45,8 @@ enum class Errc {
   over_limit,             // a request above a limit, e.g. 8 actions in one permission (SQS OverLimit)
   internal,
   queue_busy,  // the queue's lock stayed held past the wait this process allows (Queue::set_lock_wait)
+  // Receipt handles, again (numbered after the rest: names and numbers stay as they were)
+  receipt_handle_expired,  // FIFO: a delete with a handle whose visibility timeout ran out (SQS refuses it)
 };
 
 const std::error_category& error_category() noexcept;

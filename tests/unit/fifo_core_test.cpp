@@ -230,6 +230,20 @@ TEST_F(Fifo, PurgeForgetsTheDeduplicationWindow) {
   EXPECT_TRUE(dup.duplicate) << "the ids sent after the purge are deduplicated";
 }
 
+TEST_F(Fifo, ADeleteWithAHandleWhoseTimeoutRanOutIsRefusedAndDeletesNothing) {
+  send("m1", "g1");
+  const auto first = q.receive(1, 1);
+  ASSERT_EQ(q.bodies(first), (Strings{"m1"}));
+  q.advance_ms(1000);
+  ASSERT_EQ(q.core().expire_due(q.now()), 1u);  // visible again
+  EXPECT_EQ(q.core().remove(first[0].handle), Errc::receipt_handle_expired) << "as Amazon SQS refuses it";
+  const auto again = q.receive(1, 30);
+  ASSERT_EQ(q.bodies(again), (Strings{"m1"})) << "the refused delete deleted it";
+  EXPECT_EQ(q.core().remove(first[0].handle), Errc::receipt_handle_expired) << "received again since";
+  EXPECT_FALSE(q.core().remove(again[0].handle));
+  EXPECT_EQ(q.core().remove(again[0].handle), Errc::stale_receipt_handle) << "once deleted, a handle is stale";
+}
+
 TEST_F(Fifo, DelayedMessagesDoNotBlockTheirGroup) {
   send("late", "A", 10);
   send("now", "A");

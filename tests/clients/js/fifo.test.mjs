@@ -94,6 +94,23 @@ describe('FIFO queues', () => {
     assert.deepEqual((await receive(url)).map((m) => m.Body), ['m0', 'm1', 'm2']);
   });
 
+  test('a handle whose visibility timeout ran out deletes nothing, as on AWS', async () => {
+    const url = await newFifo();
+    await send(url, 'm', 'g', 'd');
+    const [first] = await receive(url, { VisibilityTimeout: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await assert.rejects(sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle })), (e) => {
+      assert.equal(e.Code, 'InvalidParameterValue');
+      assert.equal(e.$metadata?.httpStatusCode, 400);
+      assert.equal(e.message, `Value ${first.ReceiptHandle} for parameter ReceiptHandle is invalid. `
+        + 'Reason: The receipt handle has expired.');
+      return true;
+    });
+    const again = await receive(url, { VisibilityTimeout: 30 });
+    assert.deepEqual(again.map((m) => m.Body), ['m'], 'the refused delete deleted the message');
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: again[0].ReceiptHandle }));
+  });
+
   test('PurgeQueue ends the deduplication window, as on AWS', async () => {
     const url = await newFifo();
     const first = await send(url, 'before', 'g', 'same');

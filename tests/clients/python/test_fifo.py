@@ -154,6 +154,27 @@ def test_a_fifo_batch_with_an_entry_missing_its_group_or_deduplication_id_fails_
     assert e.value.response["Error"]["Message"].startswith("The queue should either have ContentBasedDeduplication")
 
 
+def test_a_handle_whose_visibility_timeout_ran_out_deletes_nothing(fifo_queue, sqs):
+    # AWS refuses it on a FIFO queue (a standard queue's delete succeeds).
+    sqs.send_message(QueueUrl=fifo_queue, MessageBody="m", MessageGroupId="g", MessageDeduplicationId="d")
+    first = receive(sqs, fifo_queue, VisibilityTimeout=1)
+    assert [m["Body"] for m in first] == ["m"]
+    time.sleep(1.5)
+    handle = first[0]["ReceiptHandle"]
+    with pytest.raises(ClientError) as e:
+        sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=handle)
+    assert (error_code(e), http_status(e)) == ("InvalidParameterValue", 400)
+    assert e.value.response["Error"]["Message"] == (
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.")
+    again = receive(sqs, fifo_queue, VisibilityTimeout=30)
+    assert [m["Body"] for m in again] == ["m"], "the refused delete deleted the message"
+    r = sqs.delete_message_batch(QueueUrl=fifo_queue, Entries=[{"Id": "old", "ReceiptHandle": handle}])
+    assert [(f["Id"], f["Code"], f["Message"]) for f in r["Failed"]] == [
+        ("old", "ReceiptHandleIsInvalid", "The receipt handle has expired")]
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=again[0]["ReceiptHandle"])
+    assert receive(sqs, fifo_queue, VisibilityTimeout=0) == []
+
+
 def test_purge_queue_ends_the_deduplication_window(fifo_queue, sqs):
     first = sqs.send_message(QueueUrl=fifo_queue, MessageBody="before", MessageGroupId="g",
                              MessageDeduplicationId="same")

@@ -267,13 +267,25 @@ def test_change_message_visibility_to_zero_makes_it_visible(queue, sqs):
     assert again["MessageId"] == m["MessageId"]
 
 
-def test_change_message_visibility_of_a_message_not_in_flight(queue, sqs):
+def test_change_message_visibility_with_a_handle_whose_timeout_ran_out(queue, sqs):
+    # As AWS answers a standard queue: 200, and the message stays visible.
     sqs.send_message(QueueUrl=queue, MessageBody="x")
     m = receive_one(sqs, queue, VisibilityTimeout=300)
     sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=300)
+    assert receive_one(sqs, queue)["MessageId"] == m["MessageId"]
+
+
+def test_change_message_visibility_of_a_deleted_message(queue, sqs):
+    sqs.send_message(QueueUrl=queue, MessageBody="x")
+    m = receive_one(sqs, queue)
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     with pytest.raises(ClientError) as e:
         sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=10)
-    assert error_code(e) == "AWS.SimpleQueueService.MessageNotInflight"
+    assert error_code(e) == "InvalidParameterValue"
+    assert e.value.response["Error"]["Message"] == (
+        f"Value {m['ReceiptHandle']} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
+        "not available for visibility timeout change.")
 
 
 def test_change_message_visibility_with_a_garbage_handle(queue, sqs):
