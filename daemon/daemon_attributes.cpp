@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -47,7 +48,10 @@ std::optional<std::string> canonical(std::string_view name, const std::string& v
     return policy ? std::optional(policy->render()) : std::nullopt;
   }
   if (name == kSse) {
-    if (value == "true" || value == "false") return value;
+    // Any case, as SQS reads booleans.
+    std::string lower = value;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower == "true" || lower == "false") return lower;
     reason = "true or false";
     return std::nullopt;
   }
@@ -89,6 +93,8 @@ std::error_code apply_daemon_attributes(const Attributes& given, Attributes& sto
     culprit = name;
     if (value.empty()) {
       stored.erase(name);
+      // No key, no key reuse period (SQS leaves it out of the answer).
+      if (name == kKmsKey) stored.erase(std::string(kKmsReuse));
       continue;
     }
     if (name == kPolicy && value.size() > kMaxPolicyBytes) {
@@ -101,7 +107,8 @@ std::error_code apply_daemon_attributes(const Attributes& given, Attributes& sto
   }
   // SQS-managed encryption and a KMS key exclude each other: the one given
   // now wins; both at once is a contradiction.
-  const bool sse_given = given.count(std::string(kSse)) && given.at(std::string(kSse)) == "true";
+  const bool sse_given = given.count(std::string(kSse)) && stored.count(std::string(kSse)) &&
+                         stored.at(std::string(kSse)) == "true";
   const bool key_given = given.count(std::string(kKmsKey)) && !given.at(std::string(kKmsKey)).empty();
   if (sse_given && key_given) {
     culprit = kSse;
@@ -118,7 +125,8 @@ std::error_code apply_daemon_attributes(const Attributes& given, Attributes& sto
 void render_daemon_attributes(const Attributes& stored, const std::string& queue_arn,
                               const std::vector<std::string>& names, Attributes& out) {
   Attributes all = stored;
-  all.emplace(kSse, "false");
+  // SQS-managed encryption is on by default (as on SQS since 2022), unless a KMS key replaced it.
+  all.emplace(kSse, all.count(std::string(kKmsKey)) ? "false" : "true");
   if (all.count(std::string(kKmsKey))) all.emplace(kKmsReuse, kDefaultKmsReuse);
   all.emplace(kQueueArn, queue_arn);
   for (const std::string& name : names) {

@@ -568,7 +568,12 @@ void QueueRegistry::set_attributes(const std::string& name, const Attributes& at
   split_attributes(attributes, header_attributes, daemon_attributes);
   detail::QueueSettings settings = detail::read_settings(queue->header());
   std::string culprit;
-  if (auto ec = detail::apply_attributes(header_attributes, settings, culprit)) throw std::system_error(ec, culprit);
+  if (auto ec = detail::apply_attributes(header_attributes, settings, culprit)) {
+    if (ec == Errc::invalid_attribute_value && culprit == "FifoQueue") {
+      invalid_value(culprit, header_attributes.at(culprit), "Modifying queue type is not supported");
+    }
+    throw std::system_error(ec, culprit);
+  }
   QueueMetadata metadata = queue->metadata();
   apply_daemon_attributes(name, settings.fifo, daemon_attributes, metadata);
   // Everything is valid: now change. The metadata first, as it alone can

@@ -1,7 +1,9 @@
 #include "queue_attributes.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <string_view>
 
 #include "shmq/error.hpp"
 
@@ -44,10 +46,17 @@ bool plain_name(std::string_view name, std::size_t max) noexcept {
 
 constexpr std::string_view kFifoSuffix = ".fifo";
 
+// "true" or "false" in any case, as Amazon SQS reads them ("True" too).
+bool same_ignoring_case(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x - 'A' + 'a' : x) == y;
+         });
+}
+
 std::error_code parse_bool(const std::string& value, bool& out) {
-  if (value == "true") {
+  if (same_ignoring_case(value, "true")) {
     out = true;
-  } else if (value == "false") {
+  } else if (same_ignoring_case(value, "false")) {
     out = false;
   } else {
     return Errc::invalid_attribute_value;
@@ -70,10 +79,20 @@ bool valid_entry_id(std::string_view id) noexcept { return plain_name(id, 80); }
 std::error_code apply_attributes(const Attributes& attributes, QueueSettings& settings, std::string& culprit,
                                  bool creating) {
   // FifoQueue first: the FIFO-only attributes depend on it.
+  // As Amazon SQS answers: FifoQueue is no attribute of a standard queue
+  // (FifoQueue=false included), and a FIFO queue's stays true.
   if (auto it = attributes.find("FifoQueue"); it != attributes.end()) {
     culprit = it->first;
-    if (!creating) return Errc::invalid_attribute_name;  // fixed at creation
-    if (auto ec = parse_bool(it->second, settings.fifo)) return ec;
+    bool fifo = false;
+    if (auto ec = parse_bool(it->second, fifo)) return ec;
+    if (creating) {
+      if (!fifo) return Errc::invalid_attribute_name;
+      settings.fifo = true;
+    } else if (!settings.fifo) {
+      return Errc::invalid_attribute_name;
+    } else if (!fifo) {
+      return Errc::invalid_attribute_value;  // modifying the queue type
+    }
   }
   for (const auto& [name, value] : attributes) {
     culprit = name;

@@ -414,6 +414,11 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
     if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
     // A policy that AddPermission grows past the limit: SQS's message as it is.
     if (e.code() == Errc::over_limit && what == kPolicyTooLarge) raise("OverLimit", kPolicyTooLarge);
+    // A queue attribute: the daemon names it, or says why in SQS's words.
+    if (e.code() == Errc::invalid_attribute_name && what != e.code().message()) {
+      raise("InvalidAttributeName", "Unknown Attribute " + what + ".");
+    }
+    if (e.code() == Errc::invalid_attribute_value && what.starts_with("Value ")) raise("InvalidAttributeValue", what);
     raise(e.code(), what == e.code().message() ? std::string{} : e.code().message() + " (" + what + ")");
   }
 }

@@ -52,11 +52,19 @@ TEST_F(Fifo, NameAndFifoQueueAttributeGoTogether) {
   EXPECT_EQ(a.at("ContentBasedDeduplication"), "true");
   EXPECT_EQ(a.at("DeduplicationScope"), "queue");
   EXPECT_EQ(a.at("FifoThroughputLimit"), "perQueue");
+  // As Amazon SQS answers: the queue type cannot change; FifoQueue is no
+  // attribute of a standard queue at all, false included.
   EXPECT_EQ(thrown_by([&] {
               client_.set_queue_attributes("jobs.fifo", {{"FifoQueue", "false"}});
             }),
-            "invalid_attribute_name")
+            "invalid_attribute_value")
       << "FifoQueue is fixed at creation";
+  EXPECT_EQ(thrown_by([&] { client_.set_queue_attributes("jobs.fifo", {{"FifoQueue", "True"}}); }), "ok");
+  EXPECT_EQ(thrown_by([&] { client_.create_queue("jobs.fifo", {{"FifoQueue", "true"}}); }), "ok") << "exists";
+  EXPECT_EQ(thrown_by([&] { client_.create_queue("plain", {{"FifoQueue", "false"}}); }), "invalid_attribute_name");
+  client_.create_queue("plain");
+  EXPECT_EQ(thrown_by([&] { client_.set_queue_attributes("plain", {{"FifoQueue", "false"}}); }),
+            "invalid_attribute_name");
   EXPECT_EQ(thrown_by([&] {
               client_.set_queue_attributes("jobs.fifo", {{"FifoThroughputLimit", "perMessageGroupId"}});
             }),

@@ -150,7 +150,7 @@ TEST_F(QueueMetadata, QueueArnIsReadOnlyAndInAll) {
   client_.create_queue("q", {}, kSmallQueue);
   const Attributes all = client_.get_queue_attributes("q");
   EXPECT_EQ(all.at("QueueArn"), kArnPrefix + std::string("q"));
-  EXPECT_EQ(all.at("SqsManagedSseEnabled"), "false");
+  EXPECT_EQ(all.at("SqsManagedSseEnabled"), "true") << "on by default, as on SQS since 2022";
   for (const char* unset :
        {"Policy", "RedrivePolicy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"}) {
     EXPECT_FALSE(all.count(unset)) << unset << " is returned but was never set";
@@ -217,10 +217,16 @@ TEST_F(QueueMetadata, EncryptionSettingsAreStoredAndReturned) {
             }),
             "invalid_attribute_value");
   // Back to SQS-managed encryption: the key goes.
-  client_.set_queue_attributes("q", {{"SqsManagedSseEnabled", "true"}});
+  client_.set_queue_attributes("q", {{"SqsManagedSseEnabled", "True"}});  // booleans in any case
   got = client_.get_queue_attributes("q");
   EXPECT_EQ(got.at("SqsManagedSseEnabled"), "true");
   EXPECT_FALSE(got.count("KmsMasterKeyId"));
+  // A key cleared takes its reuse period with it.
+  client_.set_queue_attributes("q", {{"KmsMasterKeyId", "alias/mine"}, {"KmsDataKeyReusePeriodSeconds", "600"}});
+  client_.set_queue_attributes("q", {{"KmsMasterKeyId", ""}});
+  got = client_.get_queue_attributes("q");
+  EXPECT_FALSE(got.count("KmsMasterKeyId"));
+  EXPECT_FALSE(got.count("KmsDataKeyReusePeriodSeconds"));
 }
 
 TEST_F(QueueMetadata, ARefusedSetChangesNothing) {

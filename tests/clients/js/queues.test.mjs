@@ -41,6 +41,29 @@ describe('queue actions', () => {
     await rejectsWith(create('no spaces'), plainError('InvalidParameterValue'));
   });
 
+  test('queue attributes as AWS answers: encryption, FifoQueue, booleans, unknown names', async () => {
+    const attrs = async (url) =>
+      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes;
+    const failsWith = (promise, name, message) => assert.rejects(promise, (e) => {
+      assert.equal(e.name, name);
+      assert.equal(e.message, message);
+      return true;
+    });
+    const set = (QueueUrl, Attributes) => sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes }));
+    const url = await create(unique('attrs'));
+    assert.equal((await attrs(url)).SqsManagedSseEnabled, 'true');
+    await set(url, { KmsMasterKeyId: 'alias/aws/sqs' });
+    assert.equal((await attrs(url)).KmsDataKeyReusePeriodSeconds, '300');
+    await set(url, { KmsMasterKeyId: '' });
+    assert.equal((await attrs(url)).KmsDataKeyReusePeriodSeconds, undefined);
+    await failsWith(create(unique('plain'), { FifoQueue: 'false' }), 'InvalidAttributeName', 'Unknown Attribute FifoQueue.');
+    await failsWith(set(url, { NoSuchThing: '1' }), 'InvalidAttributeName', 'Unknown Attribute NoSuchThing.');
+    const fifo = await create(`${unique('attrs')}.fifo`, { FifoQueue: 'True', ContentBasedDeduplication: 'TRUE' });
+    assert.equal((await attrs(fifo)).ContentBasedDeduplication, 'true');
+    await failsWith(set(fifo, { FifoQueue: 'false' }), 'InvalidAttributeValue',
+      'Value false for parameter FifoQueue is invalid. Reason: Modifying queue type is not supported.');
+  });
+
   test('GetQueueUrl, and of a missing queue', async () => {
     const name = unique('lookup');
     const url = await create(name);

@@ -216,3 +216,50 @@ def test_set_and_get_a_policy(queue, sqs):
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(policy)})
     got = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"]
     assert json.loads(got) == policy
+
+
+def error_message(excinfo) -> str:
+    return excinfo.value.response["Error"]["Message"]
+
+
+def test_encryption_attributes_as_aws_answers(queue, sqs):
+    # SQS-managed encryption is on by default (as on AWS since 2022); a KMS
+    # key replaces it, and clearing the key takes its reuse period away too.
+    a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert a["SqsManagedSseEnabled"] == "true"
+    assert "KmsDataKeyReusePeriodSeconds" not in a
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"KmsMasterKeyId": "alias/aws/sqs"})
+    a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert (a["SqsManagedSseEnabled"], a["KmsDataKeyReusePeriodSeconds"]) == ("false", "300")
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"KmsMasterKeyId": ""})
+    a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert "KmsMasterKeyId" not in a and "KmsDataKeyReusePeriodSeconds" not in a
+
+
+def test_fifo_queue_attribute_as_aws_answers(sqs, unique, queue, fifo_queue):
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("plain"), Attributes={"FifoQueue": "false"})
+    assert (error_code(e), error_message(e)) == ("InvalidAttributeName", "Unknown Attribute FifoQueue.")
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"FifoQueue": "false"})
+    assert (error_code(e), error_message(e)) == ("InvalidAttributeName", "Unknown Attribute FifoQueue.")
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=fifo_queue, Attributes={"FifoQueue": "false"})
+    assert (error_code(e), error_message(e)) == (
+        "InvalidAttributeValue",
+        "Value false for parameter FifoQueue is invalid. Reason: Modifying queue type is not supported.")
+    name = fifo_queue.rsplit("/", 1)[1]
+    assert sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"] == fifo_queue
+
+
+def test_booleans_in_any_case_and_unknown_attributes(sqs, unique, queue):
+    url = sqs.create_queue(QueueName=unique("b") + ".fifo",
+                           Attributes={"FifoQueue": "True", "ContentBasedDeduplication": "TRUE"})["QueueUrl"]
+    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (a["FifoQueue"], a["ContentBasedDeduplication"]) == ("true", "true")
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"NoSuchThing": "1"})
+    assert (error_code(e), error_message(e)) == ("InvalidAttributeName", "Unknown Attribute NoSuchThing.")
+    with pytest.raises(ClientError) as e:
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["NoSuchThing"])
+    assert (error_code(e), error_message(e)) == ("InvalidAttributeName", "Unknown Attribute NoSuchThing.")
