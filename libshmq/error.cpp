@@ -21,7 +21,8 @@ constexpr std::array kEntries{
           "the message contains characters outside #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF"},
     Entry{Errc::invalid_message_attribute, "invalid_message_attribute",
           "message attributes: at most 10, names of 1-256 letters, digits, '_', '-', '.' (not starting with "
-          "'AWS.' or 'Amazon.'), types String, Number or Binary with an optional '.suffix', and a value"},
+          "'AWS.' or 'Amazon.'), types String, Number or Binary with an optional '.suffix', and a value of the "
+          "characters a body may hold"},
     Entry{Errc::missing_parameter, "missing_parameter", "a required parameter is missing"},
     Entry{Errc::too_many_in_flight, "too_many_in_flight", "the queue has as many messages in flight as it allows"},
     Entry{Errc::invalid_receipt_handle, "invalid_receipt_handle", "the receipt handle is not valid for this queue"},

@@ -90,8 +90,10 @@ bool valid_name(std::string_view name) {
   };
   if (starts_ci("aws.") || starts_ci("amazon.")) return false;
   for (char c : name) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+    // Non-ASCII letters too (UTF-8, checked where the name arrives), as
+    // Amazon SQS accepts "attr.1øßä".
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == '.' || static_cast<unsigned char>(c) >= 0x80;
     if (!ok) return false;
   }
   return true;
@@ -241,7 +243,8 @@ std::error_code validate_attributes(const MessageAttributes& attributes) noexcep
       if (v.binary_value.empty() || !v.string_value.empty()) return Errc::invalid_message_attribute;
     } else {
       if (v.string_value.empty() || !v.binary_value.empty()) return Errc::invalid_message_attribute;
-      if (!valid_message_characters(v.string_value)) return Errc::invalid_message_contents;
+      // An invalid attribute, not an invalid body: Amazon SQS answers InvalidParameterValue.
+      if (!valid_message_characters(v.string_value)) return Errc::invalid_message_attribute;
       if (base == "Number" && !valid_number(v.string_value)) return Errc::invalid_message_attribute;
     }
   }

@@ -171,7 +171,7 @@ json failed_entry(const std::string& id, const std::error_code& ec, const std::s
 // SendMessage and SendMessageBatch entries alike.
 SendOptions send_options(const json& p, bool fifo, const RequestContext& context, std::string& body) {
   body = required_string(p, "MessageBody");
-  if (body.empty()) raise("InvalidParameterValue", "The message body must be at least one character long.");
+  if (body.empty()) raise("MissingParameter", "The request must contain the parameter MessageBody.");  // as AWS
   SendOptions o;
   if (auto delay = optional_int(p, "DelaySeconds", 0, 900)) {
     // A FIFO queue's delay is the queue's: AWS accepts 0 per message (the
@@ -185,6 +185,9 @@ SendOptions send_options(const json& p, bool fifo, const RequestContext& context
     if (!fifo) o.delay_seconds = static_cast<std::uint32_t>(*delay);
   }
   o.group_id = optional_string(p, "MessageGroupId");
+  if (!fifo && o.group_id.empty() && p.contains("MessageGroupId") && !p["MessageGroupId"].is_null()) {
+    raise("InvalidParameterValue", "Value for parameter MessageGroupId is invalid. Reason: it must not be empty.");
+  }
   o.deduplication_id = optional_string(p, "MessageDeduplicationId");
   o.attributes = message_attributes(p, "MessageAttributes");
   const MessageAttributes system = message_attributes(p, "MessageSystemAttributes");
@@ -527,8 +530,19 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
     if (!valid_entry_id(id)) raise(Errc::invalid_batch_entry_id);
     if (!ids.insert(id).second) raise(Errc::batch_entry_ids_not_distinct);
   }
-  for (const SendEntry& e : good) total += e.body.size();
-  if (total > 1048576) raise(Errc::batch_request_too_long);
+  // The batch limit is 1 MiB whatever the queue's MaximumMessageSize (an
+  // entry over that fails alone), counted as AWS counts a message: body,
+  // and each attribute's name, type and value.
+  for (const SendEntry& e : good) {
+    total += e.body.size();
+    for (const auto& [attr, v] : e.options.attributes) {
+      total += attr.size() + v.data_type.size() + v.string_value.size() + v.binary_value.size();
+    }
+  }
+  if (total > 1048576) {
+    raise("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent " +
+                                     std::to_string(total) + " bytes.");
+  }
   // A FIFO entry without its group, or without the deduplication id its
   // queue needs, fails the whole request (nothing is sent), as AWS answers.
   if (name.ends_with(".fifo")) {

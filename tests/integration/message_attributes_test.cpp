@@ -63,7 +63,7 @@ TEST_F(Attributes_, BadAttributesAreRefusedAndNothingIsSent) {
   EXPECT_EQ(name_of(q.send("m", sent, not_a_number)), "invalid_message_attribute");
   SendOptions bad_text;
   bad_text.attributes = {{"s", V{"String", std::string("a\x02", 2), ""}}};
-  EXPECT_EQ(name_of(q.send("m", sent, bad_text)), "invalid_message_contents");
+  EXPECT_EQ(name_of(q.send("m", sent, bad_text)), "invalid_message_attribute") << "SQS: InvalidParameterValue";
   EXPECT_TRUE(receive_now(q).empty());
 }
 

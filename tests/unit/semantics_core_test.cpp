@@ -136,7 +136,10 @@ TEST(MessageAttributes, SqsRules) {
   EXPECT_EQ(detail::validate_attributes({{"a", V{"Number", "12a", ""}}}), Errc::invalid_message_attribute);
   EXPECT_EQ(detail::validate_attributes({{"a", V{"Binary", "", ""}}}), Errc::invalid_message_attribute);
   EXPECT_EQ(detail::validate_attributes({{"a", V{"String", std::string("\0", 1), ""}}}),
-            Errc::invalid_message_contents);
+            Errc::invalid_message_attribute)
+      << "an attribute's value, not a body: SQS answers InvalidParameterValue";
+  EXPECT_FALSE(detail::validate_attributes({{"attr.1\xc3\xb8\xc3\x9f\xc3\xa4", V{"String", "v", ""}}}))
+      << "non-ASCII letters in a name, as SQS accepts them";
 }
 
 }  // namespace

@@ -88,6 +88,31 @@ describe('message actions', () => {
     assert.deepEqual(m.Attributes, { AWSTraceHeader: TRACE });
   });
 
+  test('message validation as AWS answers it', async () => {
+    const url = await newQueue();
+    await assert.rejects(sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '' })), (e) => {
+      assert.equal(e.Code, 'MissingParameter');
+      assert.equal(e.message, 'The request must contain the parameter MessageBody.');
+      return true;
+    });
+    await rejectsWith(sqs.send(new SendMessageCommand({
+      QueueUrl: url, MessageBody: 'x', MessageAttributes: { a: { DataType: 'String', StringValue: 'bell \u0007' } },
+    })), plainError('InvalidParameterValue'));
+    const name = 'attr.1øßä';
+    await sqs.send(new SendMessageCommand({
+      QueueUrl: url, MessageBody: 'x', MessageAttributes: { [name]: { DataType: 'String', StringValue: 'v' } },
+    }));
+    assert.deepEqual(Object.keys((await receiveOne(url, { MessageAttributeNames: ['All'] })).MessageAttributes), [name]);
+    await assert.rejects(sqs.send(new SendMessageBatchCommand({
+      QueueUrl: url,
+      Entries: [{ Id: 'one', MessageBody: 'x'.repeat(600000) }, { Id: 'two', MessageBody: 'y'.repeat(448577) }],
+    })), (e) => {
+      assert.equal(e.name, 'BatchRequestTooLong');
+      assert.equal(e.message, 'Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes.');
+      return true;
+    });
+  });
+
   test('no attributes: no attribute digest', async () => {
     const url = await newQueue();
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'plain' }));

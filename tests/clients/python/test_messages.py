@@ -566,3 +566,38 @@ def test_a_maximum_size_message_round_trips(queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.send_message(QueueUrl=queue, MessageBody=body + "x")
     assert error_code(e) == "InvalidParameterValue"
+
+
+def test_message_validation_as_aws_answers(queue, sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=queue, MessageBody="")
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "MissingParameter", "The request must contain the parameter MessageBody.")
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=queue, MessageBody="x",
+                         MessageAttributes={"a": {"DataType": "String", "StringValue": "bell \x07"}})
+    assert error_code(e) == "InvalidParameterValue", "a control character in an attribute's value"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=queue, MessageBody="x", MessageGroupId="")
+    assert error_code(e) == "InvalidParameterValue", "an empty MessageGroupId on a standard queue"
+    name = "attr.1øßä"
+    sqs.send_message(QueueUrl=queue, MessageBody="letters",
+                     MessageAttributes={name: {"DataType": "String", "StringValue": "v"}})
+    m = receive_one(sqs, queue, MessageAttributeNames=["All"])
+    assert list(m["MessageAttributes"]) == [name]
+
+
+def test_a_batch_is_limited_to_1_mib_whatever_the_queues_maximum_message_size(sqs, unique):
+    small = sqs.create_queue(QueueName=unique("small"), Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    r = sqs.send_message_batch(QueueUrl=small, Entries=[
+        {"Id": "big", "MessageBody": "b" * 2000}, {"Id": "fits", "MessageBody": "f" * 10}])
+    assert [s["Id"] for s in r["Successful"]] == ["fits"]
+    assert [(f["Id"], f["Code"]) for f in r["Failed"]] == [("big", "InvalidParameterValue")], "fails alone"
+    large = sqs.create_queue(QueueName=unique("large"))["QueueUrl"]
+    entries = [{"Id": "one", "MessageBody": "x" * 600_000}, {"Id": "two", "MessageBody": "y" * 448_577}]
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=large, Entries=entries)
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        "Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes.")
+    assert "Messages" not in sqs.receive_message(QueueUrl=large)
