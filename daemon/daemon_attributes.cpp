@@ -107,8 +107,8 @@ std::error_code apply_daemon_attributes(const Attributes& given, Attributes& sto
   }
   // SQS-managed encryption and a KMS key exclude each other: the one given
   // now wins; both at once is a contradiction.
-  const bool sse_given = given.count(std::string(kSse)) && stored.count(std::string(kSse)) &&
-                         stored.at(std::string(kSse)) == "true";
+  const bool sse_given =
+      given.count(std::string(kSse)) && stored.count(std::string(kSse)) && stored.at(std::string(kSse)) == "true";
   const bool key_given = given.count(std::string(kKmsKey)) && !given.at(std::string(kKmsKey)).empty();
   if (sse_given && key_given) {
     culprit = kSse;

@@ -540,8 +540,8 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
     }
   }
   if (total > 1048576) {
-    raise("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes. You have sent " +
-                                     std::to_string(total) + " bytes.");
+    raise("BatchRequestTooLong",
+          "Batch requests cannot be longer than 1048576 bytes. You have sent " + std::to_string(total) + " bytes.");
   }
   // A FIFO entry without its group, or without the deduplication id its
   // queue needs, fails the whole request (nothing is sent), as AWS answers.
