@@ -18,6 +18,7 @@ SqsBridge::SqsBridge(BridgeOptions options) : options_(std::move(options)), clie
         return answer;
       });
   admission_.emplace(options_.admission, server_->address(), options_.http.host, options_.sqs.advertise_url);
+  if (options_.http.unix_path.empty()) handler_->set_arrival_port(server_->port());
 }
 
 SqsBridge::~SqsBridge() { stop(); }

@@ -38,6 +38,7 @@ constexpr std::array kShapes{
     Row{"InvalidParameterValue", "InvalidParameterValue", 400},
     Row{"MissingParameter", "MissingParameter", 400},
     Row{"InvalidAction", "InvalidAction", 400},
+    Row{"UnknownOperationException", "UnknownOperationException", 404},
     Row{"InvalidQueryParameter", "InvalidQueryParameter", 400},
     Row{"MalformedQueryString", "MalformedQueryString", 400},
     Row{"AccessDenied", "AccessDenied", 403},

@@ -76,6 +76,32 @@ HttpResponse respond_exception(Protocol protocol, const std::string& id) noexcep
   }
 }
 
+// The protocol by the body's Content-Type, as AWS tells them apart: a
+// client may send a form-encoded Query request with an X-Amz-Target header
+// too (Perl's Amazon::SQS::Simple does). Without a Content-Type, the header
+// decides.
+Protocol protocol_of(const HttpRequest& req) {
+  const std::string_view type = req[http::field::content_type];
+  if (type.starts_with("application/x-amz-json")) return Protocol::kJson;
+  if (type.starts_with("application/x-www-form-urlencoded") || req.method() == http::verb::get) {
+    return Protocol::kQuery;
+  }
+  return req["X-Amz-Target"].empty() ? Protocol::kQuery : Protocol::kJson;
+}
+
+// The Host header, with the port the request arrived on if it names none
+// ("127.0.0.1", "[::1]"; not "127.0.0.1:9324", "[::1]:9324").
+std::string host_with_port(std::string_view host, unsigned short port) {
+  std::string out(host);
+  if (out.empty() || port == 0) return out;
+  const std::size_t bracket = out.rfind(']');
+  const std::size_t colon = out.rfind(':');
+  const bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket) &&
+                        (out.front() == '[' || out.find(':') == colon);
+  if (!has_port) out += ":" + std::to_string(port);
+  return out;
+}
+
 // "/<account>/<queue>" names a queue; "/" does not.
 std::string path_queue(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
@@ -98,9 +124,8 @@ SqsRequestHandler::SqsRequestHandler(Client& client, BridgeConfig config,
 
 SqsRequestHandler::~SqsRequestHandler() = default;
 
-void SqsRequestHandler::reject(const HttpRequest& req, const SqsError& error,
-                               const HttpServer::Reply& reply) noexcept {
-  const Protocol protocol = req["X-Amz-Target"].empty() ? Protocol::kQuery : Protocol::kJson;
+void SqsRequestHandler::reject(const HttpRequest& req, const SqsError& error, const HttpServer::Reply& reply) noexcept {
+  const Protocol protocol = protocol_of(req);
   try {
     reply(respond_error(protocol, error, request_id()));
   } catch (...) {
@@ -115,7 +140,7 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
   try {
     id = request_id();
     const std::string target_header(req["X-Amz-Target"]);
-    protocol = target_header.empty() ? Protocol::kQuery : Protocol::kJson;
+    protocol = protocol_of(req);
     if (req.method() != http::verb::post && req.method() != http::verb::get) {
       raise("InvalidAction", "SQS takes POST and GET requests.");
     }
@@ -135,13 +160,20 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
       params = parse_query_params(form);
       const auto named = params.find("Action");
       if (named != params.end() && named->is_string()) action = named->get<std::string>();
+      // A GET with no Action (a browser on / or on a queue URL): AWS's 404.
+      if (action.empty() && req.method() == http::verb::get) raise("UnknownOperationException", "");
       if (action.empty()) raise("MissingParameter", "The request must contain the parameter Action.");
       params.erase("Action");
       params.erase("Version");
     }
-    if (!SqsService::known_action(action))
+    // Unknown, or an action of the account sent to a queue's URL.
+    if (!SqsService::known_action(action) ||
+        ((action == "CreateQueue" || action == "ListQueues") && !path_queue(req.target()).empty())) {
       raise("InvalidAction", "The action " + quoted_input(action) + " is not valid for this endpoint.");
-    RequestContext context{std::string(req[http::field::host]), path_queue(req.target()), {},
+    }
+    RequestContext context{host_with_port(req[http::field::host], arrival_port_),
+                           path_queue(req.target()),
+                           {},
                            std::string(req["X-Amzn-Trace-Id"])};
     // SenderId: the caller's access key when signatures are checked, else the account.
     context.sender_id = verifier_ ? verifier_->verify(req, std::chrono::system_clock::now()) : config_.account_id;

@@ -37,8 +37,14 @@ class SqsRequestHandler {
   // bridge's admission checks refuse a request this way).
   void reject(const HttpRequest& request, const SqsError& error, const HttpServer::Reply& reply) noexcept;
 
+  // The TCP port requests arrive on (0: a Unix socket): queue URLs name it
+  // when a client's Host header names none (Ruby's aws-sdk 1.x and Perl's
+  // Amazon::SQS::Simple send "Host: 127.0.0.1" to port 9324).
+  void set_arrival_port(unsigned short port) noexcept { arrival_port_ = port; }
+
  private:
   BridgeConfig config_;
+  unsigned short arrival_port_ = 0;
   SqsService service_;
   std::unique_ptr<LongPollHub> hub_;
   std::optional<SigV4Verifier> verifier_;

@@ -25,8 +25,10 @@ def post(daemon, body, headers=None, path="/"):
     try:
         if isinstance(body, str):
             body = body.encode()
-        all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        all_headers.update(headers or {})
+        all_headers = dict(headers or {})
+        # One Content-Type: the bridge tells the protocols apart by it.
+        if not any(name.lower() == "content-type" for name in all_headers):
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         conn.request("POST", path, body=body, headers=all_headers)
         r = conn.getresponse()
         return r.status, dict(r.getheaders()), r.read()
