@@ -112,10 +112,9 @@ std::string MessageMoveTasks::start(const std::string& source_arn, const std::st
       throw std::system_error(Errc::invalid_parameter_value, "the source and destination queues are the same");
     }
   }
+  // Amazon SQS's words: the bridge passes them on as they are.
   if (registry_.dead_letter_sources(source_name).empty()) {
-    throw std::system_error(Errc::invalid_parameter_value,
-                            "source queue must be configured as a dead-letter queue (no queue's RedrivePolicy names "
-                            "it)");
+    throw std::system_error(Errc::invalid_parameter_value, "Source queue must be configured as a Dead Letter Queue.");
   }
 
   auto task = std::make_shared<Task>();

@@ -371,11 +371,26 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       r = list_dead_letter_sources(p, c);
     } else if (action == "StartMessageMoveTask") {
       const auto rate = optional_int(p, "MaxNumberOfMessagesPerSecond", 1, 500);
-      r["TaskHandle"] = client_.start_message_move_task(
-          required_name(p, "SourceArn"), optional_string(p, "DestinationArn"),
-          rate ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*rate)) : std::nullopt);
+      try {
+        r["TaskHandle"] = client_.start_message_move_task(
+            required_name(p, "SourceArn"), optional_string(p, "DestinationArn"),
+            rate ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*rate)) : std::nullopt);
+      } catch (const std::system_error& e) {
+        // The library's unsupported_operation, in AWS's words.
+        if (e.code() != Errc::unsupported_operation) throw;
+        raise("InvalidParameterValue",
+              "There is already a task running. Only one active task is allowed for a source queue arn at a given "
+              "time.");
+      }
     } else if (action == "CancelMessageMoveTask") {
-      r["ApproximateNumberOfMessagesMoved"] = client_.cancel_message_move_task(required_name(p, "TaskHandle"));
+      const std::string& handle = required_name(p, "TaskHandle");
+      try {
+        r["ApproximateNumberOfMessagesMoved"] = client_.cancel_message_move_task(handle);
+      } catch (const std::system_error& e) {
+        // An unknown handle: the library's resource_not_found, AWS's InvalidParameterValue.
+        if (e.code() != Errc::resource_not_found) throw;
+        raise("InvalidParameterValue", "Value for parameter TaskHandle is invalid.");
+      }
     } else if (action == "ListMessageMoveTasks") {
       const auto max = optional_int(p, "MaxResults", 1, 10).value_or(1);
       json results = json::array();
@@ -422,6 +437,9 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       raise("InvalidAttributeName", "Unknown Attribute " + what + ".");
     }
     if (e.code() == Errc::invalid_attribute_value && what.starts_with("Value ")) raise("InvalidAttributeValue", what);
+    // A daemon answer already in Amazon SQS's words (a sentence: capital
+    // first, full stop last), as it is; else shmq's words, with the detail.
+    if (!what.empty() && what.front() >= 'A' && what.front() <= 'Z' && what.ends_with('.')) raise(e.code(), what);
     raise(e.code(), what == e.code().message() ? std::string{} : e.code().message() + " (" + what + ")");
   }
 }

@@ -134,6 +134,12 @@ describe('queue metadata', () => {
     assert.equal(Results[0].Status, 'RUNNING');
     assert.equal(Results[0].DestinationArn, elsewhereArn);
     assert.equal(Results[0].MaxNumberOfMessagesPerSecond, 1);
+    await assert.rejects(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })), (e) => {
+      assert.equal(e.Code, 'InvalidParameterValue');
+      assert.equal(e.message, 'There is already a task running. Only one active task is allowed for a source queue '
+        + 'arn at a given time.');
+      return true;
+    });
     const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
     assert.ok(cancelled.ApproximateNumberOfMessagesMoved >= 0 && cancelled.ApproximateNumberOfMessagesMoved < 10);
     const status = await eventually(async () => {
@@ -143,11 +149,17 @@ describe('queue metadata', () => {
     assert.ok(status, 'the task was not cancelled');
   });
 
-  test('move task errors', async () => {
-    await rejectsWith(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: 'not-a-task-handle' })),
-      { name: 'ResourceNotFoundException', code: 'ResourceNotFoundException', status: 404 });
+  test('move task errors, in AWS\'s words', async () => {
+    const failsWith = (promise, message) => assert.rejects(promise, (e) => {
+      assert.equal(e.Code, 'InvalidParameterValue');
+      assert.equal(e.$metadata?.httpStatusCode, 400);
+      assert.equal(e.message, message);
+      return true;
+    });
+    await failsWith(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: 'not-a-task-handle' })),
+      'Value for parameter TaskHandle is invalid.');
     const plain = await create('plain');
-    await rejectsWith(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: await arnOf(plain) })),
-      plainError('InvalidParameterValue'));
+    await failsWith(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: await arnOf(plain) })),
+      'Source queue must be configured as a Dead Letter Queue.');
   });
 });

@@ -9,7 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from shmq_clients import ACCOUNT, REGION, error_code
+from shmq_clients import ACCOUNT, REGION, error_code, http_status
 
 
 def arn_of(sqs, url):
@@ -193,7 +193,9 @@ def test_move_task_to_an_explicit_destination_and_cancel(redrive, sqs, unique):
     # A second task on the same source while one runs is refused.
     with pytest.raises(ClientError) as e:
         sqs.start_message_move_task(SourceArn=dlq_arn)
-    assert error_code(e) in ("AWS.SimpleQueueService.UnsupportedOperation", "InvalidParameterValue")
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "InvalidParameterValue",
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
     cancelled = sqs.cancel_message_move_task(TaskHandle=task["TaskHandle"])
     assert 0 <= cancelled["ApproximateNumberOfMessagesMoved"] < 10
     status = eventually(
@@ -205,7 +207,8 @@ def test_move_task_to_an_explicit_destination_and_cancel(redrive, sqs, unique):
 def test_cancel_message_move_task_with_an_unknown_handle(sqs):
     with pytest.raises(ClientError) as e:
         sqs.cancel_message_move_task(TaskHandle="not-a-task-handle")
-    assert error_code(e) == "ResourceNotFoundException"
+    assert (error_code(e), http_status(e)) == ("InvalidParameterValue", 400)
+    assert e.value.response["Error"]["Message"] == "Value for parameter TaskHandle is invalid."
 
 
 def test_list_message_move_tasks_of_a_queue_without_tasks(redrive, sqs):
@@ -216,7 +219,8 @@ def test_list_message_move_tasks_of_a_queue_without_tasks(redrive, sqs):
 def test_start_message_move_task_from_a_queue_that_is_no_dead_letter_queue(queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.start_message_move_task(SourceArn=arn_of(sqs, queue))
-    assert error_code(e) == "InvalidParameterValue"
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "InvalidParameterValue", "Source queue must be configured as a Dead Letter Queue.")
 
 
 def test_start_message_move_task_from_a_missing_queue(sqs):
