@@ -39,7 +39,8 @@ bool valid_label(const std::string& label) {
 // object is allowed by IAM; it becomes a one-element array).
 json policy_document(const std::string& policy, const std::string& queue_arn) {
   if (policy.empty()) {
-    return {{"Version", "2012-10-17"}, {"Id", queue_arn + "/SQSDefaultPolicy"}, {"Statement", json::array()}};
+    // As AddPermission writes it on Amazon SQS.
+    return {{"Version", "2008-10-17"}, {"Id", queue_arn + "/SQSDefaultPolicy"}, {"Statement", json::array()}};
   }
   json doc = json::parse(policy, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) invalid("Policy", policy, "the queue's policy is not a JSON object");
@@ -86,10 +87,12 @@ std::string add_permission(const std::string& policy, const std::string& queue_a
   for (const json& statement : statements) {
     if (has_sid(statement, label)) invalid("Label", label, "Already exists");
   }
+  // One principal or action is a string, several a list, as Amazon SQS writes them.
+  const auto one_or_list = [](json list) { return list.size() == 1 ? json(list[0]) : list; };
   statements.push_back({{"Sid", label},
                         {"Effect", "Allow"},
-                        {"Principal", {{"AWS", principals}}},
-                        {"Action", action_names},
+                        {"Principal", {{"AWS", one_or_list(principals)}}},
+                        {"Action", one_or_list(action_names)},
                         {"Resource", queue_arn}});
   return doc.dump();
 }

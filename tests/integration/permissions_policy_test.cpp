@@ -27,7 +27,7 @@ TEST_F(QueuePermissions, AddPermissionWritesAStatement) {
   client_.add_permission("q", "AliceSends", {"111122223333", "444455556666"}, {"SendMessage", "ReceiveMessage"});
   const json policy = policy_of(client_, "q");
   ASSERT_TRUE(policy.is_object());
-  EXPECT_EQ(policy.at("Version"), "2012-10-17");
+  EXPECT_EQ(policy.at("Version"), "2008-10-17") << "as Amazon SQS writes it";
   EXPECT_EQ(policy.at("Id"), kQueueArn + "/SQSDefaultPolicy");
   ASSERT_EQ(policy.at("Statement").size(), 1u);
   const json& s = policy.at("Statement")[0];
@@ -42,7 +42,9 @@ TEST_F(QueuePermissions, AddPermissionWritesAStatement) {
   ASSERT_EQ(two.at("Statement").size(), 2u);
   EXPECT_EQ(two.at("Statement")[0], s);
   EXPECT_EQ(two.at("Statement")[1].at("Sid"), "all_of_it");
-  EXPECT_EQ(two.at("Statement")[1].at("Action"), (json{"SQS:*"}));
+  // One principal and one action: strings, as Amazon SQS writes them.
+  EXPECT_EQ(two.at("Statement")[1].at("Action"), "SQS:*");
+  EXPECT_EQ(two.at("Statement")[1].at("Principal").at("AWS"), "arn:aws:iam::111122223333:root");
 }
 
 TEST_F(QueuePermissions, RemovePermissionRemovesTheStatement) {

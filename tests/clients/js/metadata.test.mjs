@@ -65,13 +65,14 @@ describe('queue metadata', () => {
     }));
     const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['Policy'] }))).Attributes;
     const policy = JSON.parse(a.Policy);
-    assert.equal(policy.Version, '2012-10-17');
+    assert.equal(policy.Version, '2008-10-17');
+    assert.equal(policy.Id, `${arn}/SQSDefaultPolicy`);
     assert.equal(policy.Statement.length, 1);
     const [s] = policy.Statement;
     assert.equal(s.Sid, 'producers');
     assert.equal(s.Effect, 'Allow');
     assert.equal(s.Resource, arn);
-    assert.deepEqual([s.Principal.AWS].flat(), ['arn:aws:iam::111122223333:root']);
+    assert.equal(s.Principal.AWS, 'arn:aws:iam::111122223333:root', 'one principal: a string, as on AWS');
     assert.deepEqual([s.Action].flat().map((x) => x.toLowerCase()).sort(), ['sqs:receivemessage', 'sqs:sendmessage']);
     await rejectsWith(sqs.send(new AddPermissionCommand({
       QueueUrl: url, Label: 'producers', AWSAccountIds: ['111122223333'], Actions: ['SendMessage'],

@@ -79,8 +79,12 @@ def test_add_and_remove_permission(queue, sqs):
     )
     sqs.add_permission(QueueUrl=queue, Label="consumers", AWSAccountIds=["111122223333"], Actions=["ReceiveMessage"])
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"])
-    assert policy["Version"] == "2012-10-17"
+    # As AWS writes it: this version and id, one principal or action a string.
+    assert (policy["Version"], policy["Id"]) == ("2008-10-17", arn + "/SQSDefaultPolicy")
     s = {st["Sid"]: st for st in policy["Statement"]}
+    assert s["consumers"]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert s["consumers"]["Action"] == "SQS:ReceiveMessage"
+    assert s["producers"]["Action"] == ["SQS:SendMessage", "SQS:GetQueueUrl"]
     assert set(s) == {"producers", "consumers"}
     assert s["producers"]["Effect"] == "Allow"
     assert s["producers"]["Resource"] == arn
