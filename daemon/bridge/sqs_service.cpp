@@ -76,7 +76,8 @@ const std::string& required_name(const json& p, const char* name) { return utf8(
 
 // An integer parameter: a JSON number (JSON protocol) or a decimal string
 // (Query protocol), within [min, max].
-std::optional<std::int64_t> optional_int(const json& p, const char* name, std::int64_t min, std::int64_t max) {
+std::optional<std::int64_t> optional_int(const json& p, const char* name, std::int64_t min, std::int64_t max,
+                                         const char* reason = nullptr) {
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return std::nullopt;
   std::int64_t v = 0;
@@ -94,9 +95,10 @@ std::optional<std::int64_t> optional_int(const json& p, const char* name, std::i
     const std::string shown = it->is_structured()
                                   ? std::string(it->is_array() ? "(a list)" : "(a structure)")
                                   : quoted_input(it->is_string() ? it->get<std::string>() : dump_json(*it), 64);
-    raise("InvalidParameterValue", "Value " + shown + " for parameter " + name +
-                                       " is invalid. Reason: must be between " + std::to_string(min) + " and " +
-                                       std::to_string(max) + ".");
+    raise("InvalidParameterValue",
+          "Value " + shown + " for parameter " + name + " is invalid. Reason: " +
+              (reason ? std::string(reason)
+                      : "must be between " + std::to_string(min) + " and " + std::to_string(max) + "."));
   }
   return v;
 }
@@ -227,6 +229,28 @@ void check_fifo_ids(const Queue& q, const SendOptions& o) {
     raise("InvalidParameterValue",
           "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
           "explicitly");
+  }
+}
+
+// A batch's size, with AWS's errors; `entry` names its entries' shape
+// ("SendMessageBatchRequestEntry").
+void check_batch(const json& entries, const char* entry) {
+  if (!entries.is_array() || entries.empty()) {
+    raise("EmptyBatchRequest", std::string("There should be at least one ") + entry + " in the request.");
+  }
+  if (entries.size() > 10) {
+    raise("TooManyEntriesInBatchRequest",
+          "Maximum number of entries per request are 10. You have sent " + std::to_string(entries.size()) + ".");
+  }
+  std::set<std::string> ids;
+  for (const json& e : entries) {
+    const std::string id = optional_string(e, "Id");
+    if (!valid_entry_id(id)) {
+      raise("InvalidBatchEntryId",
+            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 "
+            "letters long.");
+    }
+    if (!ids.insert(id).second) raise("BatchEntryIdsNotDistinct", "Id " + quoted_input(id) + " repeated.");
   }
 }
 
@@ -524,8 +548,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   const std::string name = queue_name(p, c);
   Queue q = open(name);
   const json entries = p.value("Entries", json::array());
-  if (!entries.is_array() || entries.empty()) raise(Errc::empty_batch_request);
-  if (entries.size() > 10) raise(Errc::too_many_entries_in_batch);
+  check_batch(entries, "SendMessageBatchRequestEntry");
   std::vector<SendEntry> good;
   json failed = json::array();
   for (const json& e : entries) {
@@ -539,15 +562,9 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
       failed.push_back({{"Id", id}, {"SenderFault", true}, {"Code", ex.error().query_code}, {"Message", ex.what()}});
     }
   }
-  // Batch-level rules cover every entry, good or not, and fail the whole
-  // request before anything is sent.
-  std::set<std::string> ids;
+  // Batch-level rules (check_batch: ids too) cover every entry, good or not,
+  // and fail the whole request before anything is sent.
   std::size_t total = 0;
-  for (const json& e : entries) {
-    const std::string id = optional_string(e, "Id");
-    if (!valid_entry_id(id)) raise(Errc::invalid_batch_entry_id);
-    if (!ids.insert(id).second) raise(Errc::batch_entry_ids_not_distinct);
-  }
   // The batch limit is 1 MiB whatever the queue's MaximumMessageSize (an
   // entry over that fails alone), counted as AWS counts a message: body,
   // and each attribute's name, type and value.
@@ -591,9 +608,11 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   const std::string name = queue_name(p, c);
   PendingReceive pending{name, open(name), {}, {}, {}};
   ReceiveOptions& o = pending.options;
-  o.max_messages = static_cast<std::uint32_t>(optional_int(p, "MaxNumberOfMessages", 1, 10).value_or(1));
+  // Reasons in AWS's words.
+  o.max_messages = static_cast<std::uint32_t>(
+      optional_int(p, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.").value_or(1));
   if (auto v = optional_int(p, "VisibilityTimeout", 0, 43200)) o.visibility_timeout = static_cast<std::uint32_t>(*v);
-  std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20);
+  std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.");
   if (!wait) wait = pending.queue.receive_wait_time().count();  // the queue's default, from its segment
   wait = std::min<std::int64_t>(*wait, config_.max_wait.count());
   o.wait_time = std::chrono::milliseconds(0);
@@ -689,6 +708,7 @@ json SqsService::render_messages(const std::vector<Message>& messages, const Rec
 
 json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
   Queue q = open(queue_name(p, c));
+  check_batch(p.value("Entries", json::array()), "DeleteMessageBatchRequestEntry");
   std::vector<HandleEntry> entries;
   for (const json& e : p.value("Entries", json::array())) {
     entries.push_back({optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0});
@@ -716,6 +736,7 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
 
 json SqsService::change_visibility_batch(const json& p, const RequestContext& c) {
   Queue q = open(queue_name(p, c));
+  check_batch(p.value("Entries", json::array()), "ChangeMessageVisibilityBatchRequestEntry");
   std::vector<HandleEntry> entries;
   for (const json& e : p.value("Entries", json::array())) {
     HandleEntry h{optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0};

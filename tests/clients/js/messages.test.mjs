@@ -113,6 +113,23 @@ describe('message actions', () => {
     });
   });
 
+  test('batch and receive errors in AWS\'s words', async () => {
+    const url = await newQueue();
+    const says = (promise, message) => assert.rejects(promise, (e) => {
+      assert.equal(e.message, message);
+      return true;
+    });
+    const batch = (Entries) => sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries }));
+    await says(batch(Array.from({ length: 11 }, (_, i) => ({ Id: `e${i}`, MessageBody: 'x' }))),
+      'Maximum number of entries per request are 10. You have sent 11.');
+    await says(batch([]), 'There should be at least one SendMessageBatchRequestEntry in the request.');
+    await says(batch([{ Id: 'same', MessageBody: 'a' }, { Id: 'same', MessageBody: 'b' }]), 'Id same repeated.');
+    await says(sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 11 })),
+      'Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.');
+    await says(sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 21 })),
+      'Value 21 for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.');
+  });
+
   test('no attributes: no attribute digest', async () => {
     const url = await newQueue();
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'plain' }));

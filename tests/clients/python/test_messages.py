@@ -601,3 +601,37 @@ def test_a_batch_is_limited_to_1_mib_whatever_the_queues_maximum_message_size(sq
         "AWS.SimpleQueueService.BatchRequestTooLong",
         "Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes.")
     assert "Messages" not in sqs.receive_message(QueueUrl=large)
+
+
+def test_batch_and_receive_errors_in_aws_words(queue, sqs):
+    def message(call):
+        with pytest.raises(ClientError) as e:
+            call()
+        return error_code(e), e.value.response["Error"]["Message"]
+
+    eleven = [{"Id": f"e{i}", "MessageBody": "x"} for i in range(11)]
+    assert message(lambda: sqs.send_message_batch(QueueUrl=queue, Entries=eleven)) == (
+        "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        "Maximum number of entries per request are 10. You have sent 11.")
+    assert message(lambda: sqs.send_message_batch(QueueUrl=queue, Entries=[])) == (
+        "AWS.SimpleQueueService.EmptyBatchRequest",
+        "There should be at least one SendMessageBatchRequestEntry in the request.")
+    assert message(lambda: sqs.delete_message_batch(QueueUrl=queue, Entries=[])) == (
+        "AWS.SimpleQueueService.EmptyBatchRequest",
+        "There should be at least one DeleteMessageBatchRequestEntry in the request.")
+    assert message(lambda: sqs.change_message_visibility_batch(QueueUrl=queue, Entries=[])) == (
+        "AWS.SimpleQueueService.EmptyBatchRequest",
+        "There should be at least one ChangeMessageVisibilityBatchRequestEntry in the request.")
+    twice = [{"Id": "same", "MessageBody": "a"}, {"Id": "same", "MessageBody": "b"}]
+    assert message(lambda: sqs.send_message_batch(QueueUrl=queue, Entries=twice)) == (
+        "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "Id same repeated.")
+    assert message(lambda: sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "a b", "MessageBody": "x"}])) == (
+        "AWS.SimpleQueueService.InvalidBatchEntryId",
+        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 "
+        "letters long.")
+    assert message(lambda: sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=11)) == (
+        "InvalidParameterValue",
+        "Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.")
+    assert message(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=21)) == (
+        "InvalidParameterValue",
+        "Value 21 for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.")
