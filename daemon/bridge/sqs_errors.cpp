@@ -127,7 +127,11 @@ SqsError sqs_error(const std::string& shape, const std::string& message) {
 }
 
 SqsError to_sqs_error(const std::error_code& ec, const std::string& detail) {
-  return sqs_error(std::string(shape_for(ec)), detail.empty() ? ec.message() : detail);
+  // Amazon SQS's own text where a code has one and nothing more is said.
+  std::string message = detail;
+  if (message.empty() && ec == Errc::queue_does_not_exist) message = kNoSuchQueue;
+  if (message.empty()) message = ec.message();
+  return sqs_error(std::string(shape_for(ec)), message);
 }
 
 }  // namespace shmq::bridge

@@ -8,6 +8,10 @@
 
 namespace shmq::bridge {
 
+// Amazon SQS's message for a queue that does not exist (the JSON
+// protocol's; the Query protocol's adds " for this wsdl version").
+inline constexpr const char* kNoSuchQueue = "The specified queue does not exist.";
+
 struct SqsError {
   int status = 400;
   std::string shape;       // the JSON protocol's "__type" after '#', e.g. "QueueDoesNotExist"

@@ -50,7 +50,14 @@ HttpResponse respond_error(Protocol protocol, const SqsError& e, const std::stri
     r.body() = render_json_error(e);
   } else {
     r.set(http::field::content_type, "text/xml");
-    r.body() = render_query_error(e, id);
+    if (e.shape == "QueueDoesNotExist" && e.message == kNoSuchQueue) {
+      // As the Query protocol words it.
+      SqsError worded = e;
+      worded.message = "The specified queue does not exist for this wsdl version.";
+      r.body() = render_query_error(worded, id);
+    } else {
+      r.body() = render_query_error(e, id);
+    }
   }
   return r;
 }

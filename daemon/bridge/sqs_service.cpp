@@ -449,7 +449,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
   } catch (const std::system_error& e) {
     if (e.code() == Errc::queue_does_not_exist) {
       if (p.contains("QueueUrl")) forget(queue_name(p, c));
-      raise("QueueDoesNotExist", "The specified queue does not exist.");
+      raise("QueueDoesNotExist", kNoSuchQueue);
     }
     std::string what = e.what();
     const std::string suffix = ": " + e.code().message();
@@ -648,7 +648,7 @@ std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) 
   if (ec == Errc::segment_corrupt) forget(pending.queue_name);  // a queue made again later has a new segment
   if (ec == Errc::queue_does_not_exist) {
     forget(pending.queue_name);
-    raise("QueueDoesNotExist", "The specified queue does not exist.");
+    raise("QueueDoesNotExist", kNoSuchQueue);
   }
   if (ec) raise(ec);
   if (messages.empty() && !last) return std::nullopt;

@@ -151,5 +151,9 @@ describe('queue actions', () => {
     // Without AttributeNames too: AWS answers NonExistentQueue, not an empty set.
     await rejectsWith(sqs.send(new GetQueueAttributesCommand({ QueueUrl: url })),
       { name: 'QueueDoesNotExist', code: 'AWS.SimpleQueueService.NonExistentQueue', status: 400 });
+    await assert.rejects(sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x' })), (e) => {
+      assert.equal(e.message, 'The specified queue does not exist.');
+      return true;
+    });
   });
 });

@@ -196,6 +196,8 @@ def test_actions_on_a_missing_queue(daemon, sqs):
         with pytest.raises(ClientError) as e:
             call()
         assert error_code(e) == "AWS.SimpleQueueService.NonExistentQueue"
+        # The Query protocol's wording (the JSON protocol's lacks the wsdl).
+        assert e.value.response["Error"]["Message"] == "The specified queue does not exist for this wsdl version."
 
 
 def test_fifo_only_attributes_on_a_standard_queue(sqs, unique):
