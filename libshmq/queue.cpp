@@ -115,6 +115,10 @@ bool Queue::content_based_deduplication() const noexcept {
   return detail::atom(const_cast<std::uint32_t&>(h.content_dedup)).load(std::memory_order_relaxed) != 0;
 }
 
+std::uint32_t Queue::maximum_message_size() const noexcept {
+  return detail::read_settings(state_->core.header()).maximum_message_size;
+}
+
 QueueCounts Queue::counts() const noexcept {
   state_->core.commit_submitted();  // messages sent without the mutex count once committed
   auto& c = state_->core.header().counts;

@@ -222,6 +222,15 @@ bool valid_entry_id(const std::string& id) {
   });
 }
 
+// A refused send in AWS's words, where it has some; else empty.
+std::string send_error_message(const Queue& q, const std::error_code& ec) {
+  if (ec == Errc::message_too_large) {
+    return "One or more parameters are invalid. Reason: Message must be shorter than " +
+           std::to_string(q.maximum_message_size()) + " bytes.";
+  }
+  return {};
+}
+
 // What a FIFO send must carry, with AWS's errors.
 void check_fifo_ids(const Queue& q, const SendOptions& o) {
   if (o.group_id.empty()) raise("MissingParameter", "The request must contain the parameter MessageGroupId.");
@@ -457,6 +466,10 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
     // A policy that AddPermission grows past the limit: SQS's message as it is.
     if (e.code() == Errc::over_limit && what == kPolicyTooLarge) raise("OverLimit", kPolicyTooLarge);
     // A queue attribute: the daemon names it, or says why in SQS's words.
+    if (e.code() == Errc::invalid_queue_name) {
+      raise("InvalidParameterValue",
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
+    }
     if (e.code() == Errc::invalid_attribute_name && what != e.code().message()) {
       raise("InvalidAttributeName", "Unknown Attribute " + what + ".");
     }
@@ -537,7 +550,7 @@ json SqsService::send_message(const json& p, const RequestContext& c) {
   const SendOptions o = send_options(p, name.ends_with(".fifo"), c, body);
   if (name.ends_with(".fifo")) check_fifo_ids(q, o);
   SendResult sent;
-  if (auto ec = q.send(body, sent, o)) raise(ec);
+  if (auto ec = q.send(body, sent, o)) raise(ec, send_error_message(q, ec));
   json out{{"MessageId", sent.message_id}};
   add_send_checksums(out, body, o);
   if (!sent.sequence_number.empty()) out["SequenceNumber"] = sent.sequence_number;
@@ -590,7 +603,8 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BatchEntryResult& r = results[i];
     if (r.error) {
-      failed.push_back(failed_entry(r.id, r.error, r.error.message()));
+      const std::string message = send_error_message(q, r.error);
+      failed.push_back(failed_entry(r.id, r.error, message.empty() ? r.error.message() : message));
       continue;
     }
     json s{{"Id", r.id}, {"MessageId", r.message_id}};

@@ -118,6 +118,10 @@ class Queue {
   // shared memory; does not block.
   bool content_based_deduplication() const noexcept;
 
+  // The queue's MaximumMessageSize in bytes (body and attributes together).
+  // Read from shared memory; does not block.
+  std::uint32_t maximum_message_size() const noexcept;
+
   // Approximate counts, read without locking.
   QueueCounts counts() const noexcept;
 

@@ -37,8 +37,12 @@ describe('queue actions', () => {
     await rejectsWith(create(unique('bad'), { NoSuchAttribute: '1' }), { name: 'InvalidAttributeName' });
   });
 
-  test('CreateQueue with a bad name: InvalidParameterValue', async () => {
+  test('CreateQueue with a bad name: InvalidParameterValue, in AWS\'s words', async () => {
     await rejectsWith(create('no spaces'), plainError('InvalidParameterValue'));
+    await assert.rejects(create('no spaces'), (e) => {
+      assert.equal(e.message, 'Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length');
+      return true;
+    });
   });
 
   test('queue attributes as AWS answers: encryption, FifoQueue, booleans, unknown names', async () => {

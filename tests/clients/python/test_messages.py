@@ -635,3 +635,18 @@ def test_batch_and_receive_errors_in_aws_words(queue, sqs):
     assert message(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=21)) == (
         "InvalidParameterValue",
         "Value 21 for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.")
+
+
+def test_size_and_name_errors_in_aws_words(sqs, unique):
+    url = sqs.create_queue(QueueName=unique("small"), Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    too_large = ("InvalidParameterValue",
+                 "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.")
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1025)
+    assert (error_code(e), e.value.response["Error"]["Message"]) == too_large
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "big", "MessageBody": "x" * 1025}])
+    assert [(f["Code"], f["Message"]) for f in r["Failed"]] == [too_large]
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="no spaces")
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "InvalidParameterValue", "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
