@@ -31,6 +31,9 @@ std::error_code copy_message(QueueCore& from, const Delivery& d, QueueCore& to, 
   std::memcpy(req.message_id.data(), d.message_id, 16);  // the message keeps its id
   req.group_id = m.group_id;
   req.sent_ms = d.sent_ms;  // and its SentTimestamp
+  // Moved to a dead-letter queue, it goes on counting its receives there,
+  // as on Amazon SQS (a move task back to a source starts again at zero).
+  if (!dead_letter_source_arn.empty()) req.receive_count = d.handle.receive_count;
   // One critical section, copy included: the daemon moves messages, and no
   // wait of its own may be unbounded (a reserve and a commit would make the
   // commit wait for a holder that stopped in between; see QueueCore::set_lock_wait).

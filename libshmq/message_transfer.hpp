@@ -1,6 +1,7 @@
 // Moving one message between queues, for dead-letter redrive and message
 // move tasks: the body, message attributes, system attributes, message id
-// and SentTimestamp go along; the receive count starts again at zero.
+// and SentTimestamp go along; the receive count goes along into a
+// dead-letter queue, and starts again at zero on a move task's way back.
 #pragma once
 
 #include <cstdint>

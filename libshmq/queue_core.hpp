@@ -120,6 +120,7 @@ struct CommitRequest {
   bool dedup = false;         // FIFO: check and record dedup_key
   DedupKey dedup_key{};
   std::uint64_t sent_ms = 0;                // SentTimestamp to keep (a moved message); 0: now
+  std::uint32_t receive_count = 0;          // receives so far to keep (a message moved to a dead-letter queue)
   std::optional<std::uint32_t> sender_uid;  // SenderId, when it is the sender's uid and not in the blob
 };
 

@@ -248,6 +248,7 @@ std::uint32_t QueueCore::commit_locked(std::span<Reservation> slots, std::span<c
     m.body_bytes = bodies[i];
     m.seq = h_->roots.next_seq++;
     m.sent_ms = req.sent_ms != 0 ? req.sent_ms : now.wall_ms;
+    atom(m.receive_count).store(req.receive_count, std::memory_order_relaxed);
     m.sent_ns = now.mono_ns;  // retention counts from arrival in this queue
     m.group = group;
     m.flags = req.sender_uid ? kHasSenderUid : 0;

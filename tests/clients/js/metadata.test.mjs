@@ -103,6 +103,7 @@ describe('queue metadata', () => {
     assert.ok(moved, 'the message did not reach the dead-letter queue');
     assert.equal(moved[0].MessageId, sent.MessageId);
     assert.equal(moved[0].Attributes.DeadLetterQueueSourceArn, sourceArn);
+    assert.equal(moved[0].Attributes.ApproximateReceiveCount, '2', 'its receives go on counting, as on AWS');
 
     const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
     assert.ok(TaskHandle);

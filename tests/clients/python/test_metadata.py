@@ -163,6 +163,9 @@ def test_message_goes_to_the_dead_letter_queue_and_is_moved_back(redrive, sqs):
     assert moved[0]["MessageId"] == sent["MessageId"]
     assert moved[0]["Body"] == "poison"
     assert moved[0]["Attributes"]["DeadLetterQueueSourceArn"] == source_arn
+    # As on AWS, it goes on counting its receives: once at the source, so its
+    # first receive from the dead-letter queue is its second.
+    assert moved[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
     task = sqs.start_message_move_task(SourceArn=dlq_arn)
     assert task["TaskHandle"]
