@@ -13,9 +13,13 @@ struct Row {
   std::string_view shape;
   std::string_view query_code;
   int status;
+  std::string_view json_type = {};  // when the JSON protocol's name is not the shape's
 };
 
-// Shapes and legacy query codes as the SQS API model names them.
+// Every error shape of the SQS API model, with its awsQueryError code and
+// status (the shapes up to ResourceNotFoundException, KMS's among them), then
+// the errors AWS returns without a shape of the model: on the JSON protocol
+// AWS names InvalidParameterValue and MissingParameter differently.
 constexpr std::array kShapes{
     Row{"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400},
     Row{"QueueNameExists", "QueueAlreadyExists", 400},
@@ -35,8 +39,18 @@ constexpr std::array kShapes{
     Row{"PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403},
     Row{"InvalidIdFormat", "InvalidIdFormat", 400},
     Row{"ResourceNotFoundException", "ResourceNotFoundException", 404},
-    Row{"InvalidParameterValue", "InvalidParameterValue", 400},
-    Row{"MissingParameter", "MissingParameter", 400},
+    Row{"InvalidAddress", "InvalidAddress", 404},
+    Row{"InvalidSecurity", "InvalidSecurity", 403},
+    Row{"RequestThrottled", "RequestThrottled", 403},
+    Row{"KmsAccessDenied", "KMS.AccessDeniedException", 400},
+    Row{"KmsDisabled", "KMS.DisabledException", 400},
+    Row{"KmsInvalidKeyUsage", "KMS.InvalidKeyUsageException", 400},
+    Row{"KmsInvalidState", "KMS.InvalidStateException", 400},
+    Row{"KmsNotFound", "KMS.NotFoundException", 400},
+    Row{"KmsOptInRequired", "KMS.OptInRequired", 403},
+    Row{"KmsThrottled", "KMS.ThrottlingException", 400},
+    Row{"InvalidParameterValue", "InvalidParameterValue", 400, "InvalidParameterValueException"},
+    Row{"MissingParameter", "MissingParameter", 400, "MissingRequiredParameterException"},
     Row{"InvalidAction", "InvalidAction", 400},
     Row{"UnknownOperationException", "UnknownOperationException", 404},
     Row{"InvalidQueryParameter", "InvalidQueryParameter", 400},
@@ -120,10 +134,15 @@ std::string_view shape_for(const std::error_code& ec) {
 SqsError sqs_error(const std::string& shape, const std::string& message) {
   for (const Row& row : kShapes) {
     if (row.shape == shape) {
-      return SqsError{row.status, std::string(row.shape), std::string(row.query_code), message, row.status < 500};
+      return SqsError{row.status,
+                      std::string(row.shape),
+                      std::string(row.json_type.empty() ? row.shape : row.json_type),
+                      std::string(row.query_code),
+                      message,
+                      row.status < 500};
     }
   }
-  return SqsError{500, "InternalError", "InternalError", message, false};
+  return SqsError{500, "InternalError", "InternalError", "InternalError", message, false};
 }
 
 SqsError to_sqs_error(const std::error_code& ec, const std::string& detail) {

@@ -14,7 +14,8 @@ inline constexpr const char* kNoSuchQueue = "The specified queue does not exist.
 
 struct SqsError {
   int status = 400;
-  std::string shape;       // the JSON protocol's "__type" after '#', e.g. "QueueDoesNotExist"
+  std::string shape;       // the model's error shape, e.g. "QueueDoesNotExist"
+  std::string json_type;   // the JSON protocol's "__type" after '#': the shape's, or AWS's own name
   std::string query_code;  // the Query protocol's Code and x-amzn-query-error
   std::string message;
   bool sender_fault = true;

@@ -462,7 +462,7 @@ std::string render_query_error(const SqsError& e, const std::string& request_id)
 }
 
 std::string render_json_error(const SqsError& e) {
-  return dump_json(json{{"__type", "com.amazonaws.sqs#" + e.shape}, {"message", e.message}});
+  return dump_json(json{{"__type", "com.amazonaws.sqs#" + e.json_type}, {"message", e.message}});
 }
 
 std::string base64_encode(std::string_view bytes) {
