@@ -416,7 +416,7 @@ std::shared_ptr<ManagedQueue> QueueRegistry::create(const std::string& name, con
   }
   QueueMetadata metadata;
   apply_daemon_attributes(name, settings.fifo, daemon_attributes, metadata);
-  if (!tags.empty()) add_tags(metadata.tags, tags);
+  if (!tags.empty()) add_tags(metadata.tags, tags, name);
   if (!metadata_fits(metadata)) {
     // Checked before the segment exists: a refused create leaves nothing.
     throw std::system_error(Errc::invalid_parameter_value, "the queue's tags and policies exceed 64 KiB as JSON");
@@ -607,7 +607,7 @@ void QueueRegistry::tag(const std::string& name, const Tags& tags) {
   std::lock_guard admin(admin_mutex_);
   const std::shared_ptr<ManagedQueue> queue = get(name);
   QueueMetadata metadata = queue->metadata();
-  add_tags(metadata.tags, tags);
+  add_tags(metadata.tags, tags, name);
   queue->set_metadata(std::move(metadata));
 }
 

@@ -17,8 +17,9 @@ std::size_t characters(const std::string& text) {
 
 }  // namespace
 
-void add_tags(Tags& tags, const Tags& added) {
-  if (added.empty()) throw std::system_error(Errc::missing_parameter, "Tags: give at least one tag");
+void add_tags(Tags& tags, const Tags& added, const std::string& queue) {
+  // Amazon SQS's own words for the two errors it names.
+  if (added.empty()) throw std::system_error(Errc::missing_parameter, "The request must contain the parameter Tags.");
   Tags merged = tags;
   for (const auto& [key, value] : added) {
     const std::size_t key_length = characters(key);
@@ -31,14 +32,13 @@ void add_tags(Tags& tags, const Tags& added) {
     merged[key] = value;
   }
   if (merged.size() > kMaxTags) {
-    throw std::system_error(Errc::invalid_parameter_value, "too many tags: a queue has at most 50 (this would make " +
-                                                               std::to_string(merged.size()) + ")");
+    throw std::system_error(Errc::invalid_parameter_value, "Too many tags added for queue " + queue + ".");
   }
   tags = std::move(merged);
 }
 
 void remove_tags(Tags& tags, const std::vector<std::string>& keys) {
-  if (keys.empty()) throw std::system_error(Errc::missing_parameter, "TagKeys: give at least one key");
+  if (keys.empty()) throw std::system_error(Errc::missing_parameter, "The request must contain the parameter TagKeys.");
   for (const std::string& key : keys) tags.erase(key);
 }
 

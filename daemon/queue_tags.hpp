@@ -18,8 +18,8 @@ inline constexpr std::size_t kMaxTagValue = 256;
 // Adds or replaces `added` in `tags`. Throws std::system_error:
 // missing_parameter if `added` is empty, invalid_parameter_value for a key
 // or value out of bounds or more than 50 tags in all; `tags` is then
-// unchanged.
-void add_tags(Tags& tags, const Tags& added);
+// unchanged. `queue` is named in the error for too many.
+void add_tags(Tags& tags, const Tags& added, const std::string& queue);
 
 // Removes `keys` from `tags`; keys that are not there are ignored. Throws
 // missing_parameter if `keys` is empty.

@@ -83,7 +83,9 @@ constexpr std::array kListRules{
              "Number of attribute names [{n}] exceeds the allowed maximum [{max}]."},
     ListRule{"MessageAttributeName", 32, "InvalidParameterValue",
              "Number of message attribute names [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"Tag", 50, "InvalidParameterValue", "Number of tags [{n}] exceeds the allowed maximum [{max}]."},
+    // Above a queue's 50 tags: the daemon refuses 51 to 1000 in AWS's words,
+    // which name the queue.
+    ListRule{"Tag", 1000, "InvalidParameterValue", "Number of tags [{n}] exceeds the allowed maximum [{max}]."},
     ListRule{"TagKey", 50, "InvalidParameterValue", "Number of tag keys [{n}] exceeds the allowed maximum [{max}]."},
     ListRule{"AWSAccountId", 100, "InvalidParameterValue",
              "Number of account ids [{n}] exceeds the allowed maximum [{max}]."},

@@ -57,6 +57,27 @@ describe('queue metadata', () => {
       { name: 'QueueDoesNotExist' });
   });
 
+  test('tag errors in AWS\'s words', async () => {
+    const url = await create('tag-errors');
+    const name = url.split('/').pop();
+    await assert.rejects(sqs.send(new TagQueueCommand({ QueueUrl: url, Tags: {} })), (e) => {
+      assert.equal(e.Code, 'MissingParameter');
+      assert.equal(e.message, 'The request must contain the parameter Tags.');
+      return true;
+    });
+    await assert.rejects(sqs.send(new UntagQueueCommand({ QueueUrl: url, TagKeys: [] })), (e) => {
+      assert.equal(e.message, 'The request must contain the parameter TagKeys.');
+      return true;
+    });
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']));
+    await assert.rejects(sqs.send(new TagQueueCommand({ QueueUrl: url, Tags: many })), (e) => {
+      assert.equal(e.Code, 'InvalidParameterValue');
+      assert.equal(e.message, `Too many tags added for queue ${name}.`);
+      return true;
+    });
+    assert.deepEqual((await sqs.send(new ListQueueTagsCommand({ QueueUrl: url }))).Tags ?? {}, {});
+  });
+
   test('AddPermission and RemovePermission write the Policy attribute', async () => {
     const url = await create('perm');
     const arn = await arnOf(url);

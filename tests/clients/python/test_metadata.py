@@ -51,6 +51,27 @@ def test_tags_of_a_missing_queue(daemon, sqs):
     assert error_code(e) == "AWS.SimpleQueueService.NonExistentQueue"
 
 
+def test_tag_errors_in_aws_words(queue, sqs):
+    name = queue.rsplit("/", 1)[1]
+    with pytest.raises(ClientError) as e:
+        sqs.tag_queue(QueueUrl=queue, Tags={})
+    assert error_code(e) == "MissingParameter"
+    assert e.value.response["Error"]["Message"] == "The request must contain the parameter Tags."
+    with pytest.raises(ClientError) as e:
+        sqs.untag_queue(QueueUrl=queue, TagKeys=[])
+    assert error_code(e) == "MissingParameter"
+    assert e.value.response["Error"]["Message"] == "The request must contain the parameter TagKeys."
+    # 51 in one request, and 51 in all after an earlier 40: neither lands.
+    for tags in ({f"k{i}": "v" for i in range(51)}, {f"later{i}": "v" for i in range(11)}):
+        if len(tags) == 11:
+            sqs.tag_queue(QueueUrl=queue, Tags={f"k{i}": "v" for i in range(40)})
+        with pytest.raises(ClientError) as e:
+            sqs.tag_queue(QueueUrl=queue, Tags=tags)
+        assert error_code(e) == "InvalidParameterValue"
+        assert e.value.response["Error"]["Message"] == f"Too many tags added for queue {name}."
+    assert len(sqs.list_queue_tags(QueueUrl=queue)["Tags"]) == 40
+
+
 # --- permissions ----------------------------------------------------------
 
 
