@@ -191,6 +191,11 @@ SendOptions send_options(const json& p, bool fifo, const RequestContext& context
     raise("InvalidParameterValue", "Value for parameter MessageGroupId is invalid. Reason: it must not be empty.");
   }
   o.deduplication_id = optional_string(p, "MessageDeduplicationId");
+  if (!fifo && p.contains("MessageDeduplicationId") && !p["MessageDeduplicationId"].is_null()) {
+    raise("InvalidParameterValue", "Value " + o.deduplication_id +
+                                       " for parameter MessageDeduplicationId is invalid. Reason: The request include "
+                                       "parameter that is not valid for this queue type.");
+  }
   o.attributes = message_attributes(p, "MessageAttributes");
   const MessageAttributes system = message_attributes(p, "MessageSystemAttributes");
   for (const auto& [name, value] : system) {

@@ -98,6 +98,13 @@ describe('message actions', () => {
     await rejectsWith(sqs.send(new SendMessageCommand({
       QueueUrl: url, MessageBody: 'x', MessageAttributes: { a: { DataType: 'String', StringValue: 'bell \u0007' } },
     })), plainError('InvalidParameterValue'));
+    await assert.rejects(sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', MessageDeduplicationId: 'd1' })),
+      (e) => {
+        assert.equal(e.Code, 'InvalidParameterValue');
+        assert.equal(e.message, 'Value d1 for parameter MessageDeduplicationId is invalid. Reason: The request include '
+          + 'parameter that is not valid for this queue type.');
+        return true;
+      });
     const name = 'attr.1øßä';
     await sqs.send(new SendMessageCommand({
       QueueUrl: url, MessageBody: 'x', MessageAttributes: { [name]: { DataType: 'String', StringValue: 'v' } },

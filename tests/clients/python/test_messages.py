@@ -580,6 +580,11 @@ def test_message_validation_as_aws_answers(queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.send_message(QueueUrl=queue, MessageBody="x", MessageGroupId="")
     assert error_code(e) == "InvalidParameterValue", "an empty MessageGroupId on a standard queue"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=queue, MessageBody="x", MessageDeduplicationId="d1")
+    assert (error_code(e), e.value.response["Error"]["Message"]) == (
+        "InvalidParameterValue", "Value d1 for parameter MessageDeduplicationId is invalid. Reason: The request "
+        "include parameter that is not valid for this queue type.")
     name = "attr.1øßä"
     sqs.send_message(QueueUrl=queue, MessageBody="letters",
                      MessageAttributes={name: {"DataType": "String", "StringValue": "v"}})
