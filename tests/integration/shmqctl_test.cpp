@@ -162,8 +162,8 @@ TEST_F(Shmqctl, PurgeAndStats) {
   EXPECT_EQ(keys_of(stats),
             (std::set<std::string>{"segment_bytes", "max_messages", "slots_ever_used", "arena_bytes",
                                    "arena_free_bytes", "memory_bytes", "memory_limit_bytes", "trims", "visible",
-                                   "in_flight", "delayed", "writing", "sent_total", "received_total",
-                                   "deleted_total", "recoveries", "sleeping_receivers"}));
+                                   "in_flight", "delayed", "writing", "sent_total", "received_total", "deleted_total",
+                                   "recoveries", "sleeping_receivers"}));
   EXPECT_EQ(stats.at("max_messages"), 32);
   // The header page, the first chunk of slots (here all 32, with a 128 B
   // descriptor and a 4 B heap entry each) and the 2 MiB block with its
@@ -215,6 +215,28 @@ TEST_F(Shmqctl, FailuresExitOneNamingTheError) {
     EXPECT_NE(r.err.find(c.error), std::string::npos) << join(c.args) << "\nstderr: " << r.err;
     EXPECT_EQ(r.err.find("usage:"), std::string::npos) << "a failure is not a usage error: " << r.err;
   }
+}
+
+TEST_F(Shmqctl, AValueOutOfRangeNamesItsParameterAndTheRange) {
+  make_queue("q");
+  const std::string handle(40, '0');
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"receive", "q", "--max", "11"}, "--max 11: MaxNumberOfMessages must be between 1 and 10"},
+      {{"receive", "q", "--max", "0"}, "--max 0: MaxNumberOfMessages must be between 1 and 10"},
+      {{"receive", "q", "--wait", "21"}, "--wait 21: WaitTimeSeconds must be between 0 and 20"},
+      {{"receive", "q", "--visibility", "43201"}, "--visibility 43201: VisibilityTimeout must be between 0 and 43200"},
+      {{"send", "q", "x", "--delay", "901"}, "--delay 901: DelaySeconds must be between 0 and 900"},
+      {{"change-visibility", "q", handle, "43201"}, "SECONDS 43201: VisibilityTimeout must be between 0 and 43200"},
+      {{"list-move-tasks", "q", "--max", "11"}, "--max 11: MaxResults must be between 1 and 10"},
+      {{"start-move-task", "q", "--rate", "501"}, "--rate 501: MaxNumberOfMessagesPerSecond must be between 1 and 500"},
+  };
+  for (const auto& [args, text] : cases) {
+    const ProcessResult r = shmqctl(ns(), args);
+    EXPECT_EQ(r.exit_code, 1) << join(args) << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(text), std::string::npos) << join(args) << "\nstderr: " << r.err;
+  }
+  const ProcessResult received = shmqctl(ns(), {"receive", "q", "--max", "10", "--wait", "0"});
+  EXPECT_EQ(received.exit_code, 0) << "the bounds themselves are accepted: " << received.err;
 }
 
 TEST(ShmqctlNoDaemon, NoDaemonExitsOne) {

@@ -123,6 +123,16 @@ void check(const std::error_code& ec, const std::string& what) {
   if (ec) throw Failure(what + ": " + ec.message() + " (" + errc_name(ec) + ")");
 }
 
+// A number SQS bounds, refused before the daemon is asked, naming the SQS
+// parameter and its range (the library would say only "out of range").
+void check_range(const std::string& flag, std::optional<std::uint32_t> value, std::uint32_t low, std::uint32_t high,
+                 const char* parameter) {
+  if (!value || (*value >= low && *value <= high)) return;
+  throw Failure(flag + " " + std::to_string(*value) + ": " + parameter + " must be between " + std::to_string(low) +
+                " and " + std::to_string(high) + " (" + errc_name(make_error_code(Errc::invalid_parameter_value)) +
+                ")");
+}
+
 json message_json(const Message& m) {
   json out{{"MessageId", m.message_id},
            {"ReceiptHandle", m.receipt_handle},
@@ -316,7 +326,15 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         used = 0;
       }
       if (used == 0 || used != args[2].size()) throw Usage("change-visibility: SECONDS must be a number");
+      check_range("SECONDS", visibility_arg, 0, 43200, "VisibilityTimeout");
     }
+    if (vm.count("max")) {
+      check_range("--max", max_results, 1, 10, command == "receive" ? "MaxNumberOfMessages" : "MaxResults");
+    }
+    check_range("--wait", wait_s, 0, 20, "WaitTimeSeconds");
+    check_range("--visibility", visibility, 0, 43200, "VisibilityTimeout");
+    check_range("--delay", delay, 0, 900, "DelaySeconds");
+    check_range("--rate", rate, 1, 500, "MaxNumberOfMessagesPerSecond");
     Client client(Client::Options{ns});
 
     if (command == "create-queue") {
