@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand,
-  SendMessageBatchCommand, SendMessageCommand,
+  ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand,
+  ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { daemonForSuite, unique } from './lib/daemon.mjs';
 import { plainError, rejectsWith } from './lib/assertions.mjs';
@@ -22,6 +22,17 @@ describe('FIFO queues', () => {
     sqs.send(new SendMessageCommand({ QueueUrl, MessageBody, MessageGroupId, MessageDeduplicationId }));
   const receive = async (QueueUrl, options = {}) =>
     (await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, ...options }))).Messages ?? [];
+  // Long polls of a second until a receive returns messages or `timeoutMs` has passed.
+  const receiveWhenAny = async (QueueUrl, options = {}, timeoutMs = 20000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = await receive(QueueUrl, { WaitTimeSeconds: 1, ...options });
+      if (got.length > 0 || Date.now() > deadline) return got;
+    }
+  };
+  const changeVisibility = (QueueUrl, message, VisibilityTimeout) =>
+    sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout }));
+  const bodiesAndCounts = (messages) => messages.map((m) => [m.Body, m.Attributes?.ApproximateReceiveCount]);
 
   test('CreateQueue with FifoQueue; the name must end with .fifo', async () => {
     const url = await newFifo();
@@ -78,6 +89,42 @@ describe('FIFO queues', () => {
     const rest = await receive(url, { AttributeNames: ['SequenceNumber'] });
     assert.deepEqual(rest.map((m) => m.Body), ['a1', 'a2']);
     assert.deepEqual(rest.map((m) => m.Attributes.SequenceNumber), numbers.slice(1));
+  });
+
+  test('a message made visible again is received again; the next, still in flight, is not, as on AWS', async () => {
+    const url = await newFifo();
+    await send(url, 'g1-m1', 'g1', 'd1');
+    await send(url, 'g1-m2', 'g1', 'd2');
+    const [m1, m2, ...more] = await receive(url, { VisibilityTimeout: 30 });
+    assert.deepEqual([m1?.Body, m2?.Body, more.length], ['g1-m1', 'g1-m2', 0]);
+    await changeVisibility(url, m1, 0);
+    const again = await receive(url, { VisibilityTimeout: 30, MessageSystemAttributeNames: ['ApproximateReceiveCount'] });
+    assert.deepEqual(bodiesAndCounts(again), [['g1-m1', '2']]);
+    assert.deepEqual(await receive(url), [], 'g1-m2 was delivered while in flight');
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: again[0].ReceiptHandle }));
+    assert.deepEqual(await receive(url), [], 'g1-m2 was delivered while in flight');
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m2.ReceiptHandle }));
+    assert.deepEqual(await receive(url, { VisibilityTimeout: 0 }), []);
+  });
+
+  test('a message kept in flight holds back the rest of its group when the others come back, as on AWS', async () => {
+    // m1, m2, m3 received together; m2's visibility is extended. When m1 and
+    // m3 are visible again a receive returns m1 only: m3 comes after m2, still
+    // in flight, and waits until m2 is released.
+    const url = await newFifo();
+    for (const i of [1, 2, 3]) await send(url, `m${i}`, 'g', `d${i}`);
+    const first = await receive(url, { VisibilityTimeout: 3 });
+    assert.deepEqual(first.map((m) => m.Body), ['m1', 'm2', 'm3']);
+    const m2 = first[1];
+    await changeVisibility(url, m2, 60);
+    const counted = { VisibilityTimeout: 60, MessageSystemAttributeNames: ['ApproximateReceiveCount'] };
+    const again = await receiveWhenAny(url, counted);
+    assert.deepEqual(bodiesAndCounts(again), [['m1', '2']]);
+    assert.deepEqual(await receive(url), [], 'm3 was delivered while m2, before it, is in flight');
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: again[0].ReceiptHandle }));
+    assert.deepEqual(await receive(url), [], 'm3 was delivered while m2, before it, is in flight');
+    await changeVisibility(url, m2, 0);
+    assert.deepEqual(bodiesAndCounts(await receive(url, counted)), [['m2', '2'], ['m3', '2']]);
   });
 
   test('SendMessageBatch to a FIFO queue', async () => {

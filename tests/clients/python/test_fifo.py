@@ -14,6 +14,16 @@ def receive(sqs, queue, **kwargs):
     return sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, **kwargs).get("Messages", [])
 
 
+def receive_when_any(sqs, queue, timeout=20, **kwargs):
+    """Receives (long polls of a second) until a receive returns messages or
+    `timeout` seconds have passed; returns the last receive's messages."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = receive(sqs, queue, WaitTimeSeconds=1, **kwargs)
+        if got or time.monotonic() > deadline:
+            return got
+
+
 def test_create_fifo_queue(sqs, unique):
     name = unique("orders") + ".fifo"
     url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
@@ -209,3 +219,23 @@ def test_a_message_made_visible_again_is_received_again_while_the_next_stays_in_
     assert receive(sqs, fifo_queue) == [], "m3 waits behind m1, in flight again"
     sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=again[0]["ReceiptHandle"])
     assert [m["Body"] for m in receive(sqs, fifo_queue)] == ["m3"]
+
+
+def test_a_message_kept_in_flight_holds_back_the_rest_of_its_group_when_the_others_come_back(fifo_queue, sqs):
+    # As SQS: m1, m2, m3 received together; m2's visibility is extended.
+    # When m1 and m3 are visible again, a receive returns m1 only: m3 comes
+    # after m2, still in flight, and waits until m2 is released.
+    for i in (1, 2, 3):
+        sqs.send_message(QueueUrl=fifo_queue, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
+    first = receive(sqs, fifo_queue, VisibilityTimeout=3)
+    assert [m["Body"] for m in first] == ["m1", "m2", "m3"]
+    m2 = first[1]
+    sqs.change_message_visibility(QueueUrl=fifo_queue, ReceiptHandle=m2["ReceiptHandle"], VisibilityTimeout=60)
+    again = receive_when_any(sqs, fifo_queue, VisibilityTimeout=60, AttributeNames=["ApproximateReceiveCount"])
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("m1", "2")]
+    assert receive(sqs, fifo_queue) == [], "m3 was delivered while m2, before it, is in flight"
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=again[0]["ReceiptHandle"])
+    assert receive(sqs, fifo_queue) == [], "m3 was delivered while m2, before it, is in flight"
+    sqs.change_message_visibility(QueueUrl=fifo_queue, ReceiptHandle=m2["ReceiptHandle"], VisibilityTimeout=0)
+    rest = receive(sqs, fifo_queue, AttributeNames=["ApproximateReceiveCount"])
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in rest] == [("m2", "2"), ("m3", "2")]
