@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <limits>
+#include <map>
 
 #include "sqs_checksums.hpp"
 #include "sqs_errors.hpp"
@@ -227,6 +228,18 @@ bool valid_entry_id(const std::string& id) {
   });
 }
 
+// AWS's words for a receipt handle that is no handle of the queue: a batch
+// entry's name the handle; a single action's do not.
+constexpr const char* kInvalidHandle = "The input receipt handle is invalid.";
+std::string invalid_entry_handle(const std::string& handle) {
+  return "The input receipt handle \"" + handle + "\" is not a valid receipt handle.";
+}
+std::string not_available_for_visibility(const std::string& handle) {
+  return "Value " + handle +
+         " for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility "
+         "timeout change.";
+}
+
 // A refused send in AWS's words, where it has some; else empty.
 std::string send_error_message(const Queue& q, const std::error_code& ec) {
   if (ec == Errc::message_too_large) {
@@ -375,7 +388,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       }
       // SQS: deleting with an older handle of a message succeeds (it may not delete).
       if (ec && ec != Errc::stale_receipt_handle) {
-        raise(ec, ec == Errc::invalid_receipt_handle ? "The input receipt handle is invalid." : std::string{});
+        raise(ec, ec == Errc::invalid_receipt_handle ? kInvalidHandle : std::string{});
       }
     } else if (action == "DeleteMessageBatch") {
       r = delete_message_batch(p, c);
@@ -385,12 +398,8 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       const auto timeout = optional_int(p, "VisibilityTimeout", 0, 43200);
       if (!timeout) raise("MissingParameter", "The request must contain the parameter VisibilityTimeout.");
       const std::error_code ec = q.change_visibility(handle, static_cast<std::uint32_t>(*timeout));
-      if (ec == Errc::stale_receipt_handle) {
-        raise("InvalidParameterValue", "Value " + handle +
-                                           " for parameter ReceiptHandle is invalid. Reason: Message does not exist or "
-                                           "is not available for visibility timeout change.");
-      }
-      if (ec) raise(ec);
+      if (ec == Errc::stale_receipt_handle) raise("InvalidParameterValue", not_available_for_visibility(handle));
+      if (ec) raise(ec, ec == Errc::invalid_receipt_handle ? kInvalidHandle : std::string{});
     } else if (action == "ChangeMessageVisibilityBatch") {
       r = change_visibility_batch(p, c);
     } else if (action == "TagQueue") {
@@ -729,8 +738,10 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
   Queue q = open(queue_name(p, c));
   check_batch(p.value("Entries", json::array()), "DeleteMessageBatchRequestEntry");
   std::vector<HandleEntry> entries;
+  std::map<std::string, std::string> handles;  // by entry id, which check_batch made distinct
   for (const json& e : p.value("Entries", json::array())) {
     entries.push_back({optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0});
+    handles[entries.back().id] = entries.back().receipt_handle;
   }
   std::vector<BatchEntryResult> results;
   if (auto ec = q.delete_batch(entries, results)) raise(ec);
@@ -747,7 +758,7 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
     } else {
       const bool busy = r.error == Errc::queue_busy;
       out["Failed"].push_back(
-          failed_entry(r.id, r.error, busy ? r.error.message() : "The input receipt handle is invalid."));
+          failed_entry(r.id, r.error, busy ? r.error.message() : invalid_entry_handle(handles[r.id])));
     }
   }
   return out;
@@ -757,6 +768,7 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
   Queue q = open(queue_name(p, c));
   check_batch(p.value("Entries", json::array()), "ChangeMessageVisibilityBatchRequestEntry");
   std::vector<HandleEntry> entries;
+  std::map<std::string, std::string> handles;  // by entry id, which check_batch made distinct
   for (const json& e : p.value("Entries", json::array())) {
     HandleEntry h{optional_string(e, "Id"), optional_string(e, "ReceiptHandle"), 0};
     try {
@@ -766,6 +778,7 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
       // (invalid_parameter_value) and still checks the batch's rules over all.
       h.visibility_timeout = std::numeric_limits<std::uint32_t>::max();
     }
+    handles[h.id] = h.receipt_handle;
     entries.push_back(std::move(h));
   }
   std::vector<BatchEntryResult> results;
@@ -775,7 +788,11 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
     if (!r.error) {
       out["Successful"].push_back({{"Id", r.id}});
     } else {
-      json entry = failed_entry(r.id, r.error, r.error.message());
+      const std::string& handle = handles[r.id];
+      std::string message = r.error.message();
+      if (r.error == Errc::invalid_receipt_handle) message = invalid_entry_handle(handle);
+      if (r.error == Errc::stale_receipt_handle) message = not_available_for_visibility(handle);
+      json entry = failed_entry(r.id, r.error, message);
       if (r.error == Errc::stale_receipt_handle) entry["Code"] = "InvalidParameterValue";
       out["Failed"].push_back(std::move(entry));
     }

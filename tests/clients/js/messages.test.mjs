@@ -228,7 +228,7 @@ describe('message actions', () => {
     await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
     assert.deepEqual(await receive(url, { WaitTimeSeconds: 2 }), []);
     await rejectsWith(sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: 'garbage' })),
-      { name: 'ReceiptHandleIsInvalid', code: 'ReceiptHandleIsInvalid', status: 404 });
+      { name: 'ReceiptHandleIsInvalid', code: 'ReceiptHandleIsInvalid', status: 404, message: 'The input receipt handle is invalid.' });
   });
 
   test('ChangeMessageVisibility: 0 makes it visible; an expired handle; garbage handle', async () => {
@@ -242,7 +242,7 @@ describe('message actions', () => {
     assert.equal((await receiveOne(url, { WaitTimeSeconds: 0 })).MessageId, m.MessageId);
     await rejectsWith(
       sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: 'garbage', VisibilityTimeout: 10 })),
-      { name: 'ReceiptHandleIsInvalid' });
+      { name: 'ReceiptHandleIsInvalid', message: 'The input receipt handle is invalid.' });
   });
 
   test('SendMessageBatch: digests per entry, failures per entry', async () => {
@@ -292,14 +292,17 @@ describe('message actions', () => {
       Entries: [...handles.map((h) => ({ ...h, VisibilityTimeout: 0 })), { Id: 'bad', ReceiptHandle: 'garbage', VisibilityTimeout: 0 }],
     }));
     assert.deepEqual(changed.Successful.map((s) => s.Id).sort(), ['e0', 'e1', 'e2']);
-    assert.deepEqual(changed.Failed.map((f) => [f.Id, f.Code, f.SenderFault]), [['bad', 'ReceiptHandleIsInvalid', true]]);
+    const notValid = 'The input receipt handle "garbage" is not a valid receipt handle.';
+    assert.deepEqual(changed.Failed.map((f) => [f.Id, f.Code, f.SenderFault, f.Message]),
+      [['bad', 'ReceiptHandleIsInvalid', true, notValid]]);
     const again = await drain(url, 3);
     const deleted = await sqs.send(new DeleteMessageBatchCommand({
       QueueUrl: url,
       Entries: [...again.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle })), { Id: 'bad', ReceiptHandle: 'garbage' }],
     }));
     assert.deepEqual(deleted.Successful.map((s) => s.Id).sort(), ['d0', 'd1', 'd2']);
-    assert.deepEqual(deleted.Failed.map((f) => [f.Id, f.Code, f.SenderFault]), [['bad', 'ReceiptHandleIsInvalid', true]]);
+    assert.deepEqual(deleted.Failed.map((f) => [f.Id, f.Code, f.SenderFault, f.Message]),
+      [['bad', 'ReceiptHandleIsInvalid', true, notValid]]);
     const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes;
     assert.equal(a.ApproximateNumberOfMessages, '0');
     assert.equal(a.ApproximateNumberOfMessagesNotVisible, '0');

@@ -239,6 +239,7 @@ def test_delete_message_with_a_garbage_receipt_handle(queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.delete_message(QueueUrl=queue, ReceiptHandle="not-a-receipt-handle")
     assert error_code(e) == "ReceiptHandleIsInvalid"
+    assert e.value.response["Error"]["Message"] == "The input receipt handle is invalid."
 
 
 def test_delete_message_batch(queue, sqs):
@@ -253,6 +254,7 @@ def test_delete_message_batch(queue, sqs):
     failed = r["Failed"][0]
     assert failed["Id"] == "bad"
     assert failed["Code"] == "ReceiptHandleIsInvalid"
+    assert failed["Message"] == 'The input receipt handle "garbage" is not a valid receipt handle.'
     assert failed["SenderFault"] is True
     a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
     assert a["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
@@ -292,6 +294,7 @@ def test_change_message_visibility_with_a_garbage_handle(queue, sqs):
     with pytest.raises(ClientError) as e:
         sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle="garbage", VisibilityTimeout=10)
     assert error_code(e) == "ReceiptHandleIsInvalid"
+    assert e.value.response["Error"]["Message"] == "The input receipt handle is invalid."
 
 
 def test_change_message_visibility_out_of_range(queue, sqs):
@@ -311,8 +314,16 @@ def test_change_message_visibility_batch(queue, sqs):
     entries.append({"Id": "bad", "ReceiptHandle": "garbage", "VisibilityTimeout": 0})
     r = sqs.change_message_visibility_batch(QueueUrl=queue, Entries=entries)
     assert sorted(s["Id"] for s in r["Successful"]) == ["e0", "e1"]
-    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in r["Failed"]] == [("bad", "ReceiptHandleIsInvalid", True)]
-    assert len(drain(sqs, queue, 2)) == 2
+    assert [(f["Id"], f["Code"], f["SenderFault"], f["Message"]) for f in r["Failed"]] == [
+        ("bad", "ReceiptHandleIsInvalid", True, 'The input receipt handle "garbage" is not a valid receipt handle.')]
+    again = drain(sqs, queue, 2)
+    assert len(again) == 2
+    # A handle of the queue's whose message was received again since.
+    r = sqs.change_message_visibility_batch(QueueUrl=queue, Entries=[
+        {"Id": "old", "ReceiptHandle": got[0]["ReceiptHandle"], "VisibilityTimeout": 5}])
+    assert [(f["Id"], f["Code"], f["Message"]) for f in r["Failed"]] == [(
+        "old", "InvalidParameterValue", f"Value {got[0]['ReceiptHandle']} for parameter ReceiptHandle is invalid. "
+        "Reason: Message does not exist or is not available for visibility timeout change.")]
 
 
 def test_send_message_batch(queue, sqs):

@@ -3,8 +3,9 @@
 // bridge sends in x-amzn-query-error ("AWS.SimpleQueueService.NonExistentQueue").
 import assert from 'node:assert/strict';
 
-export async function rejectsWith(promise, { name, code, status }) {
+export async function rejectsWith(promise, { name, code, status, message }) {
   await assert.rejects(promise, (e) => {
+    if (message !== undefined) assert.equal(e.message, message, 'error message');
     if (name !== undefined) assert.equal(e.name, name, `error name (${e.message})`);
     if (code !== undefined) assert.equal(e.Code, code, `error Code (${e.message})`);
     if (status !== undefined) assert.equal(e.$metadata?.httpStatusCode, status, 'HTTP status');
