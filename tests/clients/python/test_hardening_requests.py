@@ -166,9 +166,9 @@ def test_sparse_entry_index_is_one_entry(daemon, queue_url):
      "&DeleteMessageBatchRequestEntry.11.ReceiptHandle=h", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
     ("Action=SendMessage&QueueUrl={url}&MessageBody=x&MessageAttribute.11.Name=a"
      "&MessageAttribute.11.Value.DataType=String&MessageAttribute.11.Value.StringValue=v", "InvalidParameterValue"),
-    ("Action=TagQueue&QueueUrl={url}&Tag.51.Key=k&Tag.51.Value=v", "InvalidParameterValue"),
+    ("Action=TagQueue&QueueUrl={url}&Tag.1001.Key=k&Tag.1001.Value=v", "InvalidParameterValue"),
     ("Action=GetQueueAttributes&QueueUrl={url}&AttributeName.0=All", "MalformedQueryString"),
-], ids=["entry-11", "message-attribute-11", "tag-51", "index-0"])
+], ids=["entry-11", "message-attribute-11", "tag-1001", "index-0"])
 def test_list_index_out_of_range_gets_400(daemon, queue_url, form, code):
     status, _, body = post(daemon, form.format(url=quote(queue_url)))
     assert status == 400
