@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <map>
@@ -488,6 +489,11 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       raise("InvalidAttributeName", "Unknown Attribute " + what + ".");
     }
     if (e.code() == Errc::invalid_attribute_value && what.starts_with("Value ")) raise("InvalidAttributeValue", what);
+    // A value out of range, the daemon naming only the attribute: AWS's words.
+    if (e.code() == Errc::invalid_attribute_value && !what.empty() &&
+        std::all_of(what.begin(), what.end(), [](char ch) { return std::isalpha(static_cast<unsigned char>(ch)); })) {
+      raise("InvalidAttributeValue", "Invalid value for the parameter " + what + ".");
+    }
     // A daemon answer already in Amazon SQS's words (a sentence: capital
     // first, full stop last), as it is; else shmq's words, with the detail.
     if (!what.empty() && what.front() >= 'A' && what.front() <= 'Z' && what.ends_with('.')) raise(e.code(), what);

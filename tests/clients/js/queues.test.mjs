@@ -131,7 +131,7 @@ describe('queue actions', () => {
     await rejectsWith(sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Bogus: '1' } })),
       { name: 'InvalidAttributeName' });
     await rejectsWith(sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { VisibilityTimeout: '43201' } })),
-      { name: 'InvalidAttributeValue' });
+      { name: 'InvalidAttributeValue', message: 'Invalid value for the parameter VisibilityTimeout.' });
   });
 
   test('PurgeQueue, and a second purge within 60 s', async () => {

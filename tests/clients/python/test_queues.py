@@ -148,10 +148,15 @@ def test_set_queue_attributes_unknown_name(queue, sqs):
     assert error_code(e) == "InvalidAttributeName"
 
 
-def test_set_queue_attributes_value_out_of_range(queue, sqs):
+def test_set_queue_attributes_value_out_of_range(queue, sqs, unique):
+    for name, value in (("VisibilityTimeout", "43201"), ("DelaySeconds", "soon"), ("MessageRetentionPeriod", "59")):
+        with pytest.raises(ClientError) as e:
+            sqs.set_queue_attributes(QueueUrl=queue, Attributes={name: value})
+        assert (error_code(e), e.value.response["Error"]["Message"]) == (
+            "InvalidAttributeValue", f"Invalid value for the parameter {name}.")
     with pytest.raises(ClientError) as e:
-        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "43201"})
-    assert error_code(e) == "InvalidAttributeValue"
+        sqs.create_queue(QueueName=unique("q"), Attributes={"MaximumMessageSize": "1023"})
+    assert e.value.response["Error"]["Message"] == "Invalid value for the parameter MaximumMessageSize."
 
 
 def test_purge_queue_and_a_second_purge_within_60_seconds(queue, sqs):
