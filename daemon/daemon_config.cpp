@@ -31,6 +31,48 @@ std::optional<mode_t> owner_rw_mode(const std::string& text) {
   return static_cast<mode_t>(mode);
 }
 
+// The 1-based line of `path` that a config-file error is about: the line
+// setting the option the error names (keys under a [section] are
+// "section.key"; its second for one set twice), else the first line that is neither blank, a comment, a
+// section header nor KEY = VALUE; 0 when none is.
+std::size_t config_error_line(const std::string& path, const po::error& error) {
+  std::string option;
+  if (const auto* named = dynamic_cast<const po::error_with_option_name*>(&error)) {
+    option = named->get_option_name();
+    if (option.starts_with("--")) option.erase(0, 2);
+  }
+  const auto trim = [](std::string text) {
+    const auto first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) return std::string{};
+    return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+  };
+  std::ifstream in(path);
+  std::string line;
+  std::string section;
+  std::size_t malformed = 0;
+  std::size_t found = 0;
+  // An option given twice: the second time is the mistake.
+  const bool repeated = dynamic_cast<const po::multiple_occurrences*>(&error) != nullptr;
+  for (std::size_t number = 1; std::getline(in, line); ++number) {
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty()) continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2)) + ".";
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || trim(line.substr(0, eq)).empty()) {
+      if (malformed == 0) malformed = number;
+      continue;
+    }
+    if (!option.empty() && section + trim(line.substr(0, eq)) == option) {
+      if (!repeated || found != 0) return number;
+      found = number;
+    }
+  }
+  return found != 0 ? found : malformed;
+}
+
 }  // namespace
 
 std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[]) {
@@ -109,9 +151,17 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     return std::nullopt;
   }
   if (vm.count("config")) {
-    std::ifstream in(vm["config"].as<std::string>());
-    if (!in) throw std::runtime_error("cannot read config file " + vm["config"].as<std::string>());
-    po::store(po::parse_config_file(in, settings), vm);
+    const std::string& path = vm["config"].as<std::string>();
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read config file " + path);
+    try {
+      po::store(po::parse_config_file(in, settings), vm);
+      po::notify(vm);
+    } catch (const po::error& e) {
+      // Boost names the option, not where it is: say the file and the line.
+      const std::size_t line = config_error_line(path, e);
+      throw std::runtime_error(path + (line ? ":" + std::to_string(line) : std::string{}) + ": " + e.what());
+    }
   }
   po::notify(vm);
 

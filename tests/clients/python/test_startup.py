@@ -58,3 +58,19 @@ def test_an_unknown_log_level_is_refused_with_the_levels():
     assert "--log-level 'verbose'" in r.stderr, r.stderr
     assert "trace, debug, info, warn, error, critical, off" in r.stderr, r.stderr
 
+
+
+def test_a_bad_config_file_line_is_named_with_the_file_and_its_line(tmp_path):
+    cases = [
+        ("log-level = warn\n\n# queues are not set here\nqueues = 3\n", 4, "unrecognised option 'queues'"),
+        ("log-level = warn\nthis line has no value\n", 2, "invalid line 'this line has no value'"),
+        ("[bridge]\nlisten = 127.0.0.1:0\n", 2, "unrecognised option 'bridge.listen'"),
+        ("bridge-listen = off\nmax-messages = lots\n", 2, "('lots') for option 'max-messages' is invalid"),
+        ("log-level = warn\nlog-level = info\n", 2, "'log-level' cannot be specified more than once"),
+    ]
+    for i, (text, line, what) in enumerate(cases):
+        path = tmp_path / f"shmqd-{i}.conf"
+        path.write_text(text)
+        r = run_shmqd("--config", str(path))
+        assert r.returncode == 2, r
+        assert f"shmqd: {path}:{line}: " in r.stderr and what in r.stderr, r.stderr
