@@ -9,6 +9,7 @@
 
 #include "control_protocol.hpp"
 #include "segment_layout.hpp"
+#include "shmq/version.hpp"
 
 namespace shmq::daemon {
 
@@ -147,7 +148,8 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     return std::nullopt;
   }
   if (vm.count("version")) {
-    std::cout << "shmqd 0.1.0 (segment layout " << detail::kLayoutMajor << "." << detail::kLayoutMinor << ")\n";
+    std::cout << "shmqd " << kVersion << " (segment layout " << detail::kLayoutMajor << "." << detail::kLayoutMinor
+              << ")\n";
     return std::nullopt;
   }
   if (vm.count("config")) {

@@ -14,3 +14,4 @@
 #include "shmq/error.hpp"
 #include "shmq/queue.hpp"
 #include "shmq/types.hpp"
+#include "shmq/version.hpp"

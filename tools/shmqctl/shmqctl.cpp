@@ -20,6 +20,7 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kUsage = R"(usage: shmqctl [--namespace NS] [--json] COMMAND [ARGS]
+       shmqctl --version | --help
 
 commands:
   create-queue NAME [-a KEY=VALUE]... [-t KEY=VALUE]...
@@ -242,7 +243,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
   std::optional<std::uint32_t> rate;
 
   po::options_description options("options");
-  options.add_options()("help,h", "print this help")(
+  options.add_options()("help,h", "print this help")("version", "print the version")(
       "namespace,n", po::value(&ns), "the daemon's namespace (default: default)")("json", "print JSON for scripts")(
       "attribute,a", po::value(&attribute_pairs), "KEY=VALUE queue attribute")(
       "tag,t", po::value(&tag_pairs), "KEY=VALUE tag")("key,k", po::value(&tag_keys), "tag key to remove")(
@@ -268,6 +269,10 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
     po::notify(vm);
+    if (vm.count("version")) {
+      out << "shmqctl " << kVersion << "\n";
+      return 0;
+    }
     if (vm.count("help") || command.empty()) {
       out << kUsage;
       return command.empty() && !vm.count("help") ? 2 : 0;
