@@ -18,7 +18,10 @@ $(BUILD_DIR)/CMakeCache.txt: CMakeLists.txt | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+# Only what it runs: the daemon, and shmqctl beside it (not the tests and
+# benchmarks, which `make test` and `make build` build).
+run: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target shmqd shmqctl
 	$(BUILD_DIR)/bin/shmqd $(SHMQD_FLAGS)
 
 test: build
