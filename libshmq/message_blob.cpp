@@ -229,25 +229,31 @@ std::size_t attributes_size(const MessageAttributes& attributes) noexcept {
   return n;
 }
 
-std::error_code validate_attributes(const MessageAttributes& attributes) noexcept {
-  if (attributes.size() > kMaxAttributes) return Errc::invalid_message_attribute;
+AttributeProblem find_attribute_problem(const MessageAttributes& attributes) noexcept {
+  using Kind = AttributeProblem::Kind;
+  if (attributes.size() > kMaxAttributes) return {Kind::too_many, {}, {}};
   for (const auto& [name, v] : attributes) {
-    if (!valid_name(name)) return Errc::invalid_message_attribute;
+    if (!valid_name(name)) return {Kind::bad_name, name, {}};
     const std::string_view type = v.data_type;
     std::string_view base = type.substr(0, type.find('.'));
     if (type.size() > 256 || (base != "String" && base != "Number" && base != "Binary")) {
-      return Errc::invalid_message_attribute;
+      return {Kind::bad_type, name, {}};
     }
-    if (base.size() != type.size() && base.size() + 1 == type.size()) return Errc::invalid_message_attribute;
+    if (base.size() != type.size() && base.size() + 1 == type.size()) return {Kind::bad_type, name, {}};
     if (base == "Binary") {
-      if (v.binary_value.empty() || !v.string_value.empty()) return Errc::invalid_message_attribute;
+      if (v.binary_value.empty() || !v.string_value.empty()) return {Kind::empty_value, name, base};
     } else {
-      if (v.string_value.empty() || !v.binary_value.empty()) return Errc::invalid_message_attribute;
+      if (v.string_value.empty() || !v.binary_value.empty()) return {Kind::empty_value, name, base};
       // An invalid attribute, not an invalid body: Amazon SQS answers InvalidParameterValue.
-      if (!valid_message_characters(v.string_value)) return Errc::invalid_message_attribute;
-      if (base == "Number" && !valid_number(v.string_value)) return Errc::invalid_message_attribute;
+      if (!valid_message_characters(v.string_value)) return {Kind::bad_characters, name, base};
+      if (base == "Number" && !valid_number(v.string_value)) return {Kind::bad_number, name, base};
     }
   }
+  return {};
+}
+
+std::error_code validate_attributes(const MessageAttributes& attributes) noexcept {
+  if (find_attribute_problem(attributes).kind != AttributeProblem::Kind::none) return Errc::invalid_message_attribute;
   return {};
 }
 
@@ -301,3 +307,38 @@ bool valid_message_characters(std::string_view text) noexcept {
 }
 
 }  // namespace shmq::detail
+
+namespace shmq {
+
+std::string describe_invalid_attributes(const MessageAttributes& attributes) {
+  using Kind = detail::AttributeProblem::Kind;
+  const detail::AttributeProblem problem = detail::find_attribute_problem(attributes);
+  const std::string name(problem.name);
+  switch (problem.kind) {
+    case Kind::none:
+      return {};
+    case Kind::too_many:
+      return "Number of message attributes [" + std::to_string(attributes.size()) + "] exceeds the allowed maximum [" +
+             std::to_string(detail::kMaxAttributes) + "].";
+    case Kind::bad_name:
+      return "The message attribute name '" + name +
+             "' is invalid. Attribute name can contain A-Z, a-z, 0-9, underscore (_), hyphen (-), and period (.) "
+             "characters.";
+    case Kind::bad_type:
+      return "The message attribute '" + name +
+             "' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and "
+             "String.";
+    case Kind::empty_value:
+      return "Message (user) attribute '" + name + "' must contain a non-empty value of type '" +
+             std::string(problem.base_type) + "'.";
+    case Kind::bad_number:
+      return "Could not cast message attribute '" + name + "' value to number.";
+    case Kind::bad_characters:
+      return "The message attribute '" + name +
+             "' has characters SQS does not allow; the allowed characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
+             "#xE000 to #xFFFD | #x10000 to #x10FFFF.";
+  }
+  return {};
+}
+
+}  // namespace shmq

@@ -43,6 +43,17 @@ std::size_t attributes_size(const MessageAttributes& attributes) noexcept;
 // SQS's rules for message attributes (see Errc::invalid_message_attribute).
 std::error_code validate_attributes(const MessageAttributes& attributes) noexcept;
 
+// The first rule `attributes` break, and which attribute (a view into
+// `attributes`) and base type ("String", "Number", "Binary") break it: what
+// the bridge says in Amazon SQS's words.
+struct AttributeProblem {
+  enum class Kind { none, too_many, bad_name, bad_type, empty_value, bad_characters, bad_number };
+  Kind kind = Kind::none;
+  std::string_view name;
+  std::string_view base_type;
+};
+AttributeProblem find_attribute_problem(const MessageAttributes& attributes) noexcept;
+
 // True if every character is one SQS allows in a body or string value:
 // #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF, in valid UTF-8.
 bool valid_message_characters(std::string_view text) noexcept;

@@ -199,6 +199,10 @@ SendOptions send_options(const json& p, bool fifo, const RequestContext& context
                                        "parameter that is not valid for this queue type.");
   }
   o.attributes = message_attributes(p, "MessageAttributes");
+  // The library would refuse them too, without saying which or why.
+  if (const std::string why = describe_invalid_attributes(o.attributes); !why.empty()) {
+    raise("InvalidParameterValue", why);
+  }
   const MessageAttributes system = message_attributes(p, "MessageSystemAttributes");
   for (const auto& [name, value] : system) {
     if (name != "AWSTraceHeader" || value.data_type != "String") {

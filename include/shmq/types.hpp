@@ -35,6 +35,11 @@ struct MessageAttributeValue {
 // queue's MaximumMessageSize together with the body.
 using MessageAttributes = std::map<std::string, MessageAttributeValue>;
 
+// Why a send would refuse `attributes` (Errc::invalid_message_attribute),
+// in Amazon SQS's words, naming the first attribute at fault; empty when
+// they keep SQS's rules.
+std::string describe_invalid_attributes(const MessageAttributes& attributes);
+
 // Per-message options of a send.
 struct SendOptions {
   // Overrides the queue's DelaySeconds (0..900). Standard queues only.

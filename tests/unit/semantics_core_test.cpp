@@ -142,6 +142,31 @@ TEST(MessageAttributes, SqsRules) {
       << "non-ASCII letters in a name, as SQS accepts them";
 }
 
+TEST(MessageAttributes, WhyTheyAreRefusedInSqsWords) {
+  using V = MessageAttributeValue;
+  EXPECT_EQ(describe_invalid_attributes({{"ok", V{"Number", "12", ""}}}), "");
+  EXPECT_EQ(describe_invalid_attributes({{"ok", V{"String", "v", ""}}, {"sp ace", V{"String", "v", ""}}}),
+            "The message attribute name 'sp ace' is invalid. Attribute name can contain A-Z, a-z, 0-9, underscore "
+            "(_), hyphen (-), and period (.) characters.");
+  EXPECT_EQ(describe_invalid_attributes({{"t", V{"Integer", "1", ""}}}),
+            "The message attribute 't' has an invalid message attribute type, the set of supported type prefixes is "
+            "Binary, Number, and String.");
+  EXPECT_EQ(describe_invalid_attributes({{"e", V{"String.x", "", ""}}}),
+            "Message (user) attribute 'e' must contain a non-empty value of type 'String'.");
+  EXPECT_EQ(describe_invalid_attributes({{"b", V{"Binary", "", ""}}}),
+            "Message (user) attribute 'b' must contain a non-empty value of type 'Binary'.");
+  EXPECT_EQ(describe_invalid_attributes({{"n", V{"Number", "12a", ""}}}),
+            "Could not cast message attribute 'n' value to number.");
+  MessageAttributes eleven;
+  for (int i = 0; i < 11; ++i) eleven["a" + std::to_string(i)] = V{"String", "v", ""};
+  EXPECT_EQ(describe_invalid_attributes(eleven), "Number of message attributes [11] exceeds the allowed maximum [10].");
+  // Whatever it says, it says it exactly when a send would refuse them.
+  for (const MessageAttributes& a : {MessageAttributes{{"c", V{"String", std::string("\0", 1), ""}}}, eleven,
+                                     MessageAttributes{{"x", V{"String", "v", ""}}}}) {
+    EXPECT_EQ(describe_invalid_attributes(a).empty(), !detail::validate_attributes(a));
+  }
+}
+
 }  // namespace
 }  // namespace shmq
 
