@@ -530,6 +530,51 @@ std::error_code Queue::receive_into(std::span<Message> messages, std::size_t& re
   return ec;
 }
 
+std::error_code Queue::peek(std::vector<PeekedMessage>& messages, std::size_t max_messages) const {
+  constexpr std::size_t kMaxPeek = 100;
+  detail::QueueState& q = *state_;
+  detail::QueueCore& core = q.core;
+  messages.clear();
+  const auto done = [&](std::error_code ec) { return unless_faulted(q, ec); };
+  if (max_messages < 1 || max_messages > kMaxPeek) return done(Errc::invalid_parameter_value);
+  if (auto ec = unusable(q)) return done(ec);
+  std::vector<detail::QueueCore::Peeked> found(max_messages);
+  std::error_code error;
+  found.resize(core.peek(found, error));
+  if (error) return done(error);
+  const std::uint64_t mono = detail::monotonic_ns();
+  const std::uint64_t wall = detail::wall_ms_at(mono);
+  for (const detail::QueueCore::Peeked& p : found) {
+    const detail::Delivery& d = p.delivery;
+    PeekedMessage& out = messages.emplace_back();
+    Message& m = out.message;
+    const auto* payload = core.payload(d.block_offset);
+    m.body.assign(reinterpret_cast<const char*>(payload), d.body_bytes);  // outside the lock
+    const bool parsed = detail::read_message_fields(payload + d.body_bytes, d.attr_bytes, d.sender_uid, m);
+    // Received and deleted since, its slot perhaps reused: the copy may be torn.
+    if (!core.still_valid(d) || !parsed) {
+      messages.pop_back();
+      continue;
+    }
+    detail::format_message_id(d.message_id, m.message_id);
+    m.receive_count = d.handle.receive_count;
+    m.sent_timestamp_ms = d.sent_ms;
+    m.first_receive_timestamp_ms = d.first_receive_ms;
+    if (core.fifo()) format_sequence_number(d.seq, m.sequence_number);
+    using State = PeekedMessage::State;
+    const bool timed = p.state == detail::MessageState::kInFlight || p.state == detail::MessageState::kDelayed;
+    if (timed && p.due_ns > mono) {
+      out.state = p.state == detail::MessageState::kInFlight ? State::in_flight : State::delayed;
+      out.visible_at_ms = wall + (p.due_ns - mono) / 1'000'000;
+    } else if (p.state == detail::MessageState::kRedrive) {
+      out.state = State::to_dead_letter_queue;
+    } else {
+      out.state = State::visible;  // ready, or its timer is due: the next receive takes it
+    }
+  }
+  return done({});
+}
+
 void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept {
   detail::QueueState& q = *state_;
   detail::SegmentHeader& h = q.core.header();

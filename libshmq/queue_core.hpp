@@ -264,6 +264,18 @@ class QueueCore {
   std::uint32_t receive(std::span<Delivery> out, std::uint32_t visibility_s, Now now, const DedupKey* attempt,
                         std::error_code& error, std::uint64_t lock_wait_ns = kDefaultWait) noexcept;
 
+  // A message as peek() finds it: its delivery (the receive count as it is;
+  // the handle is for still_valid only) and where it is.
+  struct Peeked {
+    Delivery delivery;
+    MessageState state;    // kReady, kInFlight, kDelayed or kRedrive
+    std::uint64_t due_ns;  // kInFlight, kDelayed: when it becomes visible (monotonic)
+  };
+  // The first out.size() messages of the queue in send order, whatever their
+  // state, changing none: no receive is counted, no timer moves. Returns the
+  // number found; `error` as for receive().
+  std::uint32_t peek(std::span<Peeked> out, std::error_code& error) noexcept;
+
   // True if the message a delivery names still holds the same payload, i.e.
   // a copy taken since receive() is intact.
   bool still_valid(const Delivery& delivery) const noexcept;

@@ -816,6 +816,40 @@ std::uint32_t QueueCore::receive(std::span<Delivery> out, std::uint32_t visibili
   return taken;
 }
 
+// ---- no edge: a peek ----
+
+std::uint32_t QueueCore::peek(std::span<Peeked> out, std::error_code& error) noexcept {
+  std::uint32_t found = 0;
+  Lock lock(*this, lock_wait());
+  if (lock.busy()) {
+    error = Errc::queue_busy;
+    return 0;
+  }
+  const bool done = guarded(lock, [&] {
+    found = 0;  // a repair runs this again from the start
+    // Committed first, so that what was sent before the peek is in it.
+    drain_submitted();
+    std::uint32_t turns = 0;
+    for (std::uint32_t index = h_->roots.all_head; found < out.size() && index != kNil;) {
+      if (++turns > bounds_.capacity) [[unlikely]] {
+        segment_fault(SegmentCheck::kListCycle);
+      }
+      MessageDescriptor& m = desc(index);
+      const MessageState state = state_of(m);
+      if (!committed(state)) [[unlikely]] {
+        segment_fault(SegmentCheck::kDescriptorState);
+      }
+      Peeked& p = out[found++];
+      describe(index, p.delivery);
+      p.state = state;
+      p.due_ns = m.deadline_ns;
+      index = m.all_next;
+    }
+  });
+  if (!done && found == 0) error = Errc::segment_corrupt;
+  return found;
+}
+
 void QueueCore::take(std::uint32_t index, std::uint64_t deadline, Now now, Delivery& out) {
   MessageDescriptor& m = d_[index];  // checked by the caller
   describe(index, out);              // checks the payload block before the commit point

@@ -69,6 +69,14 @@ class Queue {
   [[nodiscard]] std::error_code receive_into(std::span<Message> messages, std::size_t& received,
                                              const ReceiveOptions& options = {});
 
+  // Up to `max_messages` (1..100) of the queue's messages in send order,
+  // whatever their state, into `messages`, without receiving them: no
+  // receive is counted, no visibility changes, no receipt handle is given.
+  // For looking at a queue (shmqctl peek); a message that is received and
+  // deleted while it is copied is left out. Fails with
+  // invalid_parameter_value, queue_busy or queue_does_not_exist.
+  [[nodiscard]] std::error_code peek(std::vector<PeekedMessage>& messages, std::size_t max_messages = 10) const;
+
   // Deletes the message this receipt handle names. Does not block. Fails
   // with invalid_receipt_handle (not from this queue), stale_receipt_handle
   // (deleted, or received again since) or queue_does_not_exist.

@@ -108,6 +108,20 @@ struct Message {
   MessageAttributes attributes;
 };
 
+// A message as Queue::peek shows it: looked at, not received. Its
+// receipt_handle is empty and its receive_count is what receives counted.
+struct PeekedMessage {
+  enum class State {
+    visible,               // a receive would take it
+    in_flight,             // received; visible again at visible_at_ms
+    delayed,               // sent with a delay; visible at visible_at_ms
+    to_dead_letter_queue,  // past maxReceiveCount: the daemon moves it to the dead-letter queue
+  };
+  Message message;
+  State state = State::visible;
+  std::uint64_t visible_at_ms = 0;  // in_flight, delayed: epoch ms
+};
+
 // One entry of a batch delete or change-visibility call.
 struct HandleEntry {
   std::string id;

@@ -1,5 +1,6 @@
 // shmqctl as a user runs it: every command of its usage text against a real
 // daemon, its --json output, its exit codes and messages.
+#include <array>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -41,7 +42,7 @@ TEST_F(Shmqctl, UsageListsTheCommandsTheseTestsCover) {
   // If this fails, a command was added or renamed: cover it in this file.
   EXPECT_EQ(usage_commands(help.out),
             (std::set<std::string>{"create-queue", "delete-queue", "list-queues", "get-attributes", "set-attributes",
-                                   "purge", "send", "receive", "delete", "change-visibility", "stats",
+                                   "purge", "send", "receive", "peek", "delete", "change-visibility", "stats",
                                    // covered in shmqctl_issue3_test.cpp
                                    "tag-queue", "untag-queue", "list-tags", "add-permission", "remove-permission",
                                    "list-dead-letter-source-queues", "start-move-task", "cancel-move-task",
@@ -115,6 +116,63 @@ TEST_F(Shmqctl, SendReceiveDeleteAndChangeVisibility) {
   EXPECT_EQ(ok_json({"delete", "q", second_handle}), (json{{"deleted", true}}));
   const QueueCounts c = q.counts();
   EXPECT_EQ(c.visible + c.in_flight, 0u);
+}
+
+// A look at a queue must not change it: before peek, `receive --visibility
+// 0` was the only way to see a message, and it counted a receive, which
+// could send the message to its dead-letter queue.
+TEST_F(Shmqctl, PeekShowsMessagesWithoutReceivingThem) {
+  make_queue("dlq");
+  Queue q = make_queue(
+      "q",
+      {{"RedrivePolicy", R"({"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"1"})"}});
+  const std::string long_body = "first " + std::string(200, 'x');
+  ok_json({"send", "q", long_body, "--message-attribute", "kind=String:report"});
+  ok_json({"send", "q", "second"});
+  ok_json({"send", "q", "later", "--delay", "600"});
+  const json received = ok_json({"receive", "q", "--visibility", "600"});
+  ASSERT_EQ(received.at("Messages").size(), 1u) << received.dump();
+
+  for (int i = 0; i < 3; ++i) {
+    const json peeked = ok_json({"peek", "q"}).at("Messages");
+    ASSERT_EQ(peeked.size(), 3u) << peeked.dump();
+    EXPECT_EQ(peeked[0].at("Body"), long_body) << "--json shows the whole body";
+    EXPECT_EQ(peeked[0].at("State"), "in_flight");
+    EXPECT_EQ(peeked[0].at("ApproximateReceiveCount"), 1);
+    EXPECT_GT(peeked[0].at("VisibleAt").get<std::uint64_t>(), epoch_ms() + 500'000);
+    EXPECT_EQ(peeked[0].at("MessageAttributes"), (json{{"kind", {{"DataType", "String"}, {"StringValue", "report"}}}}));
+    EXPECT_FALSE(peeked[0].contains("ReceiptHandle")) << "a peek receives nothing";
+    EXPECT_EQ(peeked[1].at("Body"), "second");
+    EXPECT_EQ(peeked[1].at("State"), "visible");
+    EXPECT_EQ(peeked[1].at("ApproximateReceiveCount"), 0);
+    EXPECT_EQ(peeked[2].at("State"), "delayed");
+  }
+  const QueueCounts c = q.counts();
+  EXPECT_EQ((std::array{c.visible, c.in_flight, c.delayed}), (std::array<std::uint64_t, 3>{1, 1, 1}));
+  // Received after all those peeks, "second" is on its first receive: it
+  // stays in the queue (maxReceiveCount 1), and the dead-letter queue is empty.
+  const json second = ok_json({"receive", "q"}).at("Messages");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].at("Body"), "second");
+  EXPECT_EQ(second[0].at("ApproximateReceiveCount"), 1);
+  EXPECT_EQ(ok_json({"peek", "dlq"}).at("Messages"), json::array());
+
+  // Text: the start of each body; --max bounds the list.
+  const std::string text = ok({"peek", "q", "--max", "1"});
+  EXPECT_NE(text.find("Body: first " + std::string(74, 'x') + "...\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("second"), std::string::npos) << text;
+  // A FIFO queue's messages, with their group and sequence number.
+  make_queue("f.fifo", {{"FifoQueue", "true"}});
+  const json sent = ok_json({"send", "f.fifo", "in order", "--group", "g1", "--dedup-id", "d1"});
+  const json fifo = ok_json({"peek", "f.fifo"}).at("Messages");
+  ASSERT_EQ(fifo.size(), 1u) << fifo.dump();
+  EXPECT_EQ(fifo[0].at("MessageGroupId"), "g1");
+  EXPECT_EQ(fifo[0].at("SequenceNumber"), sent.at("SequenceNumber"));
+  EXPECT_EQ(fifo[0].at("State"), "visible");
+
+  const ProcessResult too_many = shmqctl(ns(), {"peek", "q", "--max", "101"});
+  EXPECT_EQ(too_many.exit_code, 1);
+  EXPECT_NE(too_many.err.find("peek shows 1 to 100 messages"), std::string::npos) << too_many.err;
 }
 
 TEST_F(Shmqctl, SendReadsTheBodyFromStandardInput) {

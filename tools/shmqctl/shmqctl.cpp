@@ -36,6 +36,9 @@ commands:
                                            or Binary (VALUE in base64), with an optional .suffix
   receive NAME [--max N] [--wait S] [--visibility S] [--attempt-id ID] [--delete]
                                            receive up to N messages
+  peek NAME [--max N]                      show up to N messages (default 10, at most 100) in send
+                                           order, with their state, without receiving them; the
+                                           start of each body (all of it with --json)
   delete NAME RECEIPT_HANDLE               delete a received message
   change-visibility NAME RECEIPT_HANDLE S  make a message visible again after S seconds
   stats NAME                               slots, memory, counters of a queue
@@ -168,6 +171,30 @@ json message_json(const Message& m) {
   return out;
 }
 
+// A peeked message: message_json without a receipt handle, with its state.
+json peeked_json(const PeekedMessage& p) {
+  json out = message_json(p.message);
+  out.erase("ReceiptHandle");
+  using State = PeekedMessage::State;
+  const char* state = p.state == State::visible     ? "visible"
+                      : p.state == State::in_flight ? "in_flight"
+                      : p.state == State::delayed   ? "delayed"
+                                                    : "to_dead_letter_queue";
+  out["State"] = state;
+  if (p.visible_at_ms != 0) out["VisibleAt"] = p.visible_at_ms;
+  return out;
+}
+
+// The start of a body, for a look at a queue: at most 80 bytes, cut at a
+// UTF-8 character, "..." after it when there is more.
+std::string body_start(const std::string& body) {
+  constexpr std::size_t kShown = 80;
+  if (body.size() <= kShown) return body;
+  std::size_t end = kShown;
+  while (end > 0 && (static_cast<unsigned char>(body[end]) & 0xc0) == 0x80) --end;
+  return body.substr(0, end) + "...";
+}
+
 std::string text_of(const json& item) { return item.is_string() ? item.get<std::string>() : item.dump(); }
 
 void print(std::ostream& out, bool as_json, const json& value) {
@@ -295,6 +322,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         {"stats", {1, 1}},
         {"send", {1, 2}},
         {"receive", {1, 1}},
+        {"peek", {1, 1}},
         {"delete", {2, 2}},
         {"change-visibility", {3, 3}},
         {"tag-queue", {1, 1}},
@@ -333,7 +361,11 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       if (used == 0 || used != args[2].size()) throw Usage("change-visibility: SECONDS must be a number");
       check_range("SECONDS", visibility_arg, 0, 43200, "VisibilityTimeout");
     }
-    if (vm.count("max")) {
+    if (vm.count("max") && command == "peek") {
+      if (max_results < 1 || max_results > 100)
+        throw Failure("--max " + std::to_string(max_results) +
+                      ": peek shows 1 to 100 messages (invalid_parameter_value)");
+    } else if (vm.count("max")) {
       check_range("--max", max_results, 1, 10, command == "receive" ? "MaxNumberOfMessages" : "MaxResults");
     }
     check_range("--wait", wait_s, 0, 20, "WaitTimeSeconds");
@@ -440,6 +472,19 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         for (const Message& m : messages) {
           if (delete_after) check(queue.delete_message(m.receipt_handle), "delete");
           list.push_back(message_json(m));
+        }
+        if (as_json) {
+          out << json{{"Messages", list}}.dump() << "\n";
+        } else {
+          print_records(out, list);
+        }
+      } else if (command == "peek") {
+        std::vector<PeekedMessage> peeked;
+        check(queue.peek(peeked, vm.count("max") ? max_results : 10), "peek");
+        json list = json::array();
+        for (const PeekedMessage& p : peeked) {
+          list.push_back(peeked_json(p));
+          if (!as_json) list.back()["Body"] = body_start(p.message.body);
         }
         if (as_json) {
           out << json{{"Messages", list}}.dump() << "\n";
