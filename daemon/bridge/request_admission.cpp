@@ -77,19 +77,11 @@ std::optional<SqsError> RequestAdmission::refusal(const HttpRequest& request) co
   // HTTP/1.0 clients may leave Host out; browsers never do.
   const auto host = request.find(http::field::host);
   if (check_host_ && host != request.end() && !host_allowed(host->value())) {
-    const std::string name = host_without_port(host->value());
-    return sqs_error("AccessDenied", "Host '" + std::string(host->value()) +
-                                         "' is not allowed: this bridge listens on loopback and takes loopback "
-                                         "addresses, localhost, its listen address and the --advertise-url host "
-                                         "(start shmqd with --allow-host " +
-                                         name + " to allow it).");
+    return errors::host_not_allowed(host->value(), host_without_port(host->value()));
   }
   const auto origin = request.find(http::field::origin);
   if (origin != request.end() && !origin_allowed(origin->value())) {
-    return sqs_error("AccessDenied", "Origin '" + std::string(origin->value()) +
-                                         "' is not allowed: requests from web pages are refused unless shmqd "
-                                         "runs with --cors-allow-origin " +
-                                         std::string(origin->value()) + ".");
+    return errors::origin_not_allowed(origin->value());
   }
   return std::nullopt;
 }

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "sqs_errors.hpp"
-#include "utf8.hpp"
 
 namespace shmq::bridge {
 
@@ -126,8 +125,6 @@ std::string field(std::string_view header, std::string_view name) {
   return trim(header.substr(start, end == std::string_view::npos ? header.size() - start : end - start));
 }
 
-[[noreturn]] void mismatch(const std::string& message) { raise("SignatureDoesNotMatch", message); }
-
 // SignedHeaders: lower-case names separated by ';'.
 std::vector<std::string> header_names(std::string_view list) {
   std::vector<std::string> names;
@@ -144,9 +141,7 @@ std::vector<std::string> header_names(std::string_view list) {
 
 std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_clock::time_point now) const {
   const std::string authorization(req[boost::beast::http::field::authorization]);
-  if (!authorization.starts_with("AWS4-HMAC-SHA256")) {
-    raise("MissingAuthenticationToken", "Request is missing Authentication Token (an AWS Signature Version 4).");
-  }
+  if (!authorization.starts_with("AWS4-HMAC-SHA256")) raise(errors::missing_signature());
   const std::string credential = field(authorization, "Credential=");
   const std::string signed_headers = field(authorization, "SignedHeaders=");
   const std::string signature = field(authorization, "Signature=");
@@ -158,46 +153,29 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
     if (slash == std::string::npos) break;
     pos = slash + 1;
   }
-  if (scope.size() != 5 || signed_headers.empty() || signature.empty()) {
-    raise("MissingAuthenticationToken", "The Authorization header is not a complete AWS Signature Version 4.");
-  }
+  if (scope.size() != 5 || signed_headers.empty() || signature.empty()) raise(errors::incomplete_authorization());
   // The headers whose change changes what the request does must be signed.
   const std::vector<std::string> signed_names = header_names(signed_headers);
   const auto is_signed = [&](std::string_view name) {
     return std::find(signed_names.begin(), signed_names.end(), name) != signed_names.end();
   };
-  if (!is_signed("host")) {
-    raise("IncompleteSignature", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
-  }
+  if (!is_signed("host")) raise(errors::host_not_signed());
   for (const auto& [field_name, shown] :
        {std::pair{"x-amz-target", "X-Amz-Target"}, std::pair{"content-type", "Content-Type"}}) {
-    if (req.find(field_name) != req.end() && !is_signed(field_name)) {
-      raise("IncompleteSignature", std::string("'") + shown + "' must be a 'SignedHeader' in the AWS Authorization.");
-    }
+    if (req.find(field_name) != req.end() && !is_signed(field_name)) raise(errors::header_not_signed(shown));
   }
   const auto key = credentials_.find(scope[0]);
-  if (key == credentials_.end()) {
-    raise("InvalidClientTokenId", "The security token included in the request is invalid.");
-  }
+  if (key == credentials_.end()) raise(errors::unknown_access_key());
   const std::string amz_date(req["X-Amz-Date"]);
   std::tm tm{};
-  if (amz_date.size() != 16 || !strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm)) {
-    raise("MissingAuthenticationToken", "The request needs an X-Amz-Date header (yyyymmddThhmmssZ).");
-  }
-  if (scope[1] != amz_date.substr(0, 8)) {
-    mismatch("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" +
-             quoted_input(scope[1], 32) + "' != '" + amz_date.substr(0, 8) + "', from '" + amz_date + "'.");
-  }
-  if (scope[2] != region_)
-    mismatch("Credential should be scoped to a valid region, not '" + quoted_input(scope[2], 64) + "'. ");
-  if (scope[3] != "sqs") mismatch("Credential should be scoped to correct service: 'sqs'. ");
-  if (scope[4] != "aws4_request") {
-    mismatch("Credential should be scoped with a valid terminator: 'aws4_request', not '" + quoted_input(scope[4], 64) +
-             "'. ");
-  }
+  if (amz_date.size() != 16 || !strptime(amz_date.c_str(), "%Y%m%dT%H%M%SZ", &tm)) raise(errors::missing_date());
+  if (scope[1] != amz_date.substr(0, 8)) raise(errors::scope_date_mismatch(scope[1], amz_date));
+  if (scope[2] != region_) raise(errors::scope_region_mismatch(scope[2]));
+  if (scope[3] != "sqs") raise(errors::scope_service_mismatch());
+  if (scope[4] != "aws4_request") raise(errors::scope_terminator_mismatch(scope[4]));
   const auto signed_at = std::chrono::system_clock::from_time_t(timegm(&tm));
   if (now - signed_at > std::chrono::minutes(15) || signed_at - now > std::chrono::minutes(15)) {
-    raise("RequestExpired", "Signature expired: " + amz_date + " is more than 15 minutes from the server's time.");
+    raise(errors::signature_expired(amz_date));
   }
 
   const std::string_view target = req.target();
@@ -211,7 +189,7 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
   // claim, which must match, never a substitute for the body.
   const std::string payload_hash = sha256_hex(req.body());
   if (const auto claimed = req.find("x-amz-content-sha256"); claimed != req.end() && claimed->value() != payload_hash) {
-    mismatch("The provided 'x-amz-content-sha256' header does not match what was computed.");
+    raise(errors::payload_hash_mismatch());
   }
   canonical += payload_hash;
 
@@ -225,9 +203,7 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
   const std::string expected_hex = hex(reinterpret_cast<const unsigned char*>(expected.data()), expected.size());
   if (expected_hex.size() != signature.size() ||
       CRYPTO_memcmp(expected_hex.data(), signature.data(), signature.size()) != 0) {
-    raise("SignatureDoesNotMatch",
-          "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
-          "Access Key and signing method.");
+    raise(errors::signature_mismatch());
   }
   return scope[0];
 }

@@ -10,10 +10,7 @@ SqsBridge::SqsBridge(BridgeOptions options) : options_(std::move(options)), clie
         // ServiceUnavailable: AWS's error for a 503, a temporary failure of
         // the server (SQS's RequestThrottled is a 400 for a client's rate).
         HttpResponse answer;
-        handler_->reject(header,
-                         sqs_error("ServiceUnavailable",
-                                   "The bridge is reading as many request bodies as its memory budget allows "
-                                   "(--bridge-max-buffered-mib); try again later."),
+        handler_->reject(header, errors::over_memory_budget(),
                          [&answer](HttpResponse&& response) { answer = std::move(response); });
         return answer;
       });

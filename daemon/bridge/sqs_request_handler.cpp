@@ -4,7 +4,6 @@
 #include <random>
 
 #include "sqs_errors.hpp"
-#include "utf8.hpp"
 #include "wire_protocol.hpp"
 
 namespace shmq::bridge {
@@ -50,14 +49,7 @@ HttpResponse respond_error(Protocol protocol, const SqsError& e, const std::stri
     r.body() = render_json_error(e);
   } else {
     r.set(http::field::content_type, "text/xml");
-    if (e.shape == "QueueDoesNotExist" && e.message == kNoSuchQueue) {
-      // As the Query protocol words it.
-      SqsError worded = e;
-      worded.message = "The specified queue does not exist for this wsdl version.";
-      r.body() = render_query_error(worded, id);
-    } else {
-      r.body() = render_query_error(e, id);
-    }
+    r.body() = render_query_error(in_query_words(e), id);
   }
   return r;
 }
@@ -73,9 +65,9 @@ HttpResponse respond_exception(Protocol protocol, const std::string& id) noexcep
     } catch (const SqsException& e) {
       return respond_error(protocol, e.error(), id);
     } catch (const std::exception& e) {
-      return respond_error(protocol, sqs_error("InternalError", e.what()), id);
+      return respond_error(protocol, errors::internal_error(e.what()), id);
     } catch (...) {
-      return respond_error(protocol, sqs_error("InternalError", "unknown exception"), id);
+      return respond_error(protocol, errors::unknown_exception(), id);
     }
   } catch (...) {
     HttpResponse r{http::status::internal_server_error, 11};
@@ -148,15 +140,11 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
     id = request_id();
     const std::string target_header(req["X-Amz-Target"]);
     protocol = protocol_of(req);
-    if (req.method() != http::verb::post && req.method() != http::verb::get) {
-      raise("InvalidAction", "SQS takes POST and GET requests.");
-    }
+    if (req.method() != http::verb::post && req.method() != http::verb::get) raise(errors::bad_method());
     json params;
     if (protocol == Protocol::kJson) {
       const std::string_view prefix = "AmazonSQS.";
-      if (!target_header.starts_with(prefix)) {
-        raise("InvalidAction", "Unknown X-Amz-Target " + quoted_input(target_header) + ".");
-      }
+      if (!target_header.starts_with(prefix)) raise(errors::unknown_target(target_header));
       action = target_header.substr(prefix.size());
       params = parse_json_params(req.body());
     } else {
@@ -168,15 +156,15 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
       const auto named = params.find("Action");
       if (named != params.end() && named->is_string()) action = named->get<std::string>();
       // A GET with no Action (a browser on / or on a queue URL): AWS's 404.
-      if (action.empty() && req.method() == http::verb::get) raise("UnknownOperationException", "");
-      if (action.empty()) raise("MissingParameter", "The request must contain the parameter Action.");
+      if (action.empty() && req.method() == http::verb::get) raise(errors::unknown_operation());
+      if (action.empty()) raise(errors::missing_parameter("Action"));
       params.erase("Action");
       params.erase("Version");
     }
     // Unknown, or an action of the account sent to a queue's URL.
     if (!SqsService::known_action(action) ||
         ((action == "CreateQueue" || action == "ListQueues") && !path_queue(req.target()).empty())) {
-      raise("InvalidAction", "The action " + quoted_input(action) + " is not valid for this endpoint.");
+      raise(errors::invalid_action(action));
     }
     RequestContext context{host_with_port(req[http::field::host], arrival_port_),
                            path_queue(req.target()),

@@ -49,17 +49,14 @@ constexpr std::array kActions{
 // Query protocol can carry any bytes); SQS's own check of message bodies and
 // attribute values (InvalidMessageContents) is the library's.
 const std::string& utf8(const std::string& text, std::string_view what) {
-  if (!valid_utf8(text))
-    raise("InvalidParameterValue", "Value for parameter " + std::string(what) + " is not valid UTF-8.");
+  if (!valid_utf8(text)) raise(errors::not_utf8(what));
   return text;
 }
 
 const std::string& required_string(const json& p, const char* name) {
   auto it = p.find(name);
-  if (it == p.end() || it->is_null())
-    raise("MissingParameter", std::string("The request must contain the parameter ") + name + ".");
-  if (!it->is_string())
-    raise("InvalidParameterValue", std::string("Value for parameter ") + name + " must be a string.");
+  if (it == p.end() || it->is_null()) raise(errors::missing_parameter(name));
+  if (!it->is_string()) raise(errors::not_a_string(name));
   return it->get_ref<const std::string&>();
 }
 
@@ -67,8 +64,7 @@ const std::string& required_string(const json& p, const char* name) {
 std::string optional_content(const json& p, const char* name) {
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return {};
-  if (!it->is_string())
-    raise("InvalidParameterValue", std::string("Value for parameter ") + name + " must be a string.");
+  if (!it->is_string()) raise(errors::not_a_string(name));
   return it->get<std::string>();
 }
 
@@ -78,8 +74,7 @@ const std::string& required_name(const json& p, const char* name) { return utf8(
 
 // An integer parameter: a JSON number (JSON protocol) or a decimal string
 // (Query protocol), within [min, max].
-std::optional<std::int64_t> optional_int(const json& p, const char* name, std::int64_t min, std::int64_t max,
-                                         const char* reason = nullptr) {
+std::optional<std::int64_t> optional_int(const json& p, const char* name, std::int64_t min, std::int64_t max) {
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return std::nullopt;
   std::int64_t v = 0;
@@ -97,10 +92,7 @@ std::optional<std::int64_t> optional_int(const json& p, const char* name, std::i
     const std::string shown = it->is_structured()
                                   ? std::string(it->is_array() ? "(a list)" : "(a structure)")
                                   : quoted_input(it->is_string() ? it->get<std::string>() : dump_json(*it), 64);
-    raise("InvalidParameterValue",
-          "Value " + shown + " for parameter " + name + " is invalid. Reason: " +
-              (reason ? std::string(reason)
-                      : "must be between " + std::to_string(min) + " and " + std::to_string(max) + "."));
+    raise(errors::out_of_range(shown, name, min, max));
   }
   return v;
 }
@@ -109,9 +101,9 @@ std::vector<std::string> string_list(const json& p, const char* name) {
   std::vector<std::string> out;
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return out;
-  if (!it->is_array()) raise("InvalidParameterValue", std::string(name) + " must be a list.");
+  if (!it->is_array()) raise(errors::not_a_list(name));
   for (const json& v : *it) {
-    if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " must be a list of strings.");
+    if (!v.is_string()) raise(errors::not_a_list_of_strings(name));
     out.push_back(utf8(v.get<std::string>(), name));
   }
   return out;
@@ -121,9 +113,9 @@ Attributes string_map(const json& p, const char* name) {
   Attributes out;
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return out;
-  if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
+  if (!it->is_object()) raise(errors::not_a_map(name));
   for (auto& [k, v] : it->items()) {
-    if (!v.is_string()) raise("InvalidParameterValue", std::string(name) + " values must be strings.");
+    if (!v.is_string()) raise(errors::map_values_not_strings(name));
     out[utf8(k, name)] = utf8(v.get<std::string>(), name);
   }
   return out;
@@ -136,7 +128,7 @@ Attributes string_map(const json& p, const char* name) {
 Attributes queue_attributes(const json& p) {
   Attributes out = string_map(p, "Attributes");
   if (const auto it = out.find("Policy"); it != out.end() && it->second.size() > kMaxPolicyBytes) {
-    raise("OverLimit", kPolicyTooLarge);
+    raise(errors::policy_too_large());
   }
   return out;
 }
@@ -145,21 +137,16 @@ MessageAttributes message_attributes(const json& p, const char* name) {
   MessageAttributes out;
   auto it = p.find(name);
   if (it == p.end() || it->is_null()) return out;
-  if (!it->is_object()) raise("InvalidParameterValue", std::string(name) + " must be a map.");
+  if (!it->is_object()) raise(errors::not_a_map(name));
   for (auto& [attr, v] : it->items()) {
     utf8(attr, name);
-    if (!v.is_object()) raise("InvalidParameterValue", "The message attribute '" + attr + "' must have a value.");
+    if (!v.is_object()) raise(errors::attribute_without_value(attr));
     MessageAttributeValue value;
     value.data_type = optional_string(v, "DataType");
-    if (value.data_type.empty()) {
-      raise("InvalidParameterValue",
-            "The message attribute '" + attr + "' must contain a non-empty message attribute type.");
-    }
+    if (value.data_type.empty()) raise(errors::attribute_without_type(attr));
     value.string_value = optional_content(v, "StringValue");
     if (const std::string b = optional_string(v, "BinaryValue"); !b.empty()) value.binary_value = base64_decode(b);
-    if (v.contains("StringListValues") || v.contains("BinaryListValues")) {
-      raise("UnsupportedOperation", "Message attribute list values are not supported.");  // nor by SQS
-    }
+    if (v.contains("StringListValues") || v.contains("BinaryListValues")) raise(errors::attribute_list_values());
     out[attr] = std::move(value);
   }
   return out;
@@ -167,48 +154,40 @@ MessageAttributes message_attributes(const json& p, const char* name) {
 
 // A batch's failed entry: SenderFault false for what the server, not the
 // request, is to blame for (a queue busy under a stopped lock holder).
-json failed_entry(const std::string& id, const std::error_code& ec, const std::string& message) {
-  const SqsError e = to_sqs_error(ec);
-  return {{"Id", id}, {"SenderFault", e.sender_fault}, {"Code", e.query_code}, {"Message", message}};
+json failed_entry(const std::string& id, const SqsError& e) {
+  return {{"Id", id}, {"SenderFault", e.sender_fault}, {"Code", e.query_code}, {"Message", e.message}};
 }
+
+// A batch entry's library error, in the library's words.
+SqsError entry_error(const std::error_code& ec) { return to_sqs_error(ec, ec.message()); }
 
 // SendMessage and SendMessageBatch entries alike.
 SendOptions send_options(const json& p, bool fifo, const RequestContext& context, std::string& body) {
   body = required_string(p, "MessageBody");
-  if (body.empty()) raise("MissingParameter", "The request must contain the parameter MessageBody.");  // as AWS
+  if (body.empty()) raise(errors::missing_parameter("MessageBody"));  // as AWS
   SendOptions o;
   if (auto delay = optional_int(p, "DelaySeconds", 0, 900)) {
     // A FIFO queue's delay is the queue's: AWS accepts 0 per message (the
     // queue's DelaySeconds still applies) and refuses anything else.
-    if (fifo && *delay != 0) {
-      raise("InvalidParameterValue",
-            "Value " + std::to_string(*delay) +
-                " for parameter DelaySeconds is invalid. Reason: The request include parameter "
-                "that is not valid for this queue type.");
-    }
+    if (fifo && *delay != 0) raise(errors::not_for_queue_type(std::to_string(*delay), "DelaySeconds"));
     if (!fifo) o.delay_seconds = static_cast<std::uint32_t>(*delay);
   }
   o.group_id = optional_string(p, "MessageGroupId");
   if (!fifo && o.group_id.empty() && p.contains("MessageGroupId") && !p["MessageGroupId"].is_null()) {
-    raise("InvalidParameterValue", "Value for parameter MessageGroupId is invalid. Reason: it must not be empty.");
+    raise(errors::empty_parameter("MessageGroupId"));
   }
   o.deduplication_id = optional_string(p, "MessageDeduplicationId");
   if (!fifo && p.contains("MessageDeduplicationId") && !p["MessageDeduplicationId"].is_null()) {
-    raise("InvalidParameterValue", "Value " + o.deduplication_id +
-                                       " for parameter MessageDeduplicationId is invalid. Reason: The request include "
-                                       "parameter that is not valid for this queue type.");
+    raise(errors::not_for_queue_type(o.deduplication_id, "MessageDeduplicationId"));
   }
   o.attributes = message_attributes(p, "MessageAttributes");
   // The library would refuse them too, without saying which or why.
   if (const std::string why = describe_invalid_attributes(o.attributes); !why.empty()) {
-    raise("InvalidParameterValue", why);
+    raise(errors::invalid_message_attributes(why));
   }
   const MessageAttributes system = message_attributes(p, "MessageSystemAttributes");
   for (const auto& [name, value] : system) {
-    if (name != "AWSTraceHeader" || value.data_type != "String") {
-      raise("InvalidParameterValue",
-            "Message system attribute '" + name + "' is not supported; AWSTraceHeader (String) is.");
-    }
+    if (name != "AWSTraceHeader" || value.data_type != "String") raise(errors::unsupported_system_attribute(name));
     o.trace_header = value.string_value;
   }
   // As on AWS: the request's X-Ray header, where the message names none.
@@ -225,6 +204,11 @@ void add_send_checksums(json& out, const std::string& body, const SendOptions& o
   }
 }
 
+// SQS's limits of a batch: its entries, and their messages' bytes together
+// (whatever the queue's MaximumMessageSize).
+constexpr std::size_t kMaxBatchEntries = 10;
+constexpr std::size_t kMaxBatchBytes = 1048576;
+
 // SQS batch entry ids: 1 to 80 letters, digits, '-' and '_'.
 bool valid_entry_id(const std::string& id) {
   if (id.empty() || id.size() > 80) return false;
@@ -233,56 +217,31 @@ bool valid_entry_id(const std::string& id) {
   });
 }
 
-// AWS's words for a receipt handle that is no handle of the queue: a batch
-// entry's name the handle; a single action's do not.
-constexpr const char* kInvalidHandle = "The input receipt handle is invalid.";
-std::string invalid_entry_handle(const std::string& handle) {
-  return "The input receipt handle \"" + handle + "\" is not a valid receipt handle.";
-}
-std::string not_available_for_visibility(const std::string& handle) {
-  return "Value " + handle +
-         " for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility "
-         "timeout change.";
-}
-
-// A refused send in AWS's words, where it has some; else empty.
-std::string send_error_message(const Queue& q, const std::error_code& ec) {
-  if (ec == Errc::message_too_large) {
-    return "One or more parameters are invalid. Reason: Message must be shorter than " +
-           std::to_string(q.maximum_message_size()) + " bytes.";
-  }
-  return {};
+// A refused send in AWS's words, where it has some; else with `detail` (see
+// to_sqs_error).
+SqsError send_error(const Queue& q, const std::error_code& ec, const std::string& detail = {}) {
+  if (ec == Errc::message_too_large) return errors::message_too_long(q.maximum_message_size());
+  return to_sqs_error(ec, detail);
 }
 
 // What a FIFO send must carry, with AWS's errors.
 void check_fifo_ids(const Queue& q, const SendOptions& o) {
-  if (o.group_id.empty()) raise("MissingParameter", "The request must contain the parameter MessageGroupId.");
-  if (o.deduplication_id.empty() && !q.content_based_deduplication()) {
-    raise("InvalidParameterValue",
-          "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
-          "explicitly");
-  }
+  if (o.group_id.empty()) raise(errors::missing_parameter("MessageGroupId"));
+  if (o.deduplication_id.empty() && !q.content_based_deduplication()) raise(errors::missing_deduplication_id());
 }
 
 // A batch's size, with AWS's errors; `entry` names its entries' shape
 // ("SendMessageBatchRequestEntry").
 void check_batch(const json& entries, const char* entry) {
-  if (!entries.is_array() || entries.empty()) {
-    raise("EmptyBatchRequest", std::string("There should be at least one ") + entry + " in the request.");
-  }
-  if (entries.size() > 10) {
-    raise("TooManyEntriesInBatchRequest",
-          "Maximum number of entries per request are 10. You have sent " + std::to_string(entries.size()) + ".");
+  if (!entries.is_array() || entries.empty()) raise(errors::empty_batch(entry));
+  if (entries.size() > kMaxBatchEntries) {
+    raise(errors::too_many_entries(kMaxBatchEntries, std::to_string(entries.size())));
   }
   std::set<std::string> ids;
   for (const json& e : entries) {
     const std::string id = optional_string(e, "Id");
-    if (!valid_entry_id(id)) {
-      raise("InvalidBatchEntryId",
-            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 "
-            "letters long.");
-    }
-    if (!ids.insert(id).second) raise("BatchEntryIdsNotDistinct", "Id " + quoted_input(id) + " repeated.");
+    if (!valid_entry_id(id)) raise(errors::bad_entry_id());
+    if (!ids.insert(id).second) raise(errors::entry_id_repeated(id));
   }
 }
 
@@ -326,13 +285,13 @@ std::string SqsService::queue_name(const json& p, const RequestContext& context)
   std::string url = optional_string(p, "QueueUrl");
   if (url.empty()) {
     if (!context.path_queue.empty()) return utf8(context.path_queue, "QueueUrl");  // the request path
-    raise("MissingParameter", "The request must contain the parameter QueueUrl.");
+    raise(errors::missing_parameter("QueueUrl"));
   }
   // http://host:port/<account>/<queue>, or just /<account>/<queue>: the queue is the last segment.
   while (url.ends_with("/")) url.pop_back();
   const std::size_t slash = url.rfind('/');
   std::string name = slash == std::string::npos ? url : url.substr(slash + 1);
-  if (name.empty()) raise("InvalidParameterValue", "QueueUrl does not name a queue.");
+  if (name.empty()) raise(errors::queue_url_without_queue());
   return name;
 }
 
@@ -387,24 +346,21 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       Queue q = open(queue_name(p, c));
       const std::string& handle = required_name(p, "ReceiptHandle");
       const std::error_code ec = q.delete_message(handle);
-      if (ec == Errc::receipt_handle_expired) {
-        raise("InvalidParameterValue",
-              "Value " + handle + " for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.");
-      }
+      if (ec == Errc::receipt_handle_expired) raise(errors::receipt_handle_expired(handle));
+      if (ec == Errc::invalid_receipt_handle) raise(errors::invalid_receipt_handle());
       // SQS: deleting with an older handle of a message succeeds (it may not delete).
-      if (ec && ec != Errc::stale_receipt_handle) {
-        raise(ec, ec == Errc::invalid_receipt_handle ? kInvalidHandle : std::string{});
-      }
+      if (ec && ec != Errc::stale_receipt_handle) raise(ec);
     } else if (action == "DeleteMessageBatch") {
       r = delete_message_batch(p, c);
     } else if (action == "ChangeMessageVisibility") {
       Queue q = open(queue_name(p, c));
       const std::string& handle = required_name(p, "ReceiptHandle");
       const auto timeout = optional_int(p, "VisibilityTimeout", 0, 43200);
-      if (!timeout) raise("MissingParameter", "The request must contain the parameter VisibilityTimeout.");
+      if (!timeout) raise(errors::missing_parameter("VisibilityTimeout"));
       const std::error_code ec = q.change_visibility(handle, static_cast<std::uint32_t>(*timeout));
-      if (ec == Errc::stale_receipt_handle) raise("InvalidParameterValue", not_available_for_visibility(handle));
-      if (ec) raise(ec, ec == Errc::invalid_receipt_handle ? kInvalidHandle : std::string{});
+      if (ec == Errc::stale_receipt_handle) raise(errors::not_available_for_visibility(handle));
+      if (ec == Errc::invalid_receipt_handle) raise(errors::invalid_receipt_handle());
+      if (ec) raise(ec);
     } else if (action == "ChangeMessageVisibilityBatch") {
       r = change_visibility_batch(p, c);
     } else if (action == "TagQueue") {
@@ -430,9 +386,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       } catch (const std::system_error& e) {
         // The library's unsupported_operation, in AWS's words.
         if (e.code() != Errc::unsupported_operation) throw;
-        raise("InvalidParameterValue",
-              "There is already a task running. Only one active task is allowed for a source queue arn at a given "
-              "time.");
+        raise(errors::move_task_running());
       }
     } else if (action == "CancelMessageMoveTask") {
       const std::string& handle = required_name(p, "TaskHandle");
@@ -441,7 +395,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       } catch (const std::system_error& e) {
         // An unknown handle: the library's resource_not_found, AWS's InvalidParameterValue.
         if (e.code() != Errc::resource_not_found) throw;
-        raise("InvalidParameterValue", "Value for parameter TaskHandle is invalid.");
+        raise(errors::unknown_task_handle());
       }
     } else if (action == "ListMessageMoveTasks") {
       const auto max = optional_int(p, "MaxResults", 1, 10).value_or(1);
@@ -461,7 +415,7 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
       }
       r["Results"] = results;
     } else {
-      raise("InvalidAction", "The action " + action + " is not valid for this endpoint.");
+      raise(errors::invalid_action(action));
     }
     return out;
   } catch (const SqsException& e) {
@@ -477,26 +431,21 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
   } catch (const std::system_error& e) {
     if (e.code() == Errc::queue_does_not_exist) {
       if (p.contains("QueueUrl")) forget(queue_name(p, c));
-      raise("QueueDoesNotExist", kNoSuchQueue);
+      raise(errors::no_such_queue());
     }
     std::string what = e.what();
     const std::string suffix = ": " + e.code().message();
     if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
     // A policy that AddPermission grows past the limit: SQS's message as it is.
-    if (e.code() == Errc::over_limit && what == kPolicyTooLarge) raise("OverLimit", kPolicyTooLarge);
+    if (e.code() == Errc::over_limit && what == kPolicyTooLarge) raise(errors::policy_too_large());
+    if (e.code() == Errc::invalid_queue_name) raise(errors::bad_queue_name());
     // A queue attribute: the daemon names it, or says why in SQS's words.
-    if (e.code() == Errc::invalid_queue_name) {
-      raise("InvalidParameterValue",
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
-    }
-    if (e.code() == Errc::invalid_attribute_name && what != e.code().message()) {
-      raise("InvalidAttributeName", "Unknown Attribute " + what + ".");
-    }
-    if (e.code() == Errc::invalid_attribute_value && what.starts_with("Value ")) raise("InvalidAttributeValue", what);
+    if (e.code() == Errc::invalid_attribute_name && what != e.code().message()) raise(errors::unknown_attribute(what));
+    if (e.code() == Errc::invalid_attribute_value && what.starts_with("Value ")) raise(e.code(), what);
     // A value out of range, the daemon naming only the attribute: AWS's words.
     if (e.code() == Errc::invalid_attribute_value && !what.empty() &&
         std::all_of(what.begin(), what.end(), [](char ch) { return std::isalpha(static_cast<unsigned char>(ch)); })) {
-      raise("InvalidAttributeValue", "Invalid value for the parameter " + what + ".");
+      raise(errors::invalid_attribute_value(what));
     }
     // A daemon answer already in Amazon SQS's words (a sentence: capital
     // first, full stop last), as it is; else shmq's words, with the detail.
@@ -559,7 +508,7 @@ json SqsService::purge_queue(const json& p, const RequestContext& c) {
     const auto now = Clock::now();
     auto it = last_purge_.find(name);
     if (it != last_purge_.end() && now - it->second < std::chrono::seconds(60)) {
-      raise("PurgeQueueInProgress", "Only one PurgeQueue operation on " + name + " is allowed every 60 seconds.");
+      raise(errors::purge_in_progress(name));
     }
     last_purge_[name] = now;
   }
@@ -574,7 +523,7 @@ json SqsService::send_message(const json& p, const RequestContext& c) {
   const SendOptions o = send_options(p, name.ends_with(".fifo"), c, body);
   if (name.ends_with(".fifo")) check_fifo_ids(q, o);
   SendResult sent;
-  if (auto ec = q.send(body, sent, o)) raise(ec, send_error_message(q, ec));
+  if (auto ec = q.send(body, sent, o)) raise(send_error(q, ec));
   json out{{"MessageId", sent.message_id}};
   add_send_checksums(out, body, o);
   if (!sent.sequence_number.empty()) out["SequenceNumber"] = sent.sequence_number;
@@ -596,7 +545,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
       entry.options = send_options(e, name.ends_with(".fifo"), c, entry.body);
       good.push_back(std::move(entry));
     } catch (const SqsException& ex) {
-      failed.push_back({{"Id", id}, {"SenderFault", true}, {"Code", ex.error().query_code}, {"Message", ex.what()}});
+      failed.push_back(failed_entry(id, ex.error()));
     }
   }
   // Batch-level rules (check_batch: ids too) cover every entry, good or not,
@@ -611,10 +560,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
       total += attr.size() + v.data_type.size() + v.string_value.size() + v.binary_value.size();
     }
   }
-  if (total > 1048576) {
-    raise("BatchRequestTooLong",
-          "Batch requests cannot be longer than 1048576 bytes. You have sent " + std::to_string(total) + " bytes.");
-  }
+  if (total > kMaxBatchBytes) raise(errors::batch_too_long(kMaxBatchBytes, total));
   // A FIFO entry without its group, or without the deduplication id its
   // queue needs, fails the whole request (nothing is sent), as AWS answers.
   if (name.ends_with(".fifo")) {
@@ -627,8 +573,7 @@ json SqsService::send_message_batch(const json& p, const RequestContext& c) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BatchEntryResult& r = results[i];
     if (r.error) {
-      const std::string message = send_error_message(q, r.error);
-      failed.push_back(failed_entry(r.id, r.error, message.empty() ? r.error.message() : message));
+      failed.push_back(failed_entry(r.id, send_error(q, r.error, r.error.message())));
       continue;
     }
     json s{{"Id", r.id}, {"MessageId", r.message_id}};
@@ -647,10 +592,9 @@ ActionOutcome SqsService::receive_message(const json& p, const RequestContext& c
   PendingReceive pending{name, open(name), {}, {}, {}};
   ReceiveOptions& o = pending.options;
   // Reasons in AWS's words.
-  o.max_messages = static_cast<std::uint32_t>(
-      optional_int(p, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.").value_or(1));
+  o.max_messages = static_cast<std::uint32_t>(optional_int(p, "MaxNumberOfMessages", 1, 10).value_or(1));
   if (auto v = optional_int(p, "VisibilityTimeout", 0, 43200)) o.visibility_timeout = static_cast<std::uint32_t>(*v);
-  std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.");
+  std::optional<std::int64_t> wait = optional_int(p, "WaitTimeSeconds", 0, 20);
   if (!wait) wait = pending.queue.receive_wait_time().count();  // the queue's default, from its segment
   wait = std::min<std::int64_t>(*wait, config_.max_wait.count());
   o.wait_time = std::chrono::milliseconds(0);
@@ -686,7 +630,7 @@ std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) 
   if (ec == Errc::segment_corrupt) forget(pending.queue_name);  // a queue made again later has a new segment
   if (ec == Errc::queue_does_not_exist) {
     forget(pending.queue_name);
-    raise("QueueDoesNotExist", kNoSuchQueue);
+    raise(errors::no_such_queue());
   }
   if (ec) raise(ec);
   if (messages.empty() && !last) return std::nullopt;
@@ -760,15 +704,14 @@ json SqsService::delete_message_batch(const json& p, const RequestContext& c) {
     if (!r.error || r.error == Errc::stale_receipt_handle) {
       out["Successful"].push_back({{"Id", r.id}});
     } else if (r.error == Errc::receipt_handle_expired) {
-      // As AWS answers a FIFO queue's batch entry.
-      out["Failed"].push_back({{"Id", r.id},
-                               {"SenderFault", true},
-                               {"Code", "ReceiptHandleIsInvalid"},
-                               {"Message", "The receipt handle has expired"}});
+      out["Failed"].push_back(failed_entry(r.id, errors::entry_receipt_handle_expired()));  // as AWS answers FIFO's
+    } else if (r.error == Errc::queue_busy) {
+      out["Failed"].push_back(failed_entry(r.id, entry_error(r.error)));
     } else {
-      const bool busy = r.error == Errc::queue_busy;
-      out["Failed"].push_back(
-          failed_entry(r.id, r.error, busy ? r.error.message() : invalid_entry_handle(handles[r.id])));
+      // A handle that is not the queue's, in AWS's words, under the library's code.
+      SqsError e = entry_error(r.error);
+      e.message = errors::invalid_entry_receipt_handle(handles[r.id]).message;
+      out["Failed"].push_back(failed_entry(r.id, e));
     }
   }
   return out;
@@ -799,12 +742,10 @@ json SqsService::change_visibility_batch(const json& p, const RequestContext& c)
       out["Successful"].push_back({{"Id", r.id}});
     } else {
       const std::string& handle = handles[r.id];
-      std::string message = r.error.message();
-      if (r.error == Errc::invalid_receipt_handle) message = invalid_entry_handle(handle);
-      if (r.error == Errc::stale_receipt_handle) message = not_available_for_visibility(handle);
-      json entry = failed_entry(r.id, r.error, message);
-      if (r.error == Errc::stale_receipt_handle) entry["Code"] = "InvalidParameterValue";
-      out["Failed"].push_back(std::move(entry));
+      SqsError e = entry_error(r.error);
+      if (r.error == Errc::invalid_receipt_handle) e = errors::invalid_entry_receipt_handle(handle);
+      if (r.error == Errc::stale_receipt_handle) e = errors::not_available_for_visibility(handle);
+      out["Failed"].push_back(failed_entry(r.id, e));
     }
   }
   return out;

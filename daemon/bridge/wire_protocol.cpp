@@ -32,10 +32,10 @@ std::string form_decode(std::string_view s) {
     if (s[i] == '+') {
       out.push_back(' ');
     } else if (s[i] == '%') {
-      if (i + 2 >= s.size()) raise("MalformedQueryString", "bad percent-encoding");
+      if (i + 2 >= s.size()) raise(errors::bad_percent_encoding());
       const int hi = hex_value(s[i + 1]);
       const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) raise("MalformedQueryString", "bad percent-encoding");
+      if (hi < 0 || lo < 0) raise(errors::bad_percent_encoding());
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else {
@@ -55,46 +55,38 @@ constexpr std::size_t kMaxQueryKeySegments = 10;
 constexpr std::size_t kMaxQueryParameters = 1000;
 
 // How many items each flattened list may have: an index past it is refused
-// before anything is built, with the error SQS gives for that many items.
+// before anything is built, with the error SQS gives for that many items
+// (errors::too_many_items, counting `items`; a batch's entries:
+// errors::too_many_entries).
 struct ListRule {
   std::string_view member;  // the segment before the index, e.g. "MessageAttribute"
   std::size_t max_items;
-  std::string_view shape;
-  std::string_view message;  // "{n}" is the index, "{max}" the limit
+  std::string_view items;  // as AWS's error counts them, e.g. "message attributes"; empty for entries
 };
 
-constexpr std::string_view kTooManyEntries = "Maximum number of entries per request are {max}. You have sent {n}.";
 constexpr std::array kListRules{
-    ListRule{"Entry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
-    ListRule{"SendMessageBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
-    ListRule{"DeleteMessageBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
-    ListRule{"ChangeMessageVisibilityBatchRequestEntry", 10, "TooManyEntriesInBatchRequest", kTooManyEntries},
-    ListRule{"MessageAttribute", 10, "InvalidParameterValue",
-             "Number of message attributes [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"MessageSystemAttribute", 10, "InvalidParameterValue",
-             "Number of message system attributes [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"Entry", 10, ""},
+    ListRule{"SendMessageBatchRequestEntry", 10, ""},
+    ListRule{"DeleteMessageBatchRequestEntry", 10, ""},
+    ListRule{"ChangeMessageVisibilityBatchRequestEntry", 10, ""},
+    ListRule{"MessageAttribute", 10, "message attributes"},
+    ListRule{"MessageSystemAttribute", 10, "message system attributes"},
     // Queue attributes, and the names of queue and message system attributes:
     // SQS has fewer than 32 of each.
-    ListRule{"Attribute", 32, "InvalidParameterValue",
-             "Number of attributes [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"AttributeName", 32, "InvalidParameterValue",
-             "Number of attribute names [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"MessageSystemAttributeName", 32, "InvalidParameterValue",
-             "Number of attribute names [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"MessageAttributeName", 32, "InvalidParameterValue",
-             "Number of message attribute names [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"Attribute", 32, "attributes"},
+    ListRule{"AttributeName", 32, "attribute names"},
+    ListRule{"MessageSystemAttributeName", 32, "attribute names"},
+    ListRule{"MessageAttributeName", 32, "message attribute names"},
     // Above a queue's 50 tags: the daemon refuses 51 to 1000 in AWS's words,
     // which name the queue.
-    ListRule{"Tag", 1000, "InvalidParameterValue", "Number of tags [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"TagKey", 50, "InvalidParameterValue", "Number of tag keys [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"AWSAccountId", 100, "InvalidParameterValue",
-             "Number of account ids [{n}] exceeds the allowed maximum [{max}]."},
-    ListRule{"ActionName", 16, "InvalidParameterValue", "Number of actions [{n}] exceeds the allowed maximum [{max}]."},
+    ListRule{"Tag", 1000, "tags"},
+    ListRule{"TagKey", 50, "tag keys"},
+    ListRule{"AWSAccountId", 100, "account ids"},
+    ListRule{"ActionName", 16, "actions"},
 };
 // Lists SQS does not have (a client's typo, or list values of message
 // attributes, which SQS refuses later anyway).
-constexpr ListRule kOtherList{"", 10, "InvalidParameterValue",
-                              "Number of list items [{n}] exceeds the allowed maximum [{max}]."};
+constexpr ListRule kOtherList{"", 10, "list items"};
 
 const ListRule& list_rule(std::string_view member) {
   for (const ListRule& rule : kListRules) {
@@ -108,13 +100,8 @@ bool all_digits(std::string_view s) {
 }
 
 [[noreturn]] void refuse_index(const ListRule& rule, std::string_view index) {
-  std::string message(rule.message);
-  const auto replace = [&](std::string_view from, std::string_view to) {
-    if (const std::size_t at = message.find(from); at != std::string::npos) message.replace(at, from.size(), to);
-  };
-  replace("{n}", quoted_input(index, 24));
-  replace("{max}", std::to_string(rule.max_items));
-  raise(std::string(rule.shape), message);
+  if (rule.items.empty()) raise(errors::too_many_entries(rule.max_items, index));
+  raise(errors::too_many_items(rule.items, index, rule.max_items));
 }
 
 // A 1-based list index, within what its list allows.
@@ -125,9 +112,7 @@ std::size_t list_index(std::string_view member, std::string_view segment, const 
   if (ec != std::errc{} || ptr != segment.data() + segment.size() || index > rule.max_items) {
     refuse_index(rule, segment);
   }
-  if (index == 0) {
-    raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid: lists count from 1.");
-  }
+  if (index == 0) raise(errors::list_index_zero(key));
   return index;
 }
 
@@ -148,19 +133,16 @@ void put(FormNode& root, const std::string& key, std::string value) {
   for (;;) {
     const std::size_t dot = rest.find('.');
     segments.push_back(rest.substr(0, dot));
-    if (segments.size() > kMaxQueryKeySegments) {
-      raise("MalformedQueryString", "The query parameter " + quoted_input(key, 64) + " is nested deeper than " +
-                                        std::to_string(kMaxQueryKeySegments) + " levels.");
-    }
+    if (segments.size() > kMaxQueryKeySegments) raise(errors::query_key_too_deep(key, kMaxQueryKeySegments));
     if (dot == std::string_view::npos) break;
     rest.remove_prefix(dot + 1);
   }
   FormNode* node = &root;
   std::string_view previous;
   for (const std::string_view segment : segments) {
-    if (segment.empty()) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid.");
+    if (segment.empty()) raise(errors::bad_query_key(key));
     if (all_digits(segment)) {
-      if (node == &root) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not valid.");
+      if (node == &root) raise(errors::bad_query_key(key));
       node = &node->items[list_index(previous, segment, key)];
     } else {
       auto it = node->members.find(segment);
@@ -175,10 +157,7 @@ void put(FormNode& root, const std::string& key, std::string value) {
 // A value, a structure or a list, never two of them: "Attribute.1.Name=a&Attribute.1.Name.x=b" names nothing.
 json to_json(const FormNode& node, const std::string& path) {
   const int kinds = (node.value ? 1 : 0) + (node.members.empty() ? 0 : 1) + (node.items.empty() ? 0 : 1);
-  if (kinds > 1) {
-    raise("MalformedQueryString",
-          "The query parameter " + quoted_input(path) + " is given both as a value and as a structure or list.");
-  }
+  if (kinds > 1) raise(errors::value_and_structure(path));
   if (node.value) return *node.value;
   if (!node.items.empty()) {
     json list = json::array();
@@ -197,16 +176,11 @@ json to_json(const FormNode& node, const std::string& path) {
 json pairs_to_map(const json& list, const char* member, const char* key_field, const char* value_field) {
   json map = json::object();
   if (!list.is_array()) return map;
+  const std::string parameter = std::string(member) + ".N." + key_field;  // as errors name it
   for (const json& item : list) {
     const auto key = item.is_object() ? item.find(key_field) : item.end();
-    if (!item.is_object() || key == item.end()) {
-      raise("MissingParameter",
-            std::string("The request must contain the parameter ") + member + ".N." + key_field + ".");
-    }
-    if (!key->is_string()) {
-      raise("InvalidParameterValue",
-            std::string("Value for parameter ") + member + ".N." + key_field + " must be a string.");
-    }
+    if (!item.is_object() || key == item.end()) raise(errors::missing_parameter(parameter));
+    if (!key->is_string()) raise(errors::not_a_string(parameter));
     map[key->get<std::string>()] = item.value(value_field, json(""));
   }
   return map;
@@ -388,11 +362,8 @@ json parse_query_params(std::string_view form) {
     const std::size_t eq = pair.find('=');
     const std::string key = form_decode(pair.substr(0, eq));
     if (key.empty()) continue;
-    if (++parameters > kMaxQueryParameters) {
-      raise("MalformedQueryString",
-            "The request has more than " + std::to_string(kMaxQueryParameters) + " query parameters.");
-    }
-    if (!valid_utf8(key)) raise("MalformedQueryString", "The query parameter " + quoted_input(key) + " is not UTF-8.");
+    if (++parameters > kMaxQueryParameters) raise(errors::too_many_query_parameters(kMaxQueryParameters));
+    if (!valid_utf8(key)) raise(errors::query_key_not_utf8(key));
     put(root, key, eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1)));
   }
   json tree = to_json(root, "");
@@ -417,18 +388,13 @@ json parse_json_params(std::string_view body) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) {
-        raise("InvalidParameterValue",
-              "The request body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels.");
-      }
+      if (++depth > kMaxJsonDepth) raise(errors::json_too_deep(kMaxJsonDepth));
     } else if ((c == '}' || c == ']') && depth > 0) {
       --depth;
     }
   }
   json params = json::parse(body, nullptr, false);
-  if (params.is_discarded() || !params.is_object()) {
-    raise("InvalidParameterValue", "The request body is not a JSON object.");
-  }
+  if (params.is_discarded() || !params.is_object()) raise(errors::not_a_json_object());
   return params;
 }
 
@@ -476,11 +442,11 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 std::string base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) raise("InvalidParameterValue", "a binary value is not valid base64");
+  if (text.size() % 4 != 0) raise(errors::not_base64());
   std::string out(3 * text.size() / 4, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) raise("InvalidParameterValue", "a binary value is not valid base64");
+  if (n < 0) raise(errors::not_base64());
   // EVP_DecodeBlock counts the padding as zero bytes: take them off.
   std::size_t size = static_cast<std::size_t>(n);
   if (text.ends_with("==")) {
