@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 
 #include "control_protocol.hpp"
 #include "shmq/error.hpp"
+#include "shmq/version.hpp"
 
 namespace shmq::daemon {
 
@@ -338,6 +340,7 @@ std::string ControlServer::answer(std::string_view packet) {
 // missing queue is queue_does_not_exist before anything else is read).
 const ControlServer::Op ControlServer::kOps[] = {
     {"hello", &ControlServer::hello, false},
+    {"health", &ControlServer::health, false},
     {"list_queues", &ControlServer::list_queues, false},
     {"create_queue", &ControlServer::create_queue, false},
     {"start_message_move_task", &ControlServer::start_message_move_task, false},
@@ -377,6 +380,22 @@ json ControlServer::handle(const json& request) {
 }
 
 json ControlServer::hello(const Request&) { return {{"ok", true}, {"namespace", config_.ns}}; }
+
+// Answered only once the queues are attached and their reapers run (the
+// control loop starts after both); a stopping daemon answers nothing.
+json ControlServer::health(const Request&) {
+  const QueueRegistry::Health h = registry_.health();
+  const auto uptime = std::chrono::steady_clock::now() - started_;
+  return {{"ok", true},
+          {"status", "serving"},
+          {"version", std::string(kVersion)},
+          {"namespace", config_.ns},
+          {"pid", ::getpid()},
+          {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+          {"queues", h.queues},
+          {"refused_queues", h.refused},
+          {"reaper_threads", h.reaper_threads}};
+}
 
 json ControlServer::list_queues(const Request& r) {
   return {{"ok", true}, {"queues", registry_.names(r.body.value("prefix", ""))}};

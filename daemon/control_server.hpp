@@ -75,6 +75,7 @@ class ControlServer {
   };
   static const Op kOps[];
   nlohmann::json hello(const Request& r);
+  nlohmann::json health(const Request& r);
   nlohmann::json list_queues(const Request& r);
   nlohmann::json create_queue(const Request& r);
   nlohmann::json start_message_move_task(const Request& r);
@@ -112,6 +113,7 @@ class ControlServer {
   bool allowed(uid_t uid, gid_t gid) const;
 
   const DaemonConfig& config_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   QueueRegistry& registry_;
   MessageMoveTasks move_tasks_{registry_};
   const pid_t self_;

@@ -737,6 +737,17 @@ std::vector<std::string> QueueRegistry::names(const std::string& prefix) const {
   return out;
 }
 
+QueueRegistry::Health QueueRegistry::health() const {
+  Health h;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, queue] : queues_) h.queues += queue->failed() ? 0 : 1;
+    h.refused = refused_.size();
+  }
+  h.reaper_threads = reapers_.thread_count();
+  return h;
+}
+
 std::uint64_t QueueRegistry::reclaim(pid_t pid) {
   std::uint64_t freed = 0;
   for (const auto& queue : all()) {

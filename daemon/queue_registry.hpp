@@ -178,6 +178,15 @@ class QueueRegistry {
   std::shared_ptr<ManagedQueue> find(const std::string& name);
   std::vector<std::string> names(const std::string& prefix) const;
 
+  // What a health check reports: the queues served, those whose segments
+  // were refused, and the reaper threads that serve them.
+  struct Health {
+    std::size_t queues = 0;
+    std::size_t refused = 0;
+    std::size_t reaper_threads = 0;
+  };
+  Health health() const;
+
   // "arn:aws:sqs:<region>:<account>:<name>", as SQS names queues.
   std::string arn(const std::string& name) const;
   // The queue name an ARN of this daemon's names; empty if it names none.

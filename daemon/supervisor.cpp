@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +84,19 @@ void warn_if_dev_shm_small(const DaemonConfig& config) {
 
 }  // namespace
 
+namespace {
+
+// Tells a service manager (systemd's Type=notify) that the daemon serves:
+// its queues are attached, their reapers run, the control socket and the
+// bridge (if any) accept. Nothing happens without NOTIFY_SOCKET.
+void notify_ready(const DaemonConfig& config) {
+  const std::string state = "READY=1\nSTATUS=serving namespace " + config.ns;
+  const int sent = ::sd_notify(0, state.c_str());
+  if (sent < 0) spdlog::warn("could not tell the service manager that shmqd is ready: {}", std::strerror(-sent));
+}
+
+}  // namespace
+
 int Supervisor::run() {
   raise_fd_limit();
   auto logger = spdlog::stderr_color_mt("shmqd");
@@ -141,6 +155,7 @@ int Supervisor::run() {
         sqs->start();
         if (!config_.bridge_port_file.empty()) std::ofstream(config_.bridge_port_file) << sqs->port() << "\n";
         log_bridge_access(config_, *sqs);
+        notify_ready(config_);
       } catch (const std::exception& e) {
         spdlog::critical("SQS bridge: {}", e.what());
         // A daemon asked for a bridge and without one is not what was asked:
@@ -150,7 +165,9 @@ int Supervisor::run() {
       }
     });
   }
+  if (!config_.bridge) notify_ready(config_);
   server.run(stop_fd);
+  ::sd_notify(0, "STOPPING=1");
   server.close_connections();  // a bridge request waiting on the control socket fails now
   if (bridge_starter.joinable()) bridge_starter.join();
   if (sqs) sqs->stop();

@@ -112,6 +112,19 @@ std::vector<MessageMoveTask> Client::list_message_move_tasks(std::string_view so
   return out;
 }
 
+DaemonHealth Client::health() {
+  const json h = connection_->call({{"op", "health"}});
+  DaemonHealth out;
+  out.status = h.at("status");
+  out.version = h.at("version");
+  out.pid = h.at("pid");
+  out.uptime_seconds = h.at("uptime_seconds");
+  out.queues = h.at("queues");
+  out.refused_queues = h.at("refused_queues");
+  out.reaper_threads = h.at("reaper_threads");
+  return out;
+}
+
 QueueStats Client::stats(std::string_view name) {
   const json s = connection_->call({{"op", "stats"}, {"name", name}}).at("stats");
   QueueStats out;

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost-dev libboost-program-options-dev libboost-system-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   awscli python3-boto3 python3-pytest

@@ -1,6 +1,44 @@
 #include "sqs_bridge.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace shmq::bridge {
+
+namespace {
+
+namespace http = boost::beast::http;
+
+// GET /health: off the SQS API (no queue URL is one path segment long).
+bool is_health_check(const HttpRequest& req) {
+  const std::string_view target = req.target();
+  return req.method() == http::verb::get && target.substr(0, target.find('?')) == "/health";
+}
+
+// 200 with the daemon's health while it serves; 503 when it does not answer
+// (stopping, or its control socket gone), for load balancers and probes.
+HttpResponse health_answer(Client& client) {
+  HttpResponse r;
+  nlohmann::json body;
+  try {
+    const DaemonHealth h = client.health();
+    r.result(http::status::ok);
+    body = {{"status", h.status},
+            {"version", h.version},
+            {"uptime_seconds", h.uptime_seconds},
+            {"queues", h.queues},
+            {"refused_queues", h.refused_queues},
+            {"reaper_threads", h.reaper_threads}};
+  } catch (const std::exception& e) {
+    r.result(http::status::service_unavailable);
+    body = {{"status", "unavailable"}, {"reason", e.what()}};
+  }
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::cache_control, "no-store");
+  r.body() = body.dump() + "\n";
+  return r;
+}
+
+}  // namespace
 
 SqsBridge::SqsBridge(BridgeOptions options) : options_(std::move(options)), client_(Client::Options{options_.ns}) {
   handler_ = std::make_unique<SqsRequestHandler>(client_, options_.sqs, options_.credentials);
@@ -46,6 +84,7 @@ bool SqsBridge::admit(const HttpRequest& req, HttpServer::Reply& reply) {
 
 void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) {
   if (!admit(req, reply)) return;
+  if (is_health_check(req)) return reply(health_answer(client_));
   handler_->handle(std::move(req), reply);
 }
 

@@ -104,6 +104,10 @@ class Client {
 
   QueueStats stats(std::string_view name);
 
+  // The daemon's health: throws daemon_unavailable if it does not answer
+  // (not running, starting, or stopping).
+  DaemonHealth health();
+
   // Maps the queue. Throws queue_does_not_exist.
   Queue open_queue(std::string_view name);
 

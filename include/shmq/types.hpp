@@ -155,6 +155,18 @@ struct QueueStats {
   std::uint64_t sleeping_receivers = 0;  // receives asleep waiting for messages now
 };
 
+// A daemon's answer to a health check (Client::health): it answers once its
+// queues are attached and their reapers run, and not while it stops.
+struct DaemonHealth {
+  std::string status;  // "serving"
+  std::string version;
+  std::uint64_t pid = 0;
+  std::uint64_t uptime_seconds = 0;
+  std::uint64_t queues = 0;          // served
+  std::uint64_t refused_queues = 0;  // segments refused at attach (see shmqctl delete-queue)
+  std::uint64_t reaper_threads = 0;
+};
+
 // Sizing of a queue's segment, fixed at creation (not an SQS attribute).
 // The slots and payload space are address space, backed only as messages
 // need them and given back once the queue is empty; memory_bytes is what

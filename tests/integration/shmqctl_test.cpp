@@ -40,13 +40,15 @@ TEST_F(Shmqctl, UsageListsTheCommandsTheseTestsCover) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("usage: shmqctl"), std::string::npos) << help.out;
   // If this fails, a command was added or renamed: cover it in this file.
-  EXPECT_EQ(usage_commands(help.out),
-            (std::set<std::string>{"create-queue", "delete-queue", "list-queues", "get-attributes", "set-attributes",
-                                   "purge", "send", "receive", "peek", "delete", "change-visibility", "stats",
-                                   // covered in shmqctl_issue3_test.cpp
-                                   "tag-queue", "untag-queue", "list-tags", "add-permission", "remove-permission",
-                                   "list-dead-letter-source-queues", "start-move-task", "cancel-move-task",
-                                   "list-move-tasks"}));
+  EXPECT_EQ(
+      usage_commands(help.out),
+      (std::set<std::string>{"create-queue", "delete-queue", "list-queues", "get-attributes", "set-attributes", "purge",
+                             "send", "receive", "peek", "delete", "change-visibility", "stats",
+                             // covered in shmqctl_issue3_test.cpp
+                             "tag-queue", "untag-queue", "list-tags", "add-permission", "remove-permission",
+                             "list-dead-letter-source-queues", "start-move-task", "cancel-move-task", "list-move-tasks",
+                             // covered in tests/clients/python/test_health.py
+                             "health"}));
 }
 
 TEST_F(Shmqctl, QueueAdministration) {

@@ -27,6 +27,7 @@ commands:
                                            create a queue (attributes as SQS names them; tags)
   delete-queue NAME                        delete a queue and its messages
   list-queues [--prefix P]                 list queues
+  health                                   is the daemon serving? (exit 0; 1 if it does not answer)
   get-attributes NAME [--names N]...       show queue attributes (default: All)
   set-attributes NAME -a KEY=VALUE...      change queue attributes
   purge NAME                               delete every message of a queue
@@ -316,6 +317,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         {"create-queue", {1, 1}},
         {"delete-queue", {1, 1}},
         {"list-queues", {0, 0}},
+        {"health", {0, 0}},
         {"get-attributes", {1, 1}},
         {"set-attributes", {1, 1}},
         {"purge", {1, 1}},
@@ -374,7 +376,19 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
     check_range("--rate", rate, 1, 500, "MaxNumberOfMessagesPerSecond");
     Client client(Client::Options{ns});
 
-    if (command == "create-queue") {
+    if (command == "health") {
+      // Reached only when the daemon answers: else the Client above threw
+      // daemon_unavailable, exit status 1.
+      const DaemonHealth h = client.health();
+      print(out, as_json,
+            json{{"status", h.status},
+                 {"version", h.version},
+                 {"pid", h.pid},
+                 {"uptime_seconds", h.uptime_seconds},
+                 {"queues", h.queues},
+                 {"refused_queues", h.refused_queues},
+                 {"reaper_threads", h.reaper_threads}});
+    } else if (command == "create-queue") {
       client.create_queue(args[0], attributes, std::nullopt, tags);
       print(out, as_json, json{{"created", args[0]}});
     } else if (command == "delete-queue") {
