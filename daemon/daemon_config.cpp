@@ -32,16 +32,10 @@ std::optional<mode_t> owner_rw_mode(const std::string& text) {
   return static_cast<mode_t>(mode);
 }
 
-// The 1-based line of `path` that a config-file error is about: the line
-// setting the option the error names (keys under a [section] are
-// "section.key"; its second for one set twice), else the first line that is neither blank, a comment, a
+// The 1-based line of `path` that sets `option` (keys under a [section] are
+// "section.key"; the second such line when `repeated`), else the first line that is neither blank, a comment, a
 // section header nor KEY = VALUE; 0 when none is.
-std::size_t config_error_line(const std::string& path, const po::error& error) {
-  std::string option;
-  if (const auto* named = dynamic_cast<const po::error_with_option_name*>(&error)) {
-    option = named->get_option_name();
-    if (option.starts_with("--")) option.erase(0, 2);
-  }
+std::size_t config_line(const std::string& path, const std::string& option, bool repeated) {
   const auto trim = [](std::string text) {
     const auto first = text.find_first_not_of(" \t\r");
     if (first == std::string::npos) return std::string{};
@@ -52,8 +46,6 @@ std::size_t config_error_line(const std::string& path, const po::error& error) {
   std::string section;
   std::size_t malformed = 0;
   std::size_t found = 0;
-  // An option given twice: the second time is the mistake.
-  const bool repeated = dynamic_cast<const po::multiple_occurrences*>(&error) != nullptr;
   for (std::size_t number = 1; std::getline(in, line); ++number) {
     line = trim(line.substr(0, line.find('#')));
     if (line.empty()) continue;
@@ -72,6 +64,78 @@ std::size_t config_error_line(const std::string& path, const po::error& error) {
     }
   }
   return found != 0 ? found : malformed;
+}
+
+std::size_t config_error_line(const std::string& path, const po::error& error) {
+  std::string option;
+  if (const auto* named = dynamic_cast<const po::error_with_option_name*>(&error)) {
+    option = named->get_option_name();
+    if (option.starts_with("--")) option.erase(0, 2);
+  }
+  // An option given twice: the second time is the mistake.
+  return config_line(path, option, dynamic_cast<const po::multiple_occurrences*>(&error) != nullptr);
+}
+
+std::string at_line(const std::string& path, std::size_t line) {
+  return path + (line ? ":" + std::to_string(line) : std::string{}) + ": ";
+}
+
+// A [queue.NAME] section's key ("queue.NAME.KEY", NAME perhaps ending in
+// .fifo) into `queues`: SQS attribute names as they are; dead-letter-queue,
+// max-receive-count and tags (KEY=VALUE,...) are shmq's. Throws
+// std::runtime_error naming what is wrong.
+void declare_queue_setting(std::vector<DeclaredQueue>& queues, const std::string& option, const std::string& value) {
+  const std::string rest = option.substr(std::string_view("queue.").size());
+  const std::size_t dot = rest.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) {
+    throw std::runtime_error("'" + option + "': queue settings go under [queue.NAME] as KEY = VALUE");
+  }
+  const std::string name = rest.substr(0, dot);
+  const std::string key = rest.substr(dot + 1);
+  auto q = std::find_if(queues.begin(), queues.end(), [&](const DeclaredQueue& d) { return d.name == name; });
+  if (q == queues.end()) q = queues.insert(queues.end(), DeclaredQueue{name, {}, {}, {}, 0});
+  if (key == "dead-letter-queue") {
+    q->dead_letter_queue = value;
+  } else if (key == "max-receive-count") {
+    std::size_t used = 0;
+    unsigned long n = 0;
+    try {
+      n = std::stoul(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != value.size() || n < 1 || n > 1000) {
+      throw std::runtime_error("'" + option + " = " + value + "': from 1 to 1000");
+    }
+    q->max_receive_count = static_cast<std::uint32_t>(n);
+  } else if (key == "tags") {
+    std::size_t start = 0;
+    while (start < value.size()) {
+      const std::size_t end = std::min(value.find(',', start), value.size());
+      const std::string pair = value.substr(start, end - start);
+      const std::size_t eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw std::runtime_error("'" + option + " = " + value + "': tags are KEY=VALUE,KEY=VALUE");
+      }
+      q->tags[pair.substr(0, eq)] = pair.substr(eq + 1);
+      start = end + 1;
+    }
+  } else {
+    q->attributes[key] = value;
+  }
+}
+
+// The queues declared, checked for what needs no daemon: a dead-letter
+// queue comes with its maxReceiveCount.
+void check_declared_queues(const std::vector<DeclaredQueue>& queues) {
+  for (const DeclaredQueue& q : queues) {
+    if (q.dead_letter_queue.empty() != (q.max_receive_count == 0)) {
+      throw std::runtime_error("[queue." + q.name + "]: dead-letter-queue and max-receive-count go together");
+    }
+    if (q.attributes.contains("RedrivePolicy") && !q.dead_letter_queue.empty()) {
+      throw std::runtime_error("[queue." + q.name + "]: RedrivePolicy or dead-letter-queue, not both");
+    }
+  }
 }
 
 }  // namespace
@@ -157,12 +221,30 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot read config file " + path);
     try {
-      po::store(po::parse_config_file(in, settings), vm);
+      // [queue.NAME] sections are not options: they declare queues. Any
+      // other key no option has is an error, reported as Boost reports it.
+      const po::parsed_options parsed = po::parse_config_file(in, settings, true);
+      for (const po::option& o : parsed.options) {
+        if (!o.unregistered) continue;
+        if (!o.string_key.starts_with("queue.")) throw po::unknown_option(o.string_key);
+        try {
+          declare_queue_setting(config.queues, o.string_key, o.value.empty() ? std::string{} : o.value.front());
+        } catch (const po::error&) {
+          throw;
+        } catch (const std::runtime_error& e) {
+          throw std::runtime_error(at_line(path, config_line(path, o.string_key, false)) + e.what());
+        }
+      }
+      try {
+        check_declared_queues(config.queues);
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(path + ": " + e.what());
+      }
+      po::store(parsed, vm);
       po::notify(vm);
     } catch (const po::error& e) {
       // Boost names the option, not where it is: say the file and the line.
-      const std::size_t line = config_error_line(path, e);
-      throw std::runtime_error(path + (line ? ":" + std::to_string(line) : std::string{}) + ": " + e.what());
+      throw std::runtime_error(at_line(path, config_error_line(path, e)) + e.what());
     }
   }
   po::notify(vm);

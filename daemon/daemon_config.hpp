@@ -12,6 +12,16 @@
 
 namespace shmq::daemon {
 
+// A queue the config file declares ([queue.NAME] sections): created at
+// start-up, or checked if it exists (see docs/declared-queues.md).
+struct DeclaredQueue {
+  std::string name;
+  std::map<std::string, std::string> attributes;  // SQS attribute names, as CreateQueue takes them
+  std::map<std::string, std::string> tags;
+  std::string dead_letter_queue;  // a queue name; with max_receive_count, the RedrivePolicy
+  std::uint32_t max_receive_count = 0;
+};
+
 struct DaemonConfig {
   std::string ns = "default";                        // --namespace
   std::string log_level = "info";                    // --log-level
@@ -42,6 +52,7 @@ struct DaemonConfig {
   std::map<std::string, std::string> auth;      // --auth KEY:SECRET: verify SigV4 with these
   std::vector<std::string> cors_allow_origins;  // --cors-allow-origin: web origins served ("*": any)
   std::vector<std::string> allow_hosts;         // --allow-host: more Host names a loopback bridge takes
+  std::vector<DeclaredQueue> queues;            // [queue.NAME] sections of the config file, in file order
 };
 
 // Parses argv (and --config FILE). Returns nullopt after printing --help or

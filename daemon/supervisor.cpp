@@ -9,16 +9,20 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "control_server.hpp"
 #include "fault_guard.hpp"
 #include "queue_registry.hpp"
+#include "shmq/error.hpp"
 #include "sqs_bridge.hpp"
 
 namespace shmq::daemon {
@@ -95,6 +99,46 @@ void notify_ready(const DaemonConfig& config) {
   if (sent < 0) spdlog::warn("could not tell the service manager that shmqd is ready: {}", std::strerror(-sent));
 }
 
+// The queues of the config file: created, or, if they exist, checked. One
+// that exists with other attributes is reported and left as it is. A
+// dead-letter queue is made before the queues that name it. Throws
+// std::runtime_error for a queue that cannot be made as declared.
+void make_declared_queues(const DaemonConfig& config, QueueRegistry& registry) {
+  std::vector<const DeclaredQueue*> pending;
+  for (const DeclaredQueue& q : config.queues) pending.push_back(&q);
+  const auto declared_later = [&](const std::string& name) {
+    return std::any_of(pending.begin(), pending.end(), [&](const DeclaredQueue* p) { return p->name == name; });
+  };
+  while (!pending.empty()) {
+    // The first whose dead-letter queue is made already (or not declared
+    // here: it must exist); a cycle of declared queues falls through to
+    // the first, whose redrive target then does not exist yet.
+    auto next = std::find_if(pending.begin(), pending.end(), [&](const DeclaredQueue* q) {
+      return q->dead_letter_queue.empty() || q->dead_letter_queue == q->name || !declared_later(q->dead_letter_queue);
+    });
+    if (next == pending.end()) next = pending.begin();
+    const DeclaredQueue& q = **next;
+    pending.erase(next);
+    Attributes attributes = q.attributes;
+    if (q.name.ends_with(".fifo")) attributes.try_emplace("FifoQueue", "true");
+    if (!q.dead_letter_queue.empty()) {
+      attributes["RedrivePolicy"] = nlohmann::json{{"deadLetterTargetArn", registry.arn(q.dead_letter_queue)},
+                                                   {"maxReceiveCount", std::to_string(q.max_receive_count)}}
+                                        .dump();
+    }
+    try {
+      registry.create(q.name, attributes, std::nullopt, q.tags);
+      spdlog::info("queue {} (config file): ready", q.name);
+    } catch (const std::system_error& e) {
+      if (e.code() != Errc::queue_name_exists) {
+        throw std::runtime_error("config file, [queue." + q.name + "]: " + e.what());
+      }
+      spdlog::warn("queue {} exists with attributes other than the config file's; left as it is ({})", q.name,
+                   e.what());
+    }
+  }
+}
+
 }  // namespace
 
 int Supervisor::run() {
@@ -124,6 +168,7 @@ int Supervisor::run() {
   QueueRegistry registry(config_);
   ControlServer server(config_, registry);  // fails if another daemon has the namespace
   for (pid_t pid : registry.attach_existing()) server.watch_process(pid);
+  make_declared_queues(config_, registry);
   spdlog::info("shmqd serving namespace '{}' (pid {})", config_.ns, ::getpid());
 
   // The bridge is a client of this daemon: it connects to the control socket,

@@ -103,10 +103,11 @@ class CliError(Exception):
 class Daemon:
     """One shmqd with its bridge on a free port (or where `listen` says);
     stop() ends it with SIGTERM and removes its segments. `preexec` runs in
-    the child before exec (e.g. to set resource limits)."""
+    the child before exec (e.g. to set resource limits). `ns`: serve that
+    namespace (say, the segments an earlier daemon left) instead of a new one."""
 
-    def __init__(self, extra_args=(), listen="127.0.0.1:0", preexec=None):
-        self.ns = f"pyc{os.getpid()}x{next(_namespaces)}"
+    def __init__(self, extra_args=(), listen="127.0.0.1:0", preexec=None, ns=None):
+        self.ns = ns or f"pyc{os.getpid()}x{next(_namespaces)}"
         self.dir = tempfile.mkdtemp(prefix=f"shmq-{self.ns}-")
         port_file = Path(self.dir) / "port"
         self.log_path = Path(self.dir) / "shmqd.log"
