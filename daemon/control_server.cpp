@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -502,6 +503,11 @@ json ControlServer::stats(const Request& r) {
   const detail::SegmentHeader& h = q.header();
   const detail::QueueCore::Stats stats = q.core().stats();
   const detail::Counts& c = stats.counts;
+  // The oldest message not deleted, in flight or not (SQS's
+  // ApproximateAgeOfOldestMessage): the first in send order.
+  std::array<detail::QueueCore::Peeked, 1> oldest{};
+  std::error_code busy;
+  const std::uint64_t oldest_sent_ms = q.core().peek(oldest, busy) == 1 ? oldest[0].delivery.sent_ms : 0;
   return {{"ok", true},
           {"stats",
            {{"name", r.name()},
@@ -523,6 +529,7 @@ json ControlServer::stats(const Request& r) {
             {"deleted_total", c.deleted_total},
             {"recoveries", c.recoveries},
             {"sleeping_receivers", q.core().sleeping_receivers()},
+            {"oldest_sent_ms", oldest_sent_ms},
             // False: the lock stayed held, and these are the lock-free counts
             // (arena_free_bytes then unknown, 0).
             {"locked", stats.locked}}}};

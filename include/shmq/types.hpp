@@ -153,6 +153,7 @@ struct QueueStats {
   std::uint64_t deleted_total = 0;
   std::uint64_t recoveries = 0;          // times a process died holding the queue lock
   std::uint64_t sleeping_receivers = 0;  // receives asleep waiting for messages now
+  std::uint64_t oldest_sent_timestamp_ms = 0;  // the oldest message not deleted (epoch ms); 0: none
 };
 
 // A daemon's answer to a health check (Client::health): it answers once its

@@ -1,10 +1,15 @@
 // shmqctl as a user runs it: every command of its usage text against a real
 // daemon, its --json output, its exit codes and messages.
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -43,7 +48,7 @@ TEST_F(Shmqctl, UsageListsTheCommandsTheseTestsCover) {
   EXPECT_EQ(
       usage_commands(help.out),
       (std::set<std::string>{"create-queue", "delete-queue", "list-queues", "get-attributes", "set-attributes", "purge",
-                             "send", "receive", "peek", "delete", "change-visibility", "stats",
+                             "send", "receive", "peek", "delete", "change-visibility", "stats", "top",
                              // covered in shmqctl_issue3_test.cpp
                              "tag-queue", "untag-queue", "list-tags", "add-permission", "remove-permission",
                              "list-dead-letter-source-queues", "start-move-task", "cancel-move-task", "list-move-tasks",
@@ -223,7 +228,7 @@ TEST_F(Shmqctl, PurgeAndStats) {
             (std::set<std::string>{"segment_bytes", "max_messages", "slots_ever_used", "arena_bytes",
                                    "arena_free_bytes", "memory_bytes", "memory_limit_bytes", "trims", "visible",
                                    "in_flight", "delayed", "writing", "sent_total", "received_total", "deleted_total",
-                                   "recoveries", "sleeping_receivers"}));
+                                   "recoveries", "sleeping_receivers", "oldest_sent_timestamp_ms"}));
   EXPECT_EQ(stats.at("max_messages"), 32);
   // The header page, the first chunk of slots (here all 32, with a 128 B
   // descriptor and a 4 B heap entry each) and the 2 MiB block with its
@@ -241,6 +246,77 @@ TEST_F(Shmqctl, PurgeAndStats) {
   EXPECT_EQ(ok_json({"purge", "q"}), (json{{"purged", 3}}));
   EXPECT_EQ(ok_json({"stats", "q"}).at("visible"), 0);
   EXPECT_EQ(q.counts().in_flight, 0u);
+}
+
+TEST_F(Shmqctl, StatsWithoutAQueueIsATableOfEveryQueue) {
+  Queue busy = make_queue("busy");
+  make_queue("a-much-longer-queue-name");
+  const std::uint64_t before = epoch_ms();
+  for (int i = 0; i < 3; ++i) send_ok(busy, "m");
+  ASSERT_EQ(receive_now(busy, 1).size(), 1u);
+
+  const json all = ok_json({"stats"}).at("Queues");
+  ASSERT_EQ(all.size(), 2u) << all.dump();
+  EXPECT_EQ(all[0].at("name"), "a-much-longer-queue-name");
+  EXPECT_EQ(all[0].at("oldest_sent_timestamp_ms"), 0) << "an empty queue has no oldest message";
+  EXPECT_EQ(all[1].at("name"), "busy");
+  EXPECT_EQ((std::array{all[1].at("visible"), all[1].at("in_flight")}), (std::array<json, 2>{2, 1}));
+  const std::uint64_t oldest = all[1].at("oldest_sent_timestamp_ms");
+  EXPECT_GE(oldest + 1000, before) << "the first message sent, in flight or not";
+  EXPECT_LE(oldest, epoch_ms());
+
+  const std::string text = ok({"stats"});
+  std::istringstream lines(text);
+  std::string header, first, second;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(header.rfind("QUEUE ", 0), 0u) << text;
+  for (const char* column : {"VISIBLE", "IN_FLIGHT", "DELAYED", "OLDEST", "SENT", "RECEIVED", "DELETED", "MEMORY"}) {
+    EXPECT_NE(header.find(column), std::string::npos) << column << "\n" << text;
+  }
+  std::istringstream row(second);
+  std::string name, visible, in_flight, delayed;
+  row >> name >> visible >> in_flight >> delayed;
+  EXPECT_EQ((std::array{name, visible, in_flight, delayed}), (std::array<std::string, 4>{"busy", "2", "1", "0"}))
+      << text;
+  EXPECT_NE(first.find("a-much-longer-queue-name"), std::string::npos) << text;
+}
+
+// shmqctl top: the table again and again, with the rates between two
+// refreshes; --json gives one object a refresh.
+TEST_F(Shmqctl, TopShowsTheRatesBetweenRefreshes) {
+  Queue q = make_queue("q");
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    while (!done) {
+      send_ok(q, "m");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const ProcessResult top = shmqctl(ns(), {"top", "--interval", "0.5", "--count", "3", "--json"});
+  done = true;
+  sender.join();
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  std::istringstream lines(top.out);
+  std::vector<json> refreshes;
+  for (std::string line; std::getline(lines, line);) refreshes.push_back(json::parse(line));
+  ASSERT_EQ(refreshes.size(), 3u) << top.out;
+  EXPECT_FALSE(refreshes[0].at("Queues")[0].contains("sent_per_second")) << "no rate before a second sample";
+  double sent_rate = 0;
+  for (std::size_t i = 1; i < refreshes.size(); ++i) {
+    const json& row = refreshes[i].at("Queues")[0];
+    EXPECT_EQ(row.at("name"), "q");
+    sent_rate = std::max(sent_rate, row.at("sent_per_second").get<double>());
+    EXPECT_EQ(row.at("received_per_second"), 0.0);
+  }
+  EXPECT_GT(sent_rate, 0.0) << top.out;
+
+  const ProcessResult text = shmqctl(ns(), {"top", "--interval", "0.1", "--count", "2"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("SENT/S"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("\x1b["), std::string::npos) << "no terminal codes when not on a terminal";
+  EXPECT_EQ(shmqctl(ns(), {"top", "--interval", "0"}).exit_code, 2);
 }
 
 TEST_F(Shmqctl, FailuresExitOneNamingTheError) {

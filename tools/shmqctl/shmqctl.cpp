@@ -2,12 +2,20 @@
 
 #include <openssl/evp.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <chrono>
+#include <ctime>
+#include <iomanip>
 #include <iostream>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shmq/shmq.hpp"
@@ -42,7 +50,9 @@ commands:
                                            start of each body (all of it with --json)
   delete NAME RECEIPT_HANDLE               delete a received message
   change-visibility NAME RECEIPT_HANDLE S  make a message visible again after S seconds
-  stats NAME                               slots, memory, counters of a queue
+  stats [NAME]                             slots, memory, counters of a queue; without NAME, all
+                                           queues in a table (depth, in flight, delayed, oldest)
+  top [--interval S] [--count N]           that table every S seconds (2), with rates; N times
   tag-queue NAME -t KEY=VALUE...           add or replace tags
   untag-queue NAME -k KEY...               remove tags
   list-tags NAME                           show a queue's tags
@@ -247,6 +257,163 @@ std::string queue_arn(Client& client, const std::string& name) {
 
 }  // namespace
 
+json stats_json(const QueueStats& s) {
+  return {{"segment_bytes", s.segment_bytes},
+          {"max_messages", s.max_messages},
+          {"slots_ever_used", s.slots_ever_used},
+          {"arena_bytes", s.arena_bytes},
+          {"arena_free_bytes", s.arena_free_bytes},
+          {"memory_bytes", s.memory_bytes},
+          {"memory_limit_bytes", s.memory_limit_bytes},
+          {"trims", s.trims},
+          {"visible", s.counts.visible},
+          {"in_flight", s.counts.in_flight},
+          {"delayed", s.counts.delayed},
+          {"writing", s.counts.writing},
+          {"sent_total", s.sent_total},
+          {"received_total", s.received_total},
+          {"deleted_total", s.deleted_total},
+          {"recoveries", s.recoveries},
+          {"sleeping_receivers", s.sleeping_receivers},
+          {"oldest_sent_timestamp_ms", s.oldest_sent_timestamp_ms}};
+}
+
+// Every queue's stats, in name order; a queue deleted meanwhile is left out.
+std::vector<std::pair<std::string, QueueStats>> all_stats(Client& client) {
+  std::vector<std::pair<std::string, QueueStats>> rows;
+  for (const std::string& name : client.list_queues()) {
+    try {
+      rows.emplace_back(name, client.stats(name));
+    } catch (const std::system_error& e) {
+      if (e.code() != Errc::queue_does_not_exist) throw;
+    }
+  }
+  return rows;
+}
+
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// An age for people: "-" for none, "42s", "5m03s", "2h04m", "3d02h".
+std::string age_text(std::uint64_t since_ms, std::uint64_t now) {
+  if (since_ms == 0) return "-";
+  const std::uint64_t s = now > since_ms ? (now - since_ms) / 1000 : 0;
+  std::ostringstream o;
+  o << std::setfill('0');
+  if (s < 60) {
+    o << s << "s";
+  } else if (s < 3600) {
+    o << s / 60 << "m" << std::setw(2) << s % 60 << "s";
+  } else if (s < 86400) {
+    o << s / 3600 << "h" << std::setw(2) << s % 3600 / 60 << "m";
+  } else {
+    o << s / 86400 << "d" << std::setw(2) << s % 86400 / 3600 << "h";
+  }
+  return o.str();
+}
+
+std::string bytes_text(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(u == 0 ? 0 : 1) << v << " " << units[u];
+  return o.str();
+}
+
+// Messages a second between two samples of a counter.
+double per_second(std::uint64_t now, std::uint64_t before, double seconds) {
+  return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0.0;
+}
+
+struct Rates {
+  double sent = 0, received = 0, deleted = 0;
+};
+
+// All queues in one table; with rates (top), three more columns.
+void print_queue_table(std::ostream& out, const std::vector<std::pair<std::string, QueueStats>>& rows,
+                       const std::map<std::string, Rates>* rates) {
+  std::size_t width = 5;
+  for (const auto& [name, s] : rows) width = std::max(width, name.size());
+  const std::uint64_t now = now_ms();
+  out << std::left << std::setw(static_cast<int>(width)) << "QUEUE" << std::right << std::setw(10) << "VISIBLE"
+      << std::setw(10) << "IN_FLIGHT" << std::setw(9) << "DELAYED" << std::setw(8) << "OLDEST" << std::setw(12)
+      << "SENT" << std::setw(12) << "RECEIVED" << std::setw(12) << "DELETED" << std::setw(11) << "MEMORY";
+  if (rates) out << std::setw(10) << "SENT/S" << std::setw(10) << "RECV/S" << std::setw(10) << "DEL/S";
+  out << "\n";
+  for (const auto& [name, s] : rows) {
+    out << std::left << std::setw(static_cast<int>(width)) << name << std::right << std::setw(10) << s.counts.visible
+        << std::setw(10) << s.counts.in_flight << std::setw(9) << s.counts.delayed << std::setw(8)
+        << age_text(s.oldest_sent_timestamp_ms, now) << std::setw(12) << s.sent_total << std::setw(12)
+        << s.received_total << std::setw(12) << s.deleted_total << std::setw(11) << bytes_text(s.memory_bytes);
+    if (rates) {
+      const auto it = rates->find(name);
+      const Rates r = it == rates->end() ? Rates{} : it->second;
+      out << std::fixed << std::setprecision(1) << std::setw(10) << r.sent << std::setw(10) << r.received
+          << std::setw(10) << r.deleted;
+    }
+    out << "\n";
+  }
+}
+
+// shmqctl top: the table every `interval`, with the rates since the one
+// before; `count` tables (0: until interrupted). On a terminal each table
+// replaces the last; piped or with --json, they follow each other.
+void run_top(Client& client, const std::string& ns, std::ostream& out, bool as_json, double interval,
+             std::uint32_t count) {
+  const bool terminal = &out == &std::cout && ::isatty(STDOUT_FILENO);
+  std::map<std::string, QueueStats> previous;
+  auto previous_at = std::chrono::steady_clock::now();
+  for (std::uint32_t shown = 0; count == 0 || shown < count; ++shown) {
+    if (shown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    const auto rows = all_stats(client);
+    const auto at = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(at - previous_at).count();
+    std::map<std::string, Rates> rates;
+    for (const auto& [name, s] : rows) {
+      const auto before = previous.find(name);
+      if (before == previous.end()) continue;  // first seen now: no rate yet
+      rates[name] = Rates{per_second(s.sent_total, before->second.sent_total, seconds),
+                          per_second(s.received_total, before->second.received_total, seconds),
+                          per_second(s.deleted_total, before->second.deleted_total, seconds)};
+    }
+    if (as_json) {
+      json list = json::array();
+      for (const auto& [name, s] : rows) {
+        json row = stats_json(s);
+        row["name"] = name;
+        if (const auto r = rates.find(name); r != rates.end()) {
+          row["sent_per_second"] = r->second.sent;
+          row["received_per_second"] = r->second.received;
+          row["deleted_per_second"] = r->second.deleted;
+        }
+        list.push_back(std::move(row));
+      }
+      out << json{{"Queues", list}}.dump() << "\n";
+    } else {
+      if (terminal) out << "\x1b[H\x1b[2J";
+      const std::time_t t = std::time(nullptr);
+      std::tm local{};
+      ::localtime_r(&t, &local);
+      out << "shmqd namespace " << ns << ", " << rows.size() << " queues, " << std::put_time(&local, "%H:%M:%S")
+          << "\n";
+      print_queue_table(out, rows, &rates);
+      out << "\n";
+    }
+    out.flush();
+    previous.clear();
+    for (const auto& [name, s] : rows) previous.emplace(name, s);
+    previous_at = at;
+  }
+}
+
 int run(int argc, const char* const argv[], std::istream& in, std::ostream& out, std::ostream& err) {
   std::string ns = "default";
   std::string command;
@@ -269,6 +436,8 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
   std::optional<std::uint32_t> visibility;
   std::optional<std::uint32_t> delay;
   std::optional<std::uint32_t> rate;
+  double interval = 2.0;
+  std::uint32_t count = 0;
 
   po::options_description options("options");
   options.add_options()("help,h", "print this help")("version", "print the version")(
@@ -288,6 +457,8 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       "action", po::value(&actions), "action a permission allows")("destination", po::value(&destination),
                                                                    "queue a move task moves to")(
       "rate", po::value<std::uint32_t>(), "messages a move task moves per second, 1..500")(
+      "interval", po::value(&interval), "top: seconds between refreshes")(
+      "count", po::value(&count), "top: refreshes before it ends (0: until interrupted)")(
       "command", po::value(&command), "")("args", po::value(&args), "");
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -321,7 +492,8 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
         {"get-attributes", {1, 1}},
         {"set-attributes", {1, 1}},
         {"purge", {1, 1}},
-        {"stats", {1, 1}},
+        {"stats", {0, 1}},
+        {"top", {0, 0}},
         {"send", {1, 2}},
         {"receive", {1, 1}},
         {"peek", {1, 1}},
@@ -405,26 +577,23 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
       print(out, as_json, json{{"updated", args[0]}});
     } else if (command == "purge") {
       print(out, as_json, json{{"purged", client.purge_queue(args[0])}});
+    } else if (command == "stats" && !args.empty()) {
+      print(out, as_json, stats_json(client.stats(args[0])));
     } else if (command == "stats") {
-      const QueueStats s = client.stats(args[0]);
-      print(out, as_json,
-            json{{"segment_bytes", s.segment_bytes},
-                 {"max_messages", s.max_messages},
-                 {"slots_ever_used", s.slots_ever_used},
-                 {"arena_bytes", s.arena_bytes},
-                 {"arena_free_bytes", s.arena_free_bytes},
-                 {"memory_bytes", s.memory_bytes},
-                 {"memory_limit_bytes", s.memory_limit_bytes},
-                 {"trims", s.trims},
-                 {"visible", s.counts.visible},
-                 {"in_flight", s.counts.in_flight},
-                 {"delayed", s.counts.delayed},
-                 {"writing", s.counts.writing},
-                 {"sent_total", s.sent_total},
-                 {"received_total", s.received_total},
-                 {"deleted_total", s.deleted_total},
-                 {"recoveries", s.recoveries},
-                 {"sleeping_receivers", s.sleeping_receivers}});
+      const auto rows = all_stats(client);
+      if (as_json) {
+        json list = json::array();
+        for (const auto& [name, s] : rows) {
+          list.push_back(stats_json(s));
+          list.back()["name"] = name;
+        }
+        out << json{{"Queues", list}}.dump() << "\n";
+      } else {
+        print_queue_table(out, rows, nullptr);
+      }
+    } else if (command == "top") {
+      if (!(interval > 0 && interval <= 3600)) throw Usage("--interval: seconds, more than 0 and at most 3600");
+      run_top(client, ns, out, as_json, interval, count);
     } else if (command == "tag-queue") {
       client.tag_queue(args[0], tags);
       print(out, as_json, json{{"tagged", args[0]}});
