@@ -14,6 +14,12 @@ bool is_health_check(const HttpRequest& req) {
   return req.method() == http::verb::get && target.substr(0, target.find('?')) == "/health";
 }
 
+// GET /_aws/sqs/messages: LocalStack's path for a look at a queue.
+bool is_developer_peek(const HttpRequest& req) {
+  const std::string_view target = req.target();
+  return req.method() == http::verb::get && target.substr(0, target.find('?')) == "/_aws/sqs/messages";
+}
+
 // 200 with the daemon's health while it serves; 503 when it does not answer
 // (stopping, or its control socket gone), for load balancers and probes.
 HttpResponse health_answer(Client& client) {
@@ -85,6 +91,7 @@ bool SqsBridge::admit(const HttpRequest& req, HttpServer::Reply& reply) {
 void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) {
   if (!admit(req, reply)) return;
   if (is_health_check(req)) return reply(health_answer(client_));
+  if (is_developer_peek(req)) return handler_->peek(std::move(req), reply);
   handler_->handle(std::move(req), reply);
 }
 

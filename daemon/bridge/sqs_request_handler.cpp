@@ -132,6 +132,26 @@ void SqsRequestHandler::reject(const HttpRequest& req, const SqsError& error, co
   }
 }
 
+void SqsRequestHandler::peek(HttpRequest&& req, const HttpServer::Reply& reply) noexcept {
+  const Protocol protocol =
+      req[http::field::accept].find("json") != std::string_view::npos ? Protocol::kJson : Protocol::kQuery;
+  std::string id;
+  try {
+    id = request_id();
+    if (verifier_) verifier_->verify(req, std::chrono::system_clock::now());
+    const std::string_view t = req.target();
+    const std::size_t q = t.find('?');
+    json params = parse_query_params(q == std::string_view::npos ? std::string() : std::string(t.substr(q + 1)));
+    params.erase("Action");
+    params.erase("Version");
+    // Not a queue URL: the queue is the QueueUrl parameter's.
+    const RequestContext context{host_with_port(req[http::field::host], arrival_port_), {}, {}, {}};
+    reply(respond(protocol, "ReceiveMessage", service_.peek_messages(params, context), id));
+  } catch (...) {
+    reply(respond_exception(protocol, id));
+  }
+}
+
 void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply) noexcept {
   std::string id;
   Protocol protocol = Protocol::kQuery;

@@ -37,6 +37,12 @@ class SqsRequestHandler {
   // bridge's admission checks refuse a request this way).
   void reject(const HttpRequest& request, const SqsError& error, const HttpServer::Reply& reply) noexcept;
 
+  // GET /_aws/sqs/messages?QueueUrl=... (LocalStack's developer endpoint):
+  // the queue's messages, looked at, not received (SqsService::peek_messages);
+  // as a ReceiveMessage answer in XML, or in JSON when Accept asks for it.
+  // Signed like any request when signatures are checked.
+  void peek(HttpRequest&& request, const HttpServer::Reply& reply) noexcept;
+
   // The TCP port requests arrive on (0: a Unix socket): queue URLs name it
   // when a client's Host header names none (Ruby's aws-sdk 1.x and Perl's
   // Amazon::SQS::Simple send "Host: 127.0.0.1" to port 9324).

@@ -306,6 +306,10 @@ std::string SqsService::queue_arn(const std::string& name) const {
   return "arn:aws:sqs:" + config_.region + ":" + config_.account_id + ":" + name;
 }
 
+// Not an SQS action (known_action refuses it): the developer endpoint's,
+// through call() for its translation of the daemon's errors.
+constexpr const char* kPeekAction = "shmq.PeekMessages";
+
 ActionOutcome SqsService::call(const std::string& action, const json& p, const RequestContext& c) {
   try {
     if (action == "ReceiveMessage") return receive_message(p, c);
@@ -414,6 +418,8 @@ ActionOutcome SqsService::call(const std::string& action, const json& p, const R
         results.push_back(std::move(j));
       }
       r["Results"] = results;
+    } else if (action == kPeekAction) {
+      r = peek(p, c);
     } else {
       raise(errors::invalid_action(action));
     }
@@ -635,6 +641,33 @@ std::optional<json> SqsService::receive_now(PendingReceive& pending, bool last) 
   if (ec) raise(ec);
   if (messages.empty() && !last) return std::nullopt;
   return render_messages(messages, pending.selection, pending.queue_name.ends_with(".fifo"));
+}
+
+json SqsService::peek_messages(const json& p, const RequestContext& c) { return call(kPeekAction, p, c).result; }
+
+json SqsService::peek(const json& p, const RequestContext& c) {
+  const std::string name = queue_name(p, c);
+  Queue q = open(name);
+  const auto shown = [&](const char* flag) {
+    std::string v = optional_string(p, flag);
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return v == "true";
+  };
+  const bool invisible = shown("ShowInvisible");
+  const bool delayed = shown("ShowDelayed");
+  std::vector<PeekedMessage> peeked;
+  if (auto ec = q.peek(peeked, 100)) raise(ec);
+  std::vector<Message> messages;
+  for (PeekedMessage& m : peeked) {
+    using State = PeekedMessage::State;
+    const bool wanted = m.state == State::visible || (m.state == State::delayed ? delayed : invisible);
+    if (wanted) messages.push_back(std::move(m.message));
+  }
+  json out = render_messages(messages, ReceiveSelection{{"All"}, {"All"}}, name.ends_with(".fifo"));
+  if (out.contains("Messages")) {
+    for (json& m : out["Messages"]) m.erase("ReceiptHandle");
+  }
+  return out;
 }
 
 json SqsService::render_messages(const std::vector<Message>& messages, const ReceiveSelection& selection,

@@ -74,6 +74,13 @@ class SqsService {
 
   static bool known_action(const std::string& action);
 
+  // A queue's messages without receiving them (Queue::peek), as a
+  // ReceiveMessage answer shows them but without receipt handles: the
+  // visible ones, and with ShowInvisible=true and ShowDelayed=true those in
+  // flight (or waiting for the dead-letter queue) and delayed too. For
+  // LocalStack's developer endpoint, GET /_aws/sqs/messages?QueueUrl=...
+  nlohmann::json peek_messages(const nlohmann::json& params, const RequestContext& context);
+
  private:
   Queue open(const std::string& name);
   void forget(const std::string& name);
@@ -89,6 +96,7 @@ class SqsService {
   nlohmann::json delete_message_batch(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json change_visibility_batch(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json purge_queue(const nlohmann::json& p, const RequestContext& c);
+  nlohmann::json peek(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json list_dead_letter_sources(const nlohmann::json& p, const RequestContext& c);
   nlohmann::json render_messages(const std::vector<Message>& messages, const ReceiveSelection& selection,
                                  bool fifo) const;
