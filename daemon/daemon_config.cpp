@@ -159,6 +159,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
                          "isolates queue segments and the control socket: several daemons, one per namespace")(
       "log-level", po::value(&config.log_level)->default_value(config.log_level),
       "trace, debug, info, warn, error, critical or off")(
+      "log-format", po::value(&config.log_format)->default_value(config.log_format),
+      "text, or json: one JSON object a line (time, level, message)")(
+      "access-log", po::bool_switch(&config.access_log),
+      "log each bridge request (action, queue, status, duration) at info")(
       "max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
       "messages a new queue can hold at most, unless its creator says otherwise (address space: slots are backed "
       "as messages arrive)")("arena-mib", po::value(&arena_mib)->default_value(arena_mib),
@@ -263,6 +267,9 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     std::string levels;
     for (const char* level : kLogLevels) levels += std::string(levels.empty() ? "" : ", ") + level;
     throw std::runtime_error("--log-level '" + config.log_level + "': one of " + levels);
+  }
+  if (config.log_format != "text" && config.log_format != "json") {
+    throw std::runtime_error("--log-format '" + config.log_format + "': text or json");
   }
   const auto mode = owner_rw_mode(shm_mode);
   if (!mode) {

@@ -1,6 +1,7 @@
 #include "supervisor.hpp"
 
 #include <signal.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -99,6 +100,31 @@ void notify_ready(const DaemonConfig& config) {
   if (sent < 0) spdlog::warn("could not tell the service manager that shmqd is ready: {}", std::strerror(-sent));
 }
 
+// The message of a log record as a JSON string (quoted, escaped; bytes
+// that are not UTF-8 replaced): for --log-format json.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string text = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+// text: "2026-12-01T10:00:00.123 info message"; json: one object a line,
+// {"time":"2026-12-01T10:00:00.123+00:00","level":"info","message":"..."}.
+void use_log_format(const std::string& format) {
+  if (format != "json") {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    return;
+  }
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+      R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pid":%P,"message":%*})");
+  spdlog::set_formatter(std::move(formatter));
+}
+
 // The queues of the config file: created, or, if they exist, checked. One
 // that exists with other attributes is reported and left as it is. A
 // dead-letter queue is made before the queues that name it. Throws
@@ -146,7 +172,7 @@ int Supervisor::run() {
   auto logger = spdlog::stderr_color_mt("shmqd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  use_log_format(config_.log_format);
 
   // Block the stop signals in every thread (threads inherit the mask) and
   // take them through a signalfd in the control loop.
@@ -193,6 +219,7 @@ int Supervisor::run() {
         options.sqs.account_id = config_.account_id;
         options.sqs.region = config_.region;
         options.sqs.advertise_url = config_.advertise_url;
+        options.sqs.access_log = config_.access_log;
         options.credentials = config_.auth;
         options.admission.allowed_origins = config_.cors_allow_origins;
         options.admission.allowed_hosts = config_.allow_hosts;

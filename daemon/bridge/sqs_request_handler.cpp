@@ -1,5 +1,10 @@
 #include "sqs_request_handler.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+
 #include <boost/beast/http.hpp>
 #include <random>
 
@@ -152,10 +157,32 @@ void SqsRequestHandler::peek(HttpRequest&& req, const HttpServer::Reply& reply) 
   }
 }
 
-void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply) noexcept {
+void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& given) noexcept {
   std::string id;
   Protocol protocol = Protocol::kQuery;
   std::string action;
+  // --access-log: one line for the request once it is answered (a long poll
+  // later, from the long-poll thread), with what was learnt of it by then.
+  struct Access {
+    std::string action = "-";
+    std::string queue = "-";
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  };
+  std::shared_ptr<Access> access;
+  HttpServer::Reply reply = given;
+  if (config_.access_log) {
+    try {
+      access = std::make_shared<Access>();
+      reply = [given, access](HttpResponse&& response) {
+        const auto took = std::chrono::steady_clock::now() - access->started;
+        spdlog::info("access action={} queue={} status={} ms={:.3f}", access->action, access->queue,
+                     response.result_int(), std::chrono::duration<double, std::milli>(took).count());
+        given(std::move(response));
+      };
+    } catch (...) {
+      reply = given;  // out of memory: answered, not logged
+    }
+  }
   try {
     id = request_id();
     const std::string target_header(req["X-Amz-Target"]);
@@ -190,6 +217,16 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& reply
                            path_queue(req.target()),
                            {},
                            std::string(req["X-Amzn-Trace-Id"])};
+    if (access) {
+      access->action = action;
+      const auto url = params.find("QueueUrl");
+      // A queue URL's last segment is its queue.
+      std::string from_url = url != params.end() && url->is_string() ? url->get<std::string>() : "";
+      from_url = from_url.substr(from_url.rfind('/') + 1);
+      const auto named = params.find("QueueName");  // CreateQueue, GetQueueUrl
+      if (from_url.empty() && named != params.end() && named->is_string()) from_url = named->get<std::string>();
+      access->queue = !context.path_queue.empty() ? context.path_queue : from_url.empty() ? "-" : from_url;
+    }
     // SenderId: the caller's access key when signatures are checked, else the account.
     context.sender_id = verifier_ ? verifier_->verify(req, std::chrono::system_clock::now()) : config_.account_id;
     ActionOutcome outcome = service_.call(action, params, context);

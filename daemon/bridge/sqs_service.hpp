@@ -23,6 +23,8 @@ struct BridgeConfig {
   // The longest a ReceiveMessage waits, whatever it asks (up to SQS's 20 s):
   // shorter only where a caller cannot hold requests that long (a fuzzer).
   std::chrono::seconds max_wait{20};
+  // A log line (info) for each request: action, queue, HTTP status, duration.
+  bool access_log = false;
 };
 
 // Where a request came from and went to, for queue URLs.

@@ -106,7 +106,7 @@ class Daemon:
     the child before exec (e.g. to set resource limits). `ns`: serve that
     namespace (say, the segments an earlier daemon left) instead of a new one."""
 
-    def __init__(self, extra_args=(), listen="127.0.0.1:0", preexec=None, ns=None):
+    def __init__(self, extra_args=(), listen="127.0.0.1:0", preexec=None, ns=None, log_level="warn"):
         self.ns = ns or f"pyc{os.getpid()}x{next(_namespaces)}"
         self.dir = tempfile.mkdtemp(prefix=f"shmq-{self.ns}-")
         port_file = Path(self.dir) / "port"
@@ -116,7 +116,7 @@ class Daemon:
             "--namespace", self.ns,
             "--bridge-listen", listen,
             "--bridge-port-file", str(port_file),
-            "--log-level", "warn",
+            "--log-level", log_level,
             *extra_args,
         ]
         with open(self.log_path, "wb") as log:
