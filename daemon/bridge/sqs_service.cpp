@@ -655,8 +655,11 @@ json SqsService::peek(const json& p, const RequestContext& c) {
   };
   const bool invisible = shown("ShowInvisible");
   const bool delayed = shown("ShowDelayed");
+  // At most what a ReceiveMessage answers (10 messages, 10 MiB at most): the
+  // first of the queue in send order, of which those in the states asked for.
+  const auto max = optional_int(p, "MaxNumberOfMessages", 1, 10).value_or(10);
   std::vector<PeekedMessage> peeked;
-  if (auto ec = q.peek(peeked, 100)) raise(ec);
+  if (auto ec = q.peek(peeked, static_cast<std::size_t>(max))) raise(ec);
   std::vector<Message> messages;
   for (PeekedMessage& m : peeked) {
     using State = PeekedMessage::State;

@@ -77,9 +77,10 @@ class SqsService {
   static bool known_action(const std::string& action);
 
   // A queue's messages without receiving them (Queue::peek), as a
-  // ReceiveMessage answer shows them but without receipt handles: the
-  // visible ones, and with ShowInvisible=true and ShowDelayed=true those in
-  // flight (or waiting for the dead-letter queue) and delayed too. For
+  // ReceiveMessage answer shows them but without receipt handles: of its
+  // first MaxNumberOfMessages (1..10, default 10) in send order, the visible
+  // ones, and with ShowInvisible=true and ShowDelayed=true those in flight
+  // (or waiting for the dead-letter queue) and delayed too. For
   // LocalStack's developer endpoint, GET /_aws/sqs/messages?QueueUrl=...
   nlohmann::json peek_messages(const nlohmann::json& params, const RequestContext& context);
 

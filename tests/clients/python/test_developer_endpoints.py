@@ -50,6 +50,12 @@ def test_messages_are_shown_without_being_received(daemon, sqs, unique):
     first = messages[0]
     assert first.find(f"{NS}MessageAttribute/{NS}Name").text == "kind"
 
+    # The first N in send order, of which the visible: here none.
+    status, body = get(peek_url(daemon, url, MaxNumberOfMessages="1"), accept="application/json")
+    assert (status, json.loads(body).get("Messages", [])) == (200, [])
+    status, body = get(peek_url(daemon, url, MaxNumberOfMessages="11"), accept="application/json")
+    assert status == 400 and json.loads(body)["__type"].endswith("#InvalidParameterValueException")
+
     # None of it counted: the next receive is the message's first.
     got = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got] == [("third", "1")]
