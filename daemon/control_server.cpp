@@ -528,6 +528,8 @@ json ControlServer::stats(const Request& r) {
             {"received_total", c.received_total},
             {"deleted_total", c.deleted_total},
             {"recoveries", c.recoveries},
+            {"expired_total", stats.totals.expired_total},
+            {"dead_lettered_total", stats.totals.dead_lettered_total},
             {"sleeping_receivers", q.core().sleeping_receivers()},
             {"oldest_sent_ms", oldest_sent_ms},
             // False: the lock stayed held, and these are the lock-free counts

@@ -141,6 +141,8 @@ QueueStats Client::stats(std::string_view name) {
   out.received_total = s.at("received_total");
   out.deleted_total = s.at("deleted_total");
   out.recoveries = s.at("recoveries");
+  out.expired_total = s.at("expired_total");
+  out.dead_lettered_total = s.at("dead_lettered_total");
   out.oldest_sent_timestamp_ms = s.value("oldest_sent_ms", std::uint64_t{0});
   out.sleeping_receivers = s.at("sleeping_receivers");
   return out;

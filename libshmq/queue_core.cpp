@@ -311,6 +311,7 @@ QueueCore::Stats QueueCore::stats() noexcept {
       publish_deadline();
     });
     return Stats{.counts = h_->counts,
+                 .totals = h_->totals,
                  .slots_ever_used = h_->roots.unused_from,
                  .arena_free_bytes = h_->roots.arena_free_bytes,
                  .memory_in_use = h_->trim.memory_in_use,
@@ -337,6 +338,8 @@ QueueCore::Stats QueueCore::stats() noexcept {
   s.counts.received_total = atom(c.received_total).load(relaxed);
   s.counts.deleted_total = atom(c.deleted_total).load(relaxed);
   s.counts.recoveries = atom(c.recoveries).load(relaxed);
+  s.totals.expired_total = atom(h_->totals.expired_total).load(relaxed);
+  s.totals.dead_lettered_total = atom(h_->totals.dead_lettered_total).load(relaxed);
   s.slots_ever_used = load_hint(h_->roots.unused_from);
   s.memory_in_use = atom(h_->trim.memory_in_use).load(relaxed);
   s.memory_limit = atom(h_->memory_limit).load(relaxed);

@@ -403,6 +403,7 @@ class QueueCore {
   // (each exact, together perhaps not) and `locked` false.
   struct Stats {
     Counts counts;
+    Totals totals;
     std::uint32_t slots_ever_used;  // since creation or the last trim
     std::uint64_t arena_free_bytes;
     std::uint64_t memory_in_use;     // see memory_by_watermarks

@@ -62,7 +62,7 @@ namespace shmq::detail {
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kMagic = 0x3147455351'4d4853ull;  // "SHMQSEG1"
 inline constexpr std::uint32_t kLayoutMajor = 6;
-inline constexpr std::uint32_t kLayoutMinor = 0;
+inline constexpr std::uint32_t kLayoutMinor = 1;  // 1: Totals (a segment of minor 0 reads zeros there)
 inline constexpr std::uint32_t kLayoutVersion = (kLayoutMajor << 16) | kLayoutMinor;
 inline constexpr std::uint32_t kNil = 0xffffffffu;
 inline constexpr std::uint64_t kNilOffset = ~0ull;
@@ -289,6 +289,16 @@ struct Counts {
   std::uint32_t cached;         // slots of processes' slot caches: kCached, or kWriting/kPending with kFromCache
 };
 
+// Totals of what left the queue other than by a delete: written under the
+// mutex (add_total), read lock-free by stats. Rarely written, so on a line of
+// their own past the hot fields. Added in layout minor 1; the header's tail
+// was zeros before, so a segment of minor 0 counts from zero.
+struct Totals {
+  std::uint64_t expired_total;        // messages dropped at the end of the retention period
+  std::uint64_t dead_lettered_total;  // messages moved to the dead-letter queue
+  std::uint64_t reserved[6];          // zero
+};
+
 // Aligned to a page so that the descriptor table starts page-aligned.
 struct alignas(4096) SegmentHeader {
   // Identity: written once at creation; layout_version last, with release.
@@ -379,6 +389,8 @@ struct alignas(4096) SegmentHeader {
   // The submit ring's cells (SubmitRing): a descriptor index in the low
   // half, its sequence number in the high half, compare-and-swapped whole.
   alignas(kCacheLine) std::uint64_t submit_cells[kSubmitCells];
+
+  alignas(kCacheLine) Totals totals;  // layout minor 1
 };
 
 // A free arena block stores its list links in its own first bytes.
@@ -403,6 +415,7 @@ static_assert(sizeof(pthread_mutex_t) != 40 ||  // x86-64 glibc; elsewhere they 
                       offsetof(SegmentHeader, mutex) + kCacheLine,
               "the hottest roots fill the rest of the mutex's line");
 static_assert(sizeof(Counts) == kCacheLine, "counts on one line");
+static_assert(sizeof(Totals) == kCacheLine, "totals on one line");
 static_assert(offsetof(SegmentHeader, ready_seq) % 4 == 0, "futex words must be 4-byte aligned");
 static_assert(offsetof(SegmentHeader, reaper_seq) % 4 == 0, "futex words must be 4-byte aligned");
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free, "a lock-based atomic is private to one process");

@@ -1003,6 +1003,7 @@ std::uint32_t QueueCore::expire_locked(Now now, bool& redrive) {
     const std::uint32_t before = h_->available;
     detach(index, s);
     free_slot(index);
+    add_total(h_->totals.expired_total, 1);
     if (fifo() && h_->available > before) moved += h_->available - before;
   }
   if (moved > 0) atom(h_->ready_seq).fetch_add(1, std::memory_order_seq_cst);
@@ -1102,6 +1103,7 @@ void QueueCore::finish_redrive(const Delivery& moved) noexcept {
       const std::uint32_t before = h_->available;
       detach(moved.index, MessageState::kRedrive);
       free_slot(moved.index);
+      add_total(h_->totals.dead_lettered_total, 1);
       // A FIFO message that moved from the head of its group's list lets the
       // group's next messages go.
       if (h_->available > before) {

@@ -151,8 +151,10 @@ struct QueueStats {
   std::uint64_t sent_total = 0;
   std::uint64_t received_total = 0;
   std::uint64_t deleted_total = 0;
-  std::uint64_t recoveries = 0;          // times a process died holding the queue lock
-  std::uint64_t sleeping_receivers = 0;  // receives asleep waiting for messages now
+  std::uint64_t expired_total = 0;             // dropped at the end of the retention period
+  std::uint64_t dead_lettered_total = 0;       // moved to the dead-letter queue
+  std::uint64_t recoveries = 0;                // times a process died holding the queue lock
+  std::uint64_t sleeping_receivers = 0;        // receives asleep waiting for messages now
   std::uint64_t oldest_sent_timestamp_ms = 0;  // the oldest message not deleted (epoch ms); 0: none
 };
 

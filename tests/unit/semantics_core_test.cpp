@@ -25,6 +25,8 @@ TEST(Retention, MessagesOlderThanTheRetentionPeriodAreRemovedWhateverTheirState)
   EXPECT_EQ(q.header().counts.in_flight, 0u);
   EXPECT_EQ(q.header().counts.visible, 1u);
   EXPECT_EQ(q.core().remove(held[0].handle), Errc::stale_receipt_handle);
+  EXPECT_EQ(q.core().stats().totals.expired_total, 2u) << "both count as expired";
+  EXPECT_EQ(q.core().stats().counts.deleted_total, 0u) << "and not as deleted";
   EXPECT_EQ(q.bodies(q.receive(10)), (Strings{"younger"}));
 }
 
@@ -63,8 +65,10 @@ TEST(Redrive, PastMaxReceiveCountAMessageWaitsForTheDeadLetterQueue) {
   ASSERT_TRUE(source.core().next_redrive(d));
   ASSERT_FALSE(
       detail::copy_message(source.core(), d, dlq.core(), 1, "arn:aws:sqs:us-east-1:000000000000:src", dlq.now()));
+  EXPECT_EQ(source.core().stats().totals.dead_lettered_total, 0u) << "not moved yet";
   source.core().finish_redrive(d);
   EXPECT_FALSE(source.core().redrive_pending());
+  EXPECT_EQ(source.core().stats().totals.dead_lettered_total, 1u);
   EXPECT_EQ(source.header().counts.visible + source.header().counts.in_flight, 0u);
 
   auto moved = dlq.receive(1);
