@@ -163,6 +163,8 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "text, or json: one JSON object a line (time, level, message)")(
       "access-log", po::bool_switch(&config.access_log),
       "log each bridge request (action, queue, status, duration) at info")(
+      "no-dashboard", po::bool_switch(&config.no_dashboard),
+      "do not serve the web dashboard on the bridge's /ui (GET /metrics, /health and /_aws/sqs/messages stay)")(
       "max-messages", po::value(&config.max_messages)->default_value(config.max_messages),
       "messages a new queue can hold at most, unless its creator says otherwise (address space: slots are backed "
       "as messages arrive)")("arena-mib", po::value(&arena_mib)->default_value(arena_mib),

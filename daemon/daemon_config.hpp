@@ -27,6 +27,7 @@ struct DaemonConfig {
   std::string log_level = "info";                    // --log-level
   std::string log_format = "text";                   // --log-format: text or json (one object a line)
   bool access_log = false;                           // --access-log: a line for each bridge request
+  bool no_dashboard = false;                         // --no-dashboard: the bridge serves no /ui
   std::uint32_t max_messages = 1u << 24;             // --max-messages: default slots per queue (address space)
   std::uint64_t arena_bytes = 4096ull << 20;         // --arena-mib: default payload space per queue (address space)
   std::uint64_t queue_memory_bytes = 4096ull << 20;  // --queue-memory-mib: memory one queue may back; 0: no limit

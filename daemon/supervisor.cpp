@@ -220,6 +220,7 @@ int Supervisor::run() {
         options.sqs.region = config_.region;
         options.sqs.advertise_url = config_.advertise_url;
         options.sqs.access_log = config_.access_log;
+        options.dashboard = !config_.no_dashboard;
         options.credentials = config_.auth;
         options.admission.allowed_origins = config_.cors_allow_origins;
         options.admission.allowed_hosts = config_.allow_hosts;

@@ -12,6 +12,7 @@ packages=(
   awscli python3-boto3 python3-pytest
   golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev
   ruby ruby-aws-sdk libamazon-sqs-simple-perl
+  prometheus python3-prometheus-client chromium
   libzmq3-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
   wrk
   clang libclang-rt-14-dev

@@ -8,16 +8,13 @@ namespace {
 
 namespace http = boost::beast::http;
 
-// GET /health: off the SQS API (no queue URL is one path segment long).
-bool is_health_check(const HttpRequest& req) {
+// The path of a GET request ("" for any other method), without its query.
+// The bridge's own endpoints are off the SQS API: no queue URL's path is one
+// segment long, and /_aws/ and /ui/ are no account.
+std::string_view get_path(const HttpRequest& req) {
+  if (req.method() != http::verb::get) return {};
   const std::string_view target = req.target();
-  return req.method() == http::verb::get && target.substr(0, target.find('?')) == "/health";
-}
-
-// GET /_aws/sqs/messages: LocalStack's path for a look at a queue.
-bool is_developer_peek(const HttpRequest& req) {
-  const std::string_view target = req.target();
-  return req.method() == http::verb::get && target.substr(0, target.find('?')) == "/_aws/sqs/messages";
+  return target.substr(0, target.find('?'));
 }
 
 // 200 with the daemon's health while it serves; 503 when it does not answer
@@ -42,6 +39,44 @@ HttpResponse health_answer(Client& client) {
   r.set(http::field::cache_control, "no-store");
   r.body() = body.dump() + "\n";
   return r;
+}
+
+// GET /metrics: the Prometheus text format (metrics.hpp); 503 when the
+// daemon does not answer, as a scrape target that is down.
+HttpResponse metrics_answer(Client& client, const RequestMetrics& requests) {
+  HttpResponse r;
+  r.set(http::field::cache_control, "no-store");
+  try {
+    r.body() = render_metrics(client, requests);
+    r.result(http::status::ok);
+    r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  } catch (const std::exception& e) {
+    r.result(http::status::service_unavailable);
+    r.set(http::field::content_type, "text/plain; charset=utf-8");
+    r.body() = std::string("shmqd does not answer: ") + e.what() + "\n";
+  }
+  return r;
+}
+
+// GET /ui, /ui/FILE: the dashboard's static files, compiled in. Its scripts
+// come from this origin only, and no other page may frame it.
+bool dashboard_answer(std::string_view path, HttpResponse& r) {
+  if (path == "/ui" || path == "/ui/") path = "/ui/index.html";
+  if (!path.starts_with("/ui/")) return false;
+  const auto& files = embedded_files();
+  const auto file = files.find(path.substr(4));
+  if (file == files.end()) return false;
+  std::string_view type = "text/html; charset=utf-8";
+  if (file->first.ends_with(".js")) type = "text/javascript; charset=utf-8";
+  if (file->first.ends_with(".css")) type = "text/css; charset=utf-8";
+  if (file->first.ends_with(".svg")) type = "image/svg+xml";
+  r.result(http::status::ok);
+  r.set(http::field::content_type, type);
+  r.set(http::field::cache_control, "no-cache");
+  r.set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+  r.set("X-Content-Type-Options", "nosniff");
+  r.body() = std::string(file->second);
+  return true;
 }
 
 }  // namespace
@@ -90,8 +125,14 @@ bool SqsBridge::admit(const HttpRequest& req, HttpServer::Reply& reply) {
 
 void SqsBridge::handle(HttpRequest&& req, HttpServer::Reply reply) {
   if (!admit(req, reply)) return;
-  if (is_health_check(req)) return reply(health_answer(client_));
-  if (is_developer_peek(req)) return handler_->peek(std::move(req), reply);
+  const std::string_view path = get_path(req);
+  if (path == "/health") return reply(health_answer(client_));
+  if (path == "/metrics") return reply(metrics_answer(client_, handler_->metrics()));
+  if (path == "/_aws/sqs/messages") return handler_->peek(std::move(req), reply);
+  if (options_.dashboard && path.starts_with("/ui")) {
+    HttpResponse page;
+    if (dashboard_answer(path, page)) return reply(std::move(page));
+  }
   handler_->handle(std::move(req), reply);
 }
 

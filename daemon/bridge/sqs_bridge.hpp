@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "http_server.hpp"
 #include "request_admission.hpp"
@@ -21,7 +22,11 @@ struct BridgeOptions {
   BridgeConfig sqs;
   std::map<std::string, std::string> credentials;  // non-empty: verify SigV4 with these
   AdmissionOptions admission;                      // which Host and Origin values are served
+  bool dashboard = true;                           // serve the web dashboard on /ui
 };
+
+// The dashboard's files by name ("index.html"), compiled in from ui/.
+const std::map<std::string, std::string_view, std::less<>>& embedded_files();
 
 class SqsBridge {
  public:

@@ -18,6 +18,17 @@ using nlohmann::json;
 
 namespace {
 
+// What a caller sent, fit for one log line: at most 128 bytes, control
+// characters and spaces as '?', so that no value can end the line or forge a
+// field of the next.
+std::string log_safe(std::string text) {
+  if (text.size() > 128) text.resize(128);
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) c = '?';
+  }
+  return text;
+}
+
 enum class Protocol { kJson, kQuery };
 
 std::string request_id() {
@@ -161,27 +172,30 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& given
   std::string id;
   Protocol protocol = Protocol::kQuery;
   std::string action;
-  // --access-log: one line for the request once it is answered (a long poll
-  // later, from the long-poll thread), with what was learnt of it by then.
+  // Once the request is answered (a long poll later, from the long-poll
+  // thread): its action, status and duration go to the metrics and, with
+  // --access-log, to a log line, with what was learnt of it by then.
   struct Access {
-    std::string action = "-";
+    std::string action = "unknown";  // an action the bridge serves, once known
     std::string queue = "-";
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   };
   std::shared_ptr<Access> access;
   HttpServer::Reply reply = given;
-  if (config_.access_log) {
-    try {
-      access = std::make_shared<Access>();
-      reply = [given, access](HttpResponse&& response) {
-        const auto took = std::chrono::steady_clock::now() - access->started;
+  try {
+    access = std::make_shared<Access>();
+    reply = [given, access, log = config_.access_log, metrics = &metrics_](HttpResponse&& response) {
+      const auto took = std::chrono::steady_clock::now() - access->started;
+      metrics->observe(access->action, response.result_int(), took);
+      if (log) {
         spdlog::info("access action={} queue={} status={} ms={:.3f}", access->action, access->queue,
                      response.result_int(), std::chrono::duration<double, std::milli>(took).count());
-        given(std::move(response));
-      };
-    } catch (...) {
-      reply = given;  // out of memory: answered, not logged
-    }
+      }
+      given(std::move(response));
+    };
+  } catch (...) {
+    access.reset();
+    reply = given;  // out of memory: answered, not counted
   }
   try {
     id = request_id();
@@ -217,15 +231,15 @@ void SqsRequestHandler::handle(HttpRequest&& req, const HttpServer::Reply& given
                            path_queue(req.target()),
                            {},
                            std::string(req["X-Amzn-Trace-Id"])};
-    if (access) {
-      access->action = action;
+    if (access) access->action = action;
+    if (access && config_.access_log) {
       const auto url = params.find("QueueUrl");
       // A queue URL's last segment is its queue.
       std::string from_url = url != params.end() && url->is_string() ? url->get<std::string>() : "";
       from_url = from_url.substr(from_url.rfind('/') + 1);
       const auto named = params.find("QueueName");  // CreateQueue, GetQueueUrl
       if (from_url.empty() && named != params.end() && named->is_string()) from_url = named->get<std::string>();
-      access->queue = !context.path_queue.empty() ? context.path_queue : from_url.empty() ? "-" : from_url;
+      access->queue = log_safe(!context.path_queue.empty() ? context.path_queue : from_url.empty() ? "-" : from_url);
     }
     // SenderId: the caller's access key when signatures are checked, else the account.
     context.sender_id = verifier_ ? verifier_->verify(req, std::chrono::system_clock::now()) : config_.account_id;

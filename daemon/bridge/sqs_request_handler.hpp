@@ -11,6 +11,7 @@
 
 #include "http_server.hpp"
 #include "long_poll.hpp"
+#include "metrics.hpp"
 #include "sigv4.hpp"
 #include "sqs_errors.hpp"
 #include "sqs_service.hpp"
@@ -48,8 +49,12 @@ class SqsRequestHandler {
   // Amazon::SQS::Simple send "Host: 127.0.0.1" to port 9324).
   void set_arrival_port(unsigned short port) noexcept { arrival_port_ = port; }
 
+  // The SQS requests answered so far, by action and status (GET /metrics).
+  const RequestMetrics& metrics() const noexcept { return metrics_; }
+
  private:
   BridgeConfig config_;
+  RequestMetrics metrics_;  // before hub_: a long poll answered as hub_ ends still counts
   unsigned short arrival_port_ = 0;
   SqsService service_;
   std::unique_ptr<LongPollHub> hub_;

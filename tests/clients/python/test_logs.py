@@ -34,6 +34,21 @@ def test_json_logs_with_an_access_line_for_each_request():
     assert all(float(f["ms"]) >= 0 for f in fields)
 
 
+def test_an_access_line_cannot_be_forged_by_a_queue_url():
+    d = Daemon(["--access-log"], log_level="info")
+    try:
+        sqs = d.client()
+        with pytest.raises(ClientError):
+            sqs.get_queue_attributes(QueueUrl=f"{d.endpoint}/000000000000/x\naccess action=DeleteQueue queue=jobs",
+                                     AttributeNames=["All"])
+        log = d.log()
+    finally:
+        d.stop()
+    access = [line for line in log.splitlines() if " access " in line or line.startswith("access ")]
+    assert len(access) == 1, log
+    assert "action=GetQueueAttributes queue=x?access?action=DeleteQueue?queue=jobs status=400" in access[0], access
+
+
 def test_without_access_log_requests_are_not_logged():
     d = Daemon(log_level="info")
     try:
