@@ -7,8 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libboost-dev libboost-program-options-dev libboost-system-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libssl-dev libsystemd-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  python3
+  libgtest-dev libgmock-dev libbenchmark-dev libcmocka-dev
+  python3 pybind11-dev python3-pybind11
   awscli python3-boto3 python3-pytest
   golang-go golang-github-aws-aws-sdk-go-dev golang-github-aws-aws-sdk-go-v2-dev
   ruby ruby-aws-sdk libamazon-sqs-simple-perl

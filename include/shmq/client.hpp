@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shmq/export.h"
 #include "shmq/queue.hpp"
 #include "shmq/types.hpp"
 
@@ -38,7 +39,7 @@ struct MessageMoveTask {
   std::uint64_t started_timestamp_ms = 0;                // StartedTimestamp, epoch ms
 };
 
-class Client {
+class SHMQ_API Client {
  public:
   struct Options {
     std::string ns = "default";  // the daemon's --namespace

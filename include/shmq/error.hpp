@@ -7,6 +7,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "shmq/export.h"
+
 namespace shmq {
 
 enum class Errc {
@@ -49,16 +51,16 @@ enum class Errc {
   receipt_handle_expired,  // FIFO: a delete with a handle whose visibility timeout ran out (SQS refuses it)
 };
 
-const std::error_category& error_category() noexcept;
+SHMQ_API const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 // The stable, machine-readable name of a code ("queue_full"); empty for
 // codes of other categories.
-std::string errc_name(const std::error_code& ec);
+SHMQ_API std::string errc_name(const std::error_code& ec);
 
 // The code errc_name() names; Errc::internal for an unknown name.
-std::error_code errc_from_name(std::string_view name) noexcept;
+SHMQ_API std::error_code errc_from_name(std::string_view name) noexcept;
 
 }  // namespace shmq
 

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "shmq/export.h"
 #include "shmq/types.hpp"
 
 namespace shmq {
@@ -25,7 +26,7 @@ struct QueueState;
 
 // Cuts short, from another thread of this process, a Queue::wait_for_any
 // that was given it (e.g. when an event loop has a new receiver to serve).
-class WaitInterrupt {
+class SHMQ_API WaitInterrupt {
  public:
   // Read before deciding to wait, and pass it to wait_for_any: the wait
   // returns at once if notify() was called since. Does not block.
@@ -38,7 +39,7 @@ class WaitInterrupt {
   std::atomic<std::uint32_t> word_{0};
 };
 
-class Queue {
+class SHMQ_API Queue {
  public:
   // Sends one message. Does not block. Fails with message_too_large,
   // invalid_parameter_value (delay over 900 s), queue_full or

@@ -9,6 +9,8 @@
 #include <string>
 #include <system_error>
 
+#include "shmq/export.h"
+
 namespace shmq {
 
 // Queue attributes by their SQS names ("VisibilityTimeout", ...), values as
@@ -38,7 +40,7 @@ using MessageAttributes = std::map<std::string, MessageAttributeValue>;
 // Why a send would refuse `attributes` (Errc::invalid_message_attribute),
 // in Amazon SQS's words, naming the first attribute at fault; empty when
 // they keep SQS's rules.
-std::string describe_invalid_attributes(const MessageAttributes& attributes);
+SHMQ_API std::string describe_invalid_attributes(const MessageAttributes& attributes);
 
 // Per-message options of a send.
 struct SendOptions {

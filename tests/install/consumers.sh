@@ -23,7 +23,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "cmake --install"; }
-for f in bin/shmqd bin/shmqctl include/shmq/shmq.hpp include/shmq/version.hpp; do
+for f in bin/shmqd bin/shmqctl include/shmq/shmq.hpp include/shmq/shmq.h include/shmq/export.h include/shmq/version.hpp; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 pc="$(find "$prefix" -name shmq.pc)"
@@ -44,6 +44,9 @@ done
 
 version="$("$prefix/bin/shmqctl" --version)"
 export PKG_CONFIG_PATH="$(dirname "$pc")"
+# Where an installed libshmq.so is found (the dynamic loader's cache does
+# this for /usr/local/lib after ldconfig).
+export LD_LIBRARY_PATH="$(cd "$(dirname "$pc")/.." && pwd)"
 [ "$version" = "shmqctl $(pkg-config --modversion shmq)" ] || fail "shmqctl --version '$version' is not shmq.pc's"
 
 echo "-- pkg-config and g++"
@@ -53,6 +56,27 @@ g++ -std=c++20 -o "$work/app-pc" "$here/app/app.cpp" $(pkg-config --cflags --lib
 out="$("$work/app-pc" "$ns")" || fail "the pkg-config build did not run: $out"
 [ "$out" = "shmq $(pkg-config --modversion shmq): hello from an installed libshmq" ] || fail "pkg-config build printed '$out'"
 echo "$out"
+
+echo "-- pkg-config and a C compiler (C99, libshmq.so)"
+# shellcheck disable=SC2046
+gcc -std=c99 -Wall -Wextra -pedantic -Werror -o "$work/app-c" "$here/app/app.c" $(pkg-config --cflags --libs shmq) ||
+  fail "gcc -std=c99 app.c \$(pkg-config --cflags --libs shmq) does not build"
+readelf -d "$work/app-c" | grep -q 'NEEDED.*libshmq\.so\.' || fail "the C program does not use libshmq.so"
+out="$("$work/app-c" "$ns")" || fail "the C program did not run: $out"
+[ "$out" = "shmq $(pkg-config --modversion shmq): hello from C" ] || fail "the C program printed '$out'"
+echo "$out"
+
+echo "-- what libshmq.so exports"
+so="$(find "$prefix" -name 'libshmq.so.*.*.*' | head -1)"
+[ -n "$so" ] || fail "no libshmq.so.X.Y.Z installed"
+soname="$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')"
+[ "$soname" = "libshmq.so.$(pkg-config --modversion shmq | cut -d. -f1-2)" ] || fail "SONAME is '$soname'"
+# The C API, the C++ API's classes, and the standard library's templates
+# they instantiate; none of the library's internals or of its dependencies.
+leaked="$(nm -D --defined-only -C "$so" | grep -E 'shmq::detail|nlohmann|boost|EVP_' || true)"
+[ -z "$leaked" ] || fail "libshmq.so exports internals: $leaked"
+nm -D --defined-only "$so" | grep -q ' T shmq_send$' || fail "libshmq.so does not export shmq_send"
+echo "$soname: $(nm -D --defined-only "$so" | grep -c ' T shmq_') C functions"
 
 echo "-- find_package(shmq)"
 cmake -S "$here/app" -B "$work/app-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 ||

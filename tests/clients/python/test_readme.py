@@ -89,3 +89,20 @@ def test_the_bridge_quick_starts_run_as_written(readme_daemon):
     got = readme_daemon.client().receive_message(
         QueueUrl=f"{readme_daemon.endpoint}/000000000000/jobs", MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert [m["Body"] for m in got.get("Messages", [])] == ["resize image 42"], "the JavaScript send arrived"
+
+
+def test_the_c_quick_start_builds_and_runs_as_written(readme_daemon, tmp_path):
+    program = code_block("Quick start: C", "c")
+    # The daemon's namespace is the test's own.
+    assert "shmq_client_open(NULL, &client)" in program
+    (tmp_path / "app.c").write_text(program.replace("shmq_client_open(NULL,", f'shmq_client_open("{readme_daemon.ns}",'))
+    build = REPO / "build"
+    compiled = subprocess.run(
+        ["cc", "-std=c99", "-Wall", "-Werror", "-o", str(tmp_path / "app"), str(tmp_path / "app.c"),
+         f"-I{REPO / 'include'}", f"-I{build / 'include'}", f"-L{build / 'libshmq'}", "-lshmq"],
+        capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr
+    ran = subprocess.run([str(tmp_path / "app")], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "LD_LIBRARY_PATH": str(build / "libshmq")})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "resize image 42\n"
