@@ -198,6 +198,50 @@ std::vector<shmq::HandleEntry> handle_entries(const char* const* handles, const 
   return entries;
 }
 
+// ---- The codes' names and texts ----
+
+struct CodeText {
+  const char* name;
+  const char* message;
+};
+
+constexpr int kLastErrc = static_cast<int>(Errc::receipt_handle_expired);
+
+// SHMQ_OK and the C API's own codes; nullptr for shmq::Errc's.
+const CodeText* own_code(int code) noexcept {
+  static constexpr CodeText kOk{"ok", "success"};
+  static constexpr std::array<CodeText, 3> kOwn{{
+      {"invalid_argument", "a required handle or pointer is NULL"},
+      {"buffer_too_small", "the buffer is too small for the message body"},
+      {"out_of_memory", "out of memory"},
+  }};
+  if (code == SHMQ_OK) return &kOk;
+  if (code >= SHMQ_C_CODES && code < SHMQ_C_CODES + static_cast<int>(kOwn.size())) {
+    return &kOwn[static_cast<std::size_t>(code - SHMQ_C_CODES)];
+  }
+  return nullptr;
+}
+
+// shmq::Errc's names and messages, made once: the C API hands out pointers
+// into them, valid for the life of the process.
+struct ErrcTexts {
+  std::array<std::string, kLastErrc + 1> names;
+  std::array<std::string, kLastErrc + 1> messages;
+};
+
+const ErrcTexts& errc_texts() {
+  static const ErrcTexts* texts = [] {
+    auto* t = new ErrcTexts;
+    for (int i = 1; i <= kLastErrc; ++i) {
+      const std::error_code ec(i, shmq::error_category());
+      t->names[static_cast<std::size_t>(i)] = shmq::errc_name(ec);
+      t->messages[static_cast<std::size_t>(i)] = ec.message();
+    }
+    return t;
+  }();
+  return *texts;
+}
+
 }  // namespace
 
 extern "C" {
@@ -205,50 +249,15 @@ extern "C" {
 // ---- Errors ----
 
 const char* shmq_strerror(int code) {
-  switch (code) {
-    case SHMQ_OK:
-      return "success";
-    case SHMQ_INVALID_ARGUMENT:
-      return "a required handle or pointer is NULL";
-    case SHMQ_BUFFER_TOO_SMALL:
-      return "the buffer is too small for the message body";
-    case SHMQ_OUT_OF_MEMORY:
-      return "out of memory";
-    default:
-      break;
-  }
-  if (code < 0 || code > static_cast<int>(Errc::receipt_handle_expired)) return "unknown shmq status code";
-  // The category's messages are static strings for its codes: keep one copy each.
-  static const auto* messages = [] {
-    auto* all = new std::array<std::string, static_cast<std::size_t>(Errc::receipt_handle_expired) + 1>;
-    for (std::size_t i = 1; i < all->size(); ++i) (*all)[i] = shmq::error_category().message(static_cast<int>(i));
-    return all;
-  }();
-  return (*messages)[static_cast<std::size_t>(code)].c_str();
+  if (const CodeText* own = own_code(code)) return own->message;
+  if (code < 1 || code > kLastErrc) return "unknown shmq status code";
+  return errc_texts().messages[static_cast<std::size_t>(code)].c_str();
 }
 
 const char* shmq_errname(int code) {
-  switch (code) {
-    case SHMQ_OK:
-      return "ok";
-    case SHMQ_INVALID_ARGUMENT:
-      return "invalid_argument";
-    case SHMQ_BUFFER_TOO_SMALL:
-      return "buffer_too_small";
-    case SHMQ_OUT_OF_MEMORY:
-      return "out_of_memory";
-    default:
-      break;
-  }
-  if (code < 0 || code > static_cast<int>(Errc::receipt_handle_expired)) return "unknown";
-  static const auto* names = [] {
-    auto* all = new std::array<std::string, static_cast<std::size_t>(Errc::receipt_handle_expired) + 1>;
-    for (std::size_t i = 1; i < all->size(); ++i) {
-      (*all)[i] = shmq::errc_name(std::error_code(static_cast<int>(i), shmq::error_category()));
-    }
-    return all;
-  }();
-  return (*names)[static_cast<std::size_t>(code)].c_str();
+  if (const CodeText* own = own_code(code)) return own->name;
+  if (code < 1 || code > kLastErrc) return "unknown";
+  return errc_texts().names[static_cast<std::size_t>(code)].c_str();
 }
 
 const char* shmq_version(void) { return SHMQ_VERSION; }

@@ -103,6 +103,12 @@ static const char* attribute(const char* queue, const char* name) {
   return value;
 }
 
+static uint64_t visible_of(const shmq_queue* q) {
+  uint64_t visible = 0;
+  shmq_queue_counts(q, &visible, NULL, NULL);
+  return visible;
+}
+
 /* ---- errors ---- */
 
 static void every_code_has_a_name_and_a_message(void** state) {
@@ -211,9 +217,7 @@ static void purge_says_how_many(void** state) {
   uint64_t purged = 0;
   assert_int_equal(shmq_purge_queue(client, "purged", &purged), SHMQ_OK);
   assert_int_equal(purged, 3);
-  uint64_t visible = 9;
-  shmq_queue_counts(q, &visible, NULL, NULL);
-  assert_int_equal(visible, 0);
+  assert_int_equal(visible_of(q), 0);
   shmq_queue_close(q);
 }
 
@@ -300,9 +304,7 @@ static void bad_arguments_are_refused_and_nothing_is_sent(void** state) {
   r.max_messages = 1;
   r.wait_time_ms = 20001;
   assert_int_equal(shmq_receive(q, &r, &got), SHMQ_INVALID_PARAMETER_VALUE);
-  uint64_t visible = 9;
-  shmq_queue_counts(q, &visible, NULL, NULL);
-  assert_int_equal(visible, 0);
+  assert_int_equal(visible_of(q), 0);
   shmq_queue_close(q);
 }
 
