@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -388,7 +390,7 @@ json ControlServer::health(const Request&) {
   const QueueRegistry::Health h = registry_.health();
   const auto uptime = std::chrono::steady_clock::now() - started_;
   return {{"ok", true},
-          {"status", "serving"},
+          {"status", stopping_ ? "stopping" : "serving"},
           {"version", std::string(kVersion)},
           {"namespace", config_.ns},
           {"pid", ::getpid()},
@@ -546,6 +548,7 @@ void ControlServer::close_connections() noexcept {
 void ControlServer::run(int stop_fd) {
   spdlog::info("control socket for namespace '{}' ready", config_.ns);
   std::vector<pollfd> fds;
+  std::optional<std::chrono::steady_clock::time_point> drain_until;  // set by the first stop signal under --stop-drain
   for (;;) {
     fds.clear();
     fds.push_back({stop_fd, POLLIN, 0});
@@ -558,15 +561,28 @@ void ControlServer::run(int stop_fd) {
     }
     for (auto& [fd, pid] : pidfds_) fds.push_back({fd, POLLIN, 0});
     int timeout_ms = unwatched_.empty() ? -1 : kUnwatchedCheckMs;
-    if (!accepting) {
-      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(accept_paused_until_ - now).count();
+    const auto wake_by = [&](std::chrono::steady_clock::time_point when) {
+      const auto wait = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(when - now).count());
       timeout_ms = timeout_ms < 0 ? static_cast<int>(wait) : std::min(timeout_ms, static_cast<int>(wait));
-    }
+    };
+    if (!accepting) wake_by(accept_paused_until_);
+    if (drain_until) wake_by(*drain_until);
     if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
     }
-    if (fds[0].revents) return;
+    if (fds[0].revents) {
+      // No drain, or a second signal during one: stop now.
+      if (config_.stop_drain_s == 0 || drain_until) return;
+      signalfd_siginfo taken{};  // the signal is taken, so that the next one can be seen
+      if (::read(stop_fd, &taken, sizeof taken) < 0) return;
+      stopping_ = true;
+      drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(config_.stop_drain_s);
+      spdlog::info(
+          "stopping in {} s (--stop-drain); health answers \"stopping\" meanwhile, a second signal stops at once",
+          config_.stop_drain_s);
+    }
+    if (drain_until && std::chrono::steady_clock::now() >= *drain_until) return;
     if (fds[1].revents & POLLIN) accept_clients();
     for (std::size_t i = 2; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;

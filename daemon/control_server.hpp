@@ -114,6 +114,7 @@ class ControlServer {
 
   const DaemonConfig& config_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  bool stopping_ = false;  // a stop signal came, and --stop-drain holds the stop back
   QueueRegistry& registry_;
   MessageMoveTasks move_tasks_{registry_};
   const pid_t self_;

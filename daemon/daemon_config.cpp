@@ -204,6 +204,10 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
       "advertise-url", po::value(&config.advertise_url),
       "base of the queue URLs the bridge returns, e.g. http://sqs.local:9324 (default: the Host a client used)")(
       "bridge-port-file", po::value(&config.bridge_port_file), "write the bridge's port to this file once it listens")(
+      "stop-drain", po::value(&config.stop_drain_s)->default_value(config.stop_drain_s),
+      "on SIGTERM or SIGINT, serve this many seconds more with health answering \"stopping\" (503 on the "
+      "bridge's /health, exit 1 from shmqctl health), so that load balancers and probes take the daemon out "
+      "first; a second signal stops at once (0 to 300)")(
       "bridge-idle-timeout", po::value(&config.bridge_idle_timeout_s)->default_value(config.bridge_idle_timeout_s),
       "seconds a connection may stay silent, between requests or inside one, before the bridge closes it")(
       "auth", po::value(&auth_pairs)->composing(),
@@ -317,6 +321,7 @@ std::optional<DaemonConfig> parse_command_line(int argc, const char* const argv[
     config.bridge_port = static_cast<unsigned short>(port);
   }
   if (config.bridge_threads < 1 || config.bridge_threads > 64) throw std::runtime_error("--bridge-threads: 1 to 64");
+  if (config.stop_drain_s < 0 || config.stop_drain_s > 300) throw std::runtime_error("--stop-drain: 0 to 300 seconds");
   if (config.bridge_idle_timeout_s < 1 || config.bridge_idle_timeout_s > 3600) {
     throw std::runtime_error("--bridge-idle-timeout: 1 to 3600 seconds");
   }

@@ -49,6 +49,7 @@ struct DaemonConfig {
   std::size_t bridge_max_connections = 4096;    // --bridge-max-connections: more are answered 503
   std::size_t bridge_max_buffered_mib = 256;    // --bridge-max-buffered-mib: request bodies and answers held
   int bridge_threads = 2;                       // --bridge-threads
+  int stop_drain_s = 0;                         // --stop-drain: seconds of "stopping" health before a stop
   int bridge_idle_timeout_s = 60;               // --bridge-idle-timeout: silent connections are closed after it
   std::string advertise_url;                    // --advertise-url: base of queue URLs
   std::string bridge_port_file;                 // --bridge-port-file: where to write the port bound

@@ -17,14 +17,16 @@ std::string_view get_path(const HttpRequest& req) {
   return target.substr(0, target.find('?'));
 }
 
-// 200 with the daemon's health while it serves; 503 when it does not answer
-// (stopping, or its control socket gone), for load balancers and probes.
+// 200 with the daemon's health while it serves; 503 while it drains before
+// a stop (--stop-drain) or when it does not answer (its control socket
+// gone), for load balancers and probes.
 HttpResponse health_answer(Client& client) {
   HttpResponse r;
   nlohmann::json body;
   try {
     const DaemonHealth h = client.health();
-    r.result(http::status::ok);
+    // "stopping": the daemon drains before a stop (--stop-drain).
+    r.result(h.status == "serving" ? http::status::ok : http::status::service_unavailable);
     body = {{"status", h.status},
             {"version", h.version},
             {"uptime_seconds", h.uptime_seconds},

@@ -35,7 +35,7 @@ commands:
                                            create a queue (attributes as SQS names them; tags)
   delete-queue NAME                        delete a queue and its messages
   list-queues [--prefix P]                 list queues
-  health                                   is the daemon serving? (exit 0; 1 if it does not answer)
+  health                                   is the daemon serving? (exit 0; 1 if it does not answer or is stopping)
   get-attributes NAME [--names N]...       show queue attributes (default: All)
   set-attributes NAME -a KEY=VALUE...      change queue attributes
   purge NAME                               delete every message of a queue
@@ -560,6 +560,7 @@ int run(int argc, const char* const argv[], std::istream& in, std::ostream& out,
                  {"queues", h.queues},
                  {"refused_queues", h.refused_queues},
                  {"reaper_threads", h.reaper_threads}});
+      if (h.status != "serving") return 1;  // draining before a stop (shmqd --stop-drain)
     } else if (command == "create-queue") {
       client.create_queue(args[0], attributes, std::nullopt, tags);
       print(out, as_json, json{{"created", args[0]}});

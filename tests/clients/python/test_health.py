@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -98,3 +99,52 @@ def test_readiness_is_told_to_the_service_manager_once_the_bridge_serves():
                 if f.startswith(f"shmq.{ns}."):
                     os.unlink(f"/dev/shm/{f}")
 
+
+
+def test_with_a_stop_drain_health_says_stopping_while_everything_else_still_serves():
+    d = Daemon(["--stop-drain", "3"])
+    try:
+        sqs = d.client()
+        url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+        assert get(f"{d.endpoint}/health")[0] == 200
+        d.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        deadline = signalled + 2
+        while json.loads(get(f"{d.endpoint}/health")[2])["status"] != "stopping":
+            assert time.monotonic() < deadline, "health still says serving after the signal"
+            time.sleep(0.05)
+        status, _, body = get(f"{d.endpoint}/health")
+        assert status == 503, body
+        r = shmqctl(d.ns, "health", "--json")
+        assert r.returncode == 1, r
+        assert json.loads(r.stdout)["status"] == "stopping"
+        # Requests in progress and new ones are served until the drain ends.
+        sqs.send_message(QueueUrl=url, MessageBody="during the drain")
+        assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "during the drain"
+        assert d.proc.poll() is None
+        assert d.proc.wait(timeout=30) == 0
+        took = time.monotonic() - signalled
+        assert 2.5 <= took < 10, took
+    finally:
+        d.stop()
+
+
+def test_a_second_signal_cuts_the_drain_short():
+    d = Daemon(["--stop-drain", "60"])
+    try:
+        d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while get(f"{d.endpoint}/health")[0] != 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=10) == 0
+    finally:
+        d.stop()
+
+
+def test_a_drain_out_of_range_is_refused():
+    r = subprocess.run([SHMQD, "--stop-drain", "301", "--bridge-listen", "off"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2, r
+    assert "--stop-drain: 0 to 300 seconds" in r.stderr
