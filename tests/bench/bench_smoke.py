@@ -7,6 +7,7 @@ no request failed. Timing is not asserted: these machines are noisy.
     bench_smoke.py memory --shmqd PATH --shmqctl PATH
     bench_smoke.py many-queues --shmqd PATH
     bench_smoke.py comparison --bench PATH
+    bench_smoke.py python --shmqd PATH --pythonpath DIR
 """
 
 import argparse
@@ -157,14 +158,27 @@ def check_comparison(opts, c):
             c.equal(f"{mode} {name} shmq", medians["shmq"]["status"], "ok")
 
 
+def check_python(opts, c):
+    """bench/python_bench.py --quick: every transport's three workloads and
+    the per-call figures are there."""
+    doc = run("python_bench.py", ["--shmqd", opts.shmqd, "--pythonpath", opts.pythonpath, "--quick"])
+    c.equal("transports", doc["transports"], ["shmq", "boto3", "mp_queue"])
+    for kind in doc["transports"]:
+        for workload in ("send", "receive_delete", "pair"):
+            c.positive(f"{kind}.{workload}", doc["medians"][kind][workload])
+    for figure in ("send_ns", "send_receive_delete_ns", "batch_of_ten_per_message_ns", "send_beside_busy_thread_ns"):
+        c.positive(f"per_call.{figure}", doc["per_call"][figure])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("which", choices=["bridge", "memory", "many-queues", "comparison"])
+    p.add_argument("which", choices=["bridge", "memory", "many-queues", "comparison", "python"])
     p.add_argument("--shmqd")
     p.add_argument("--bench")
     p.add_argument("--shmqctl")
     p.add_argument("--floor")
     p.add_argument("--backlog")
+    p.add_argument("--pythonpath")
     opts = p.parse_args()
     c = Checks()
     if opts.which == "bridge":
@@ -173,6 +187,8 @@ def main():
         check_many_queues(opts, c)
     elif opts.which == "comparison":
         check_comparison(opts, c)
+    elif opts.which == "python":
+        check_python(opts, c)
     else:
         check_memory(opts, c)
     for failure in c.failures:

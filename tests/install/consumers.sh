@@ -78,6 +78,27 @@ leaked="$(nm -D --defined-only -C "$so" | grep -E 'shmq::detail|nlohmann|boost|E
 nm -D --defined-only "$so" | grep -q ' T shmq_send$' || fail "libshmq.so does not export shmq_send"
 echo "$soname: $(nm -D --defined-only "$so" | grep -c ' T shmq_') C functions"
 
+# The Python package, where the build has it (-DSHMQ_BUILD_PYTHON=ON).
+py_app='
+import sys, shmq
+with shmq.Client(sys.argv[1]) as client:
+    client.create_queue("installed-py")
+    with client.open_queue("installed-py") as q:
+        q.send("hello from Python")
+        (m,) = q.receive(wait_time=5)
+        m.delete()
+        print(f"shmq {shmq.__version__}: {m.text}")
+'
+if [ -d "$build/python/shmq" ]; then
+  echo "-- the Python package, as installed"
+  site="$(find "$prefix" -type d -path '*dist-packages/shmq' | head -1)"
+  [ -n "$site" ] || fail "the Python package shmq is not installed"
+  out="$(PYTHONPATH="$(dirname "$site")" /usr/bin/python3 -c "$py_app" "$ns")" ||
+    fail "the installed Python package did not run: $out"
+  [ "$out" = "shmq $(pkg-config --modversion shmq): hello from Python" ] || fail "the Python package printed '$out'"
+  echo "$out"
+fi
+
 echo "-- find_package(shmq)"
 cmake -S "$here/app" -B "$work/app-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 ||
   { cat "$work/cmake.log"; fail "find_package(shmq) does not configure"; }
