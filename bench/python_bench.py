@@ -64,8 +64,17 @@ def boto3_client(endpoint):
                                  region_name="us-east-1").client("sqs", endpoint_url=endpoint, config=config)
 
 
+def pin(role):
+    """With --pin (SHMQ_BENCH_PIN in the workers' environment): producers on
+    the first CPU, consumers on the second."""
+    if os.environ.get("SHMQ_BENCH_PIN") == "1":
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[0] if role == "producer" else cpus[1 % len(cpus)]})
+
+
 def producer(target, n, body, go, results):
     """Sends n messages once `go` is set; reports (start, end) on the monotonic clock."""
+    pin("producer")
     kind, where = target
     if kind == "shmq":
         import shmq
@@ -90,6 +99,7 @@ def producer(target, n, body, go, results):
 def consumer(target, n, go, results):
     """Receives (and deletes) n messages once `go` is set, waiting when the
     queue is empty; reports (start, end) on the monotonic clock."""
+    pin("consumer")
     kind, where = target
     got = 0
     if kind == "shmq":
@@ -206,6 +216,7 @@ class Runner:
 def fill_mp_queue(q, n, body):
     """Puts n messages into a multiprocessing.Queue ahead of a consumer (its
     feeder thread writes them as the consumer reads)."""
+    pin("producer")
     for _ in range(n):
         q.put(body)
     q.close()
@@ -307,7 +318,9 @@ def table(doc):
     kinds = doc["transports"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, Linux {m['kernel']}. "
              f"{doc['body_bytes']}-byte bodies; medians of {doc['rounds']} rounds "
-             f"({doc['messages']} messages a round, {doc['boto3_messages']} for boto3).", ""]
+             f"({doc['messages']} messages a round, {doc['boto3_messages']} for boto3); "
+             + ("pinned: producers on one CPU, consumers on another." if doc["pinned"] else "processes not pinned."),
+             ""]
     header = ["workload", *(f"{LABELS[k]}, msg/s" for k in kinds)]
     header += [f"shmq / {LABELS[k]}" for k in kinds if k != "shmq"]
     lines.append("| " + " | ".join(header) + " |")
@@ -346,6 +359,7 @@ def main(argv):
     p.add_argument("--transports", default=",".join(TRANSPORTS))
     p.add_argument("--quick", action="store_true", help="a short run (smoke test): 1 round of few messages")
     p.add_argument("--json", action="store_true", help="print the figures as JSON, not the table")
+    p.add_argument("--pin", action="store_true", help="producers on the first CPU, consumers on the second")
     opts = p.parse_args(argv)
     if opts.quick:
         opts.messages, opts.boto3_messages, opts.rounds = 2000, 100, 1
@@ -364,8 +378,10 @@ def main(argv):
     os.environ.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                       AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
 
+    if opts.pin:
+        os.environ["SHMQ_BENCH_PIN"] = "1"
     bench_daemon.exit_on_signals()
-    doc = {"machine": machine(), "transports": opts.transports, "rounds": opts.rounds, "messages": opts.messages,
+    doc = {"machine": machine(), "pinned": opts.pin, "transports": opts.transports, "rounds": opts.rounds, "messages": opts.messages,
            "boto3_messages": opts.boto3_messages, "body_bytes": opts.body_bytes}
     with bench_daemon.Daemon(opts.shmqd, bench_daemon.fresh_namespace("pybench")) as daemon:
         runner = Runner(opts, daemon)
