@@ -178,6 +178,7 @@ using ContentDedupId = std::array<char, 2 * sizeof(detail::Sha256)>;
 std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings& settings, const Outgoing& o,
                         detail::CommitRequest& req, ContentDedupId& content_dedup_id, bool& content_dedup) {
   const SendOptions& opt = *o.options;
+  if (o.body.empty()) return Errc::missing_parameter;  // SQS: a body of at least one character
   if (!detail::valid_message_characters(o.body)) return Errc::invalid_message_contents;
   if (auto ec = detail::validate_attributes(opt.attributes)) return ec;
   if (o.body.size() + detail::attributes_size(opt.attributes) > settings.maximum_message_size) {

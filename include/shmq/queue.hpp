@@ -41,7 +41,8 @@ class SHMQ_API WaitInterrupt {
 
 class SHMQ_API Queue {
  public:
-  // Sends one message. Does not block. Fails with message_too_large,
+  // Sends one message. Does not block. Fails with missing_parameter (an
+  // empty body: SQS's bodies have at least one character), message_too_large,
   // invalid_parameter_value (delay over 900 s), queue_full or
   // queue_does_not_exist; nothing is enqueued on failure.
   [[nodiscard]] std::error_code send(std::string_view body, SendResult& result, const SendOptions& options = {});

@@ -288,6 +288,7 @@ static void bad_arguments_are_refused_and_nothing_is_sent(void** state) {
   shmq_queue* q = make_queue("refusals", NULL, 0);
   assert_int_equal(shmq_send(NULL, "x", 1, NULL, NULL), SHMQ_INVALID_ARGUMENT);
   assert_int_equal(shmq_send(q, NULL, 5, NULL, NULL), SHMQ_INVALID_ARGUMENT);
+  assert_int_equal(shmq_send(q, "", 0, NULL, NULL), SHMQ_MISSING_PARAMETER); /* SQS: at least one character */
   shmq_send_options o = shmq_send_options_default();
   o.delay_seconds = 901;
   assert_int_equal(shmq_send(q, "x", 1, &o, NULL), SHMQ_INVALID_PARAMETER_VALUE);

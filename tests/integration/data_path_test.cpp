@@ -61,6 +61,11 @@ TEST_F(DataPath, BodiesAreTextAsSqsDefinesIt) {
     SendResult sent;
     EXPECT_EQ(name_of(q.send(body, sent)), "invalid_message_contents") << "body of " << body.size() << " bytes";
   }
+  SendResult sent;
+  EXPECT_EQ(name_of(q.send("", sent)), "missing_parameter") << "SQS refuses an empty body";
+  std::vector<BatchEntryResult> results;
+  ASSERT_EQ(name_of(q.send_batch(std::vector<SendEntry>{{"empty", "", {}}}, results)), "ok");
+  EXPECT_EQ(name_of(results.at(0).error), "missing_parameter");
   EXPECT_TRUE(receive_now(q, 10, 0).empty()) << "a refused body must not have been enqueued";
 }
 

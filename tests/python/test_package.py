@@ -346,6 +346,9 @@ def test_other_errors(daemon, client, unique, queue):
     assert e.value.code == "message_too_large"
     with pytest.raises(TypeError):
         queue.send(12)
+    with pytest.raises(shmq.InvalidParameter) as e:
+        queue.send("")  # SQS: a body has at least one character
+    assert e.value.code == "missing_parameter"
 
     q = client.open_queue(name)
     client.delete_queue(name)
