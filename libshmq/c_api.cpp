@@ -205,7 +205,7 @@ struct CodeText {
   const char* message;
 };
 
-constexpr int kLastErrc = static_cast<int>(Errc::receipt_handle_expired);
+constexpr int kLastErrc = static_cast<int>(Errc::throttled);
 
 // SHMQ_OK and the C API's own codes; nullptr for shmq::Errc's.
 const CodeText* own_code(int code) noexcept {

@@ -1,25 +1,45 @@
 #include "shmq/client.hpp"
 
+#include <cstdlib>
+
 #include "control_connection.hpp"
 #include "queue_state.hpp"
+#include "remote/remote_backend.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq {
 
 using nlohmann::json;
 
-Client::Client() : Client(Options{}) {}
+namespace {
+
+const std::string kEmpty;
+
+}  // namespace
+
+Client::Client() {
+  if (const char* endpoint = std::getenv("SHMQ_ENDPOINT"); endpoint != nullptr && *endpoint != '\0') {
+    remote_ = std::make_shared<detail::RemoteClient>(Endpoint{.url = endpoint});
+  } else {
+    connection_ = std::make_shared<detail::ControlConnection>(Options{}.ns);
+  }
+}
 
 Client::Client(const Options& options) : connection_(std::make_shared<detail::ControlConnection>(options.ns)) {}
+
+Client::Client(const Endpoint& endpoint) : remote_(std::make_shared<detail::RemoteClient>(endpoint)) {}
 
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-const std::string& Client::ns() const noexcept { return connection_->ns(); }
+const std::string& Client::ns() const noexcept { return connection_ ? connection_->ns() : kEmpty; }
+
+const std::string& Client::endpoint_url() const noexcept { return remote_ ? remote_->url() : kEmpty; }
 
 void Client::create_queue(std::string_view name, const Attributes& attributes,
                           const std::optional<QueueCapacity>& capacity, const Tags& tags) {
+  if (remote_) return remote_->create_queue(name, attributes, tags);
   json request{{"op", "create_queue"}, {"name", name}, {"attributes", attributes}};
   if (!tags.empty()) request["tags"] = tags;
   if (capacity) {
@@ -30,49 +50,62 @@ void Client::create_queue(std::string_view name, const Attributes& attributes,
   connection_->call(request);
 }
 
-void Client::delete_queue(std::string_view name) { connection_->call({{"op", "delete_queue"}, {"name", name}}); }
+void Client::delete_queue(std::string_view name) {
+  if (remote_) return remote_->delete_queue(name);
+  connection_->call({{"op", "delete_queue"}, {"name", name}});
+}
 
 std::vector<std::string> Client::list_queues(std::string_view prefix) {
+  if (remote_) return remote_->list_queues(prefix);
   return connection_->call({{"op", "list_queues"}, {"prefix", prefix}}).at("queues").get<std::vector<std::string>>();
 }
 
 Attributes Client::get_queue_attributes(std::string_view name, const std::vector<std::string>& names) {
+  if (remote_) return remote_->get_queue_attributes(name, names);
   return connection_->call({{"op", "get_queue_attributes"}, {"name", name}, {"names", names}})
       .at("attributes")
       .get<Attributes>();
 }
 
 void Client::set_queue_attributes(std::string_view name, const Attributes& attributes) {
+  if (remote_) return remote_->set_queue_attributes(name, attributes);
   connection_->call({{"op", "set_queue_attributes"}, {"name", name}, {"attributes", attributes}});
 }
 
 std::uint64_t Client::purge_queue(std::string_view name) {
+  if (remote_) return remote_->purge_queue(name);
   return connection_->call({{"op", "purge_queue"}, {"name", name}}).at("purged").get<std::uint64_t>();
 }
 
 void Client::tag_queue(std::string_view name, const Tags& tags) {
+  if (remote_) return remote_->tag_queue(name, tags);
   connection_->call({{"op", "tag_queue"}, {"name", name}, {"tags", tags}});
 }
 
 void Client::untag_queue(std::string_view name, const std::vector<std::string>& keys) {
+  if (remote_) return remote_->untag_queue(name, keys);
   connection_->call({{"op", "untag_queue"}, {"name", name}, {"keys", keys}});
 }
 
 Tags Client::list_queue_tags(std::string_view name) {
+  if (remote_) return remote_->list_queue_tags(name);
   return connection_->call({{"op", "list_queue_tags"}, {"name", name}}).at("tags").get<Tags>();
 }
 
 void Client::add_permission(std::string_view name, std::string_view label, const std::vector<std::string>& account_ids,
                             const std::vector<std::string>& actions) {
+  if (remote_) return remote_->add_permission(name, label, account_ids, actions);
   connection_->call(
       {{"op", "add_permission"}, {"name", name}, {"label", label}, {"account_ids", account_ids}, {"actions", actions}});
 }
 
 void Client::remove_permission(std::string_view name, std::string_view label) {
+  if (remote_) return remote_->remove_permission(name, label);
   connection_->call({{"op", "remove_permission"}, {"name", name}, {"label", label}});
 }
 
 std::vector<std::string> Client::list_dead_letter_source_queues(std::string_view name) {
+  if (remote_) return remote_->list_dead_letter_source_queues(name);
   return connection_->call({{"op", "list_dead_letter_source_queues"}, {"name", name}})
       .at("queues")
       .get<std::vector<std::string>>();
@@ -80,6 +113,7 @@ std::vector<std::string> Client::list_dead_letter_source_queues(std::string_view
 
 std::string Client::start_message_move_task(std::string_view source_arn, std::string_view destination_arn,
                                             std::optional<std::uint32_t> max_messages_per_second) {
+  if (remote_) return remote_->start_message_move_task(source_arn, destination_arn, max_messages_per_second);
   json request{{"op", "start_message_move_task"}, {"source_arn", source_arn}};
   if (!destination_arn.empty()) request["destination_arn"] = destination_arn;
   if (max_messages_per_second) request["max_per_second"] = *max_messages_per_second;
@@ -87,12 +121,14 @@ std::string Client::start_message_move_task(std::string_view source_arn, std::st
 }
 
 std::uint64_t Client::cancel_message_move_task(std::string_view task_handle) {
+  if (remote_) return remote_->cancel_message_move_task(task_handle);
   return connection_->call({{"op", "cancel_message_move_task"}, {"task_handle", task_handle}})
       .at("moved")
       .get<std::uint64_t>();
 }
 
 std::vector<MessageMoveTask> Client::list_message_move_tasks(std::string_view source_arn, std::uint32_t max_results) {
+  if (remote_) return remote_->list_message_move_tasks(source_arn, max_results);
   const json reply =
       connection_->call({{"op", "list_message_move_tasks"}, {"source_arn", source_arn}, {"max_results", max_results}});
   std::vector<MessageMoveTask> out;
@@ -113,6 +149,7 @@ std::vector<MessageMoveTask> Client::list_message_move_tasks(std::string_view so
 }
 
 DaemonHealth Client::health() {
+  if (remote_) return remote_->health();
   const json h = connection_->call({{"op", "health"}});
   DaemonHealth out;
   out.status = h.at("status");
@@ -126,6 +163,11 @@ DaemonHealth Client::health() {
 }
 
 QueueStats Client::stats(std::string_view name) {
+  if (remote_) {
+    throw std::system_error(Errc::unsupported_operation, "stats of " + std::string(name) +
+                                                             ": a remote endpoint has no segment figures; "
+                                                             "see get_queue_attributes");
+  }
   const json s = connection_->call({{"op", "stats"}, {"name", name}}).at("stats");
   QueueStats out;
   out.segment_bytes = s.at("segment_bytes");
@@ -149,6 +191,7 @@ QueueStats Client::stats(std::string_view name) {
 }
 
 Queue Client::open_queue(std::string_view name) {
+  if (remote_) return Queue(remote_->open_queue(remote_, name));
   const json reply = connection_->call({{"op", "open_queue"}, {"name", name}});
   detail::Segment segment;
   std::string why;

@@ -58,6 +58,7 @@ constexpr std::array kEntries{
     Entry{Errc::receipt_handle_expired, "receipt_handle_expired",
           "the receipt handle has expired: its visibility timeout ran out, and a FIFO queue's message is deleted "
           "only with the handle of its current receive"},
+    Entry{Errc::throttled, "throttled", "the endpoint throttled the request, and went on doing so through every retry"},
 };
 
 const Entry* find(int value) {

@@ -18,6 +18,7 @@
 #include "message_id.hpp"
 #include "queue_attributes.hpp"
 #include "queue_state.hpp"
+#include "remote/remote_backend.hpp"
 #include "shmq/error.hpp"
 
 namespace shmq {
@@ -89,7 +90,7 @@ void size_results(std::vector<BatchEntryResult>& results, std::size_t n) {
 
 }  // namespace
 
-const std::string& Queue::name() const noexcept { return state_->name; }
+const std::string& Queue::name() const noexcept { return remote_ ? remote_->name() : state_->name; }
 
 namespace {
 
@@ -104,22 +105,28 @@ std::uint64_t lock_wait_ns(std::chrono::microseconds wait) noexcept {
 
 }  // namespace
 
-void Queue::set_lock_wait(std::chrono::microseconds wait) noexcept { state_->core.set_lock_wait(lock_wait_ns(wait)); }
+void Queue::set_lock_wait(std::chrono::microseconds wait) noexcept {
+  if (!remote_) state_->core.set_lock_wait(lock_wait_ns(wait));
+}
 
 std::chrono::seconds Queue::receive_wait_time() const noexcept {
+  if (remote_) return remote_->receive_wait_time();
   return std::chrono::seconds(detail::read_settings(state_->core.header()).receive_wait_s);
 }
 
 bool Queue::content_based_deduplication() const noexcept {
+  if (remote_) return remote_->content_based_deduplication();
   const detail::SegmentHeader& h = state_->core.header();
   return detail::atom(const_cast<std::uint32_t&>(h.content_dedup)).load(std::memory_order_relaxed) != 0;
 }
 
 std::uint32_t Queue::maximum_message_size() const noexcept {
+  if (remote_) return remote_->maximum_message_size();
   return detail::read_settings(state_->core.header()).maximum_message_size;
 }
 
 QueueCounts Queue::counts() const noexcept {
+  if (remote_) return remote_->counts();
   state_->core.commit_submitted();  // messages sent without the mutex count once committed
   auto& c = state_->core.header().counts;
   constexpr auto relaxed = std::memory_order_relaxed;  // an estimate, as SQS's are
@@ -358,6 +365,8 @@ void format_id(const std::array<std::uint8_t, 16>& id, std::string& out) {
 }  // namespace
 
 std::error_code Queue::send(std::string_view body, SendResult& result, const SendOptions& options) {
+  if (remote_) [[unlikely]]
+    return remote_->send(body, result, options);
   if (auto ec = unusable(*state_)) return ec;
   Outgoing one{body, &options, {}, {}};
   send_all<1>(*state_, std::span(&one, 1));
@@ -373,6 +382,8 @@ std::error_code Queue::send(std::string_view body, SendResult& result, const Sen
 }
 
 std::error_code Queue::send_batch(std::span<const SendEntry> entries, std::vector<BatchEntryResult>& results) {
+  if (remote_) [[unlikely]]
+    return remote_->send_batch(entries, results);
   if (auto ec = check_batch(entries)) return ec;
   if (auto ec = unusable(*state_)) return ec;
   std::uint64_t total = 0;
@@ -512,6 +523,14 @@ std::error_code receive_messages(detail::QueueState& q, const ReceiveOptions& op
 }  // namespace
 
 std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOptions& options) {
+  if (remote_) [[unlikely]] {
+    std::array<Message, detail::kMaxBatchEntries> got;
+    std::size_t n = 0;
+    const std::error_code ec = remote_->receive_into(std::span(got), n, options);
+    messages.resize(n);
+    for (std::size_t i = 0; i < n; ++i) messages[i] = std::move(got[i]);
+    return ec;
+  }
   // The Messages already in `messages` are reused, so that a receive loop
   // keeps their strings' storage instead of allocating each time.
   std::size_t filled = 0;
@@ -525,6 +544,8 @@ std::error_code Queue::receive(std::vector<Message>& messages, const ReceiveOpti
 }
 
 std::error_code Queue::receive_into(std::span<Message> messages, std::size_t& received, const ReceiveOptions& options) {
+  if (remote_) [[unlikely]]
+    return remote_->receive_into(messages, received, options);
   const auto slot = [messages](std::size_t i) -> Message& { return messages[i]; };
   const std::error_code ec = receive_messages(*state_, options, messages.size(), slot, received);
   if (ec == Errc::queue_does_not_exist) received = 0;
@@ -532,6 +553,10 @@ std::error_code Queue::receive_into(std::span<Message> messages, std::size_t& re
 }
 
 std::error_code Queue::peek(std::vector<PeekedMessage>& messages, std::size_t max_messages) const {
+  if (remote_) {
+    messages.clear();
+    return Errc::unsupported_operation;
+  }
   constexpr std::size_t kMaxPeek = 100;
   detail::QueueState& q = *state_;
   detail::QueueCore& core = q.core;
@@ -577,6 +602,7 @@ std::error_code Queue::peek(std::vector<PeekedMessage>& messages, std::size_t ma
 }
 
 void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept {
+  if (remote_) return;
   detail::QueueState& q = *state_;
   detail::SegmentHeader& h = q.core.header();
   const std::uint64_t t = detail::monotonic_ns();
@@ -590,6 +616,7 @@ void Queue::wait_for_messages(std::chrono::milliseconds timeout) const noexcept 
 }
 
 bool Queue::might_have_messages() const noexcept {
+  if (remote_) return true;
   const detail::QueueState& q = *state_;
   return q.core.available_count() > 0 || deleted(q) || q.core.next_deadline_ns() <= detail::monotonic_ns();
 }
@@ -606,6 +633,13 @@ void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::millisecond
                          std::vector<std::size_t>& ready) {
   if (queues.size() > kMaxWaitQueues) queues = queues.first(kMaxWaitQueues);
   ready.clear();
+  // A remote queue is always ready (only a receive can tell): no sleep.
+  if (std::any_of(queues.begin(), queues.end(), [](const Queue& q) { return q.remote(); })) {
+    for (std::size_t i = 0; i < queues.size(); ++i) {
+      if (queues[i].might_have_messages()) ready.push_back(i);
+    }
+    return;
+  }
   const std::uint64_t t = detail::monotonic_ns();
   // Past a year, no limit: and no overflow for milliseconds::max().
   constexpr std::int64_t kNoLimitMs = 365ll * 24 * 3600 * 1000;
@@ -641,6 +675,8 @@ void Queue::wait_for_any(std::span<const Queue> queues, std::chrono::millisecond
 }
 
 std::error_code Queue::delete_message(std::string_view receipt_handle) {
+  if (remote_) [[unlikely]]
+    return remote_->delete_message(receipt_handle);
   detail::QueueState& q = *state_;
   if (auto ec = unusable(q)) return ec;
   const auto handle = detail::ReceiptHandle::parse(receipt_handle);
@@ -649,6 +685,8 @@ std::error_code Queue::delete_message(std::string_view receipt_handle) {
 }
 
 std::error_code Queue::change_visibility(std::string_view receipt_handle, std::uint32_t seconds) {
+  if (remote_) [[unlikely]]
+    return remote_->change_visibility(receipt_handle, seconds);
   detail::QueueState& q = *state_;
   if (auto ec = unusable(q)) return ec;
   if (seconds > detail::kMaxVisibilityTimeout) return Errc::invalid_parameter_value;
@@ -658,6 +696,8 @@ std::error_code Queue::change_visibility(std::string_view receipt_handle, std::u
 }
 
 std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::vector<BatchEntryResult>& results) {
+  if (remote_) [[unlikely]]
+    return remote_->delete_batch(entries, results);
   if (auto ec = check_batch(entries)) return ec;
   if (auto ec = unusable(*state_)) return ec;
   // One critical section for the handles that parse.
@@ -687,6 +727,8 @@ std::error_code Queue::delete_batch(std::span<const HandleEntry> entries, std::v
 
 std::error_code Queue::change_visibility_batch(std::span<const HandleEntry> entries,
                                                std::vector<BatchEntryResult>& results) {
+  if (remote_) [[unlikely]]
+    return remote_->change_visibility_batch(entries, results);
   if (auto ec = check_batch(entries)) return ec;
   if (auto ec = unusable(*state_)) return ec;
   size_results(results, entries.size());

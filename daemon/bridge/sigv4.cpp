@@ -1,59 +1,18 @@
 #include "sigv4.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <vector>
 
+#include "sigv4_signature.hpp"
 #include "sqs_errors.hpp"
 
 namespace shmq::bridge {
 
 namespace {
-
-std::string hex(const unsigned char* data, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    s.push_back(kHex[data[i] >> 4]);
-    s.push_back(kHex[data[i] & 0xf]);
-  }
-  return s;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
-  return hex(digest, n);
-}
-
-std::string hmac(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &n);
-  return std::string(reinterpret_cast<char*>(out), n);
-}
-
-std::string trim(std::string_view s) {
-  // Trim, and fold inner runs of spaces to one, as SigV4 canonical headers do.
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  return out;
-}
 
 std::string uri_encode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -122,7 +81,8 @@ std::string field(std::string_view header, std::string_view name) {
   if (at == std::string_view::npos) return {};
   std::size_t start = at + name.size();
   std::size_t end = header.find(',', start);
-  return trim(header.substr(start, end == std::string_view::npos ? header.size() - start : end - start));
+  return detail::sigv4::canonical_header_value(
+      header.substr(start, end == std::string_view::npos ? header.size() - start : end - start));
 }
 
 // SignedHeaders: lower-case names separated by ';'.
@@ -180,27 +140,20 @@ std::string SigV4Verifier::verify(const HttpRequest& req, std::chrono::system_cl
 
   const std::string_view target = req.target();
   const std::size_t q = target.find('?');
-  std::string canonical = std::string(req.method_string()) + "\n";
-  canonical += std::string(target.substr(0, q)) + "\n";
-  canonical += (q == std::string_view::npos ? std::string() : canonical_query(target.substr(q + 1))) + "\n";
-  for (const std::string& name : signed_names) canonical += name + ":" + trim(req[name]) + "\n";
-  canonical += "\n" + signed_headers + "\n";
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const std::string& name : signed_names) headers.emplace_back(name, std::string(req[name]));
   // The body's hash is ours to compute: a client's x-amz-content-sha256 is a
   // claim, which must match, never a substitute for the body.
-  const std::string payload_hash = sha256_hex(req.body());
+  const std::string payload_hash = detail::sigv4::sha256_hex(req.body());
   if (const auto claimed = req.find("x-amz-content-sha256"); claimed != req.end() && claimed->value() != payload_hash) {
     raise(errors::payload_hash_mismatch());
   }
-  canonical += payload_hash;
-
-  const std::string scope_text = scope[1] + "/" + scope[2] + "/" + scope[3] + "/" + scope[4];
-  const std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope_text + "\n" + sha256_hex(canonical);
-  std::string k = hmac("AWS4" + key->second, scope[1]);
-  k = hmac(k, scope[2]);
-  k = hmac(k, scope[3]);
-  k = hmac(k, "aws4_request");
-  const std::string expected = hmac(k, to_sign);
-  const std::string expected_hex = hex(reinterpret_cast<const unsigned char*>(expected.data()), expected.size());
+  // SignedHeaders as the client listed them: a list out of order signs
+  // another canonical request, and then the signature does not match.
+  std::string canonical = detail::sigv4::canonical_request(
+      req.method_string(), target.substr(0, q),
+      q == std::string_view::npos ? std::string() : canonical_query(target.substr(q + 1)), headers, payload_hash);
+  const std::string expected_hex = detail::sigv4::signature(key->second, amz_date, scope[2], scope[3], canonical);
   if (expected_hex.size() != signature.size() ||
       CRYPTO_memcmp(expected_hex.data(), signature.data(), signature.size()) != 0) {
     raise(errors::signature_mismatch());

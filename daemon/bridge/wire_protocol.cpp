@@ -1,7 +1,5 @@
 #include "wire_protocol.hpp"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <charconv>
 #include <map>
@@ -9,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "base64.hpp"
 #include "utf8.hpp"
 
 namespace shmq::bridge {
@@ -433,29 +432,12 @@ std::string render_json_error(const SqsError& e) {
   return dump_json(json{{"__type", "com.amazonaws.sqs#" + e.json_type}, {"message", e.message}});
 }
 
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
+std::string base64_encode(std::string_view bytes) { return shmq::detail::base64_encode(bytes); }
 
 std::string base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) raise(errors::not_base64());
-  std::string out(3 * text.size() / 4, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) raise(errors::not_base64());
-  // EVP_DecodeBlock counts the padding as zero bytes: take them off.
-  std::size_t size = static_cast<std::size_t>(n);
-  if (text.ends_with("==")) {
-    size -= 2;
-  } else if (text.ends_with("=")) {
-    size -= 1;
-  }
-  out.resize(size);
-  return out;
+  std::optional<std::string> bytes = shmq::detail::base64_decode(text);
+  if (!bytes) raise(errors::not_base64());
+  return std::move(*bytes);
 }
 
 }  // namespace shmq::bridge

@@ -4,6 +4,7 @@
 // whose code() is a shmq::Errc.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -39,15 +40,58 @@ struct MessageMoveTask {
   std::uint64_t started_timestamp_ms = 0;                // StartedTimestamp, epoch ms
 };
 
+// An SQS endpoint to use instead of shared memory: Amazon SQS, another
+// SQS-compatible service, or a shmqd bridge on another host. The same
+// Client and Queue calls then go over HTTP (the AWS JSON 1.0 protocol,
+// signed with SigV4); docs/remote-endpoints.md says what differs.
+struct Endpoint {
+  std::string url;  // "https://sqs.us-east-1.amazonaws.com", "http://otherhost:9324"
+  // Empty: the region in an Amazon host name, else AWS_REGION,
+  // AWS_DEFAULT_REGION, the profile's region, else us-east-1.
+  std::string region;
+  // Empty: AWS_PROFILE, else "default" (~/.aws/credentials and ~/.aws/config).
+  std::string profile;
+  // Empty: the credential chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+  // then the shared files). With none anywhere, requests go unsigned (a
+  // shmqd bridge without --auth takes them).
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+  // HTTPS: the PEM file of the authorities to trust (empty: AWS_CA_BUNDLE,
+  // else the system's). Turning verification off is for tests only.
+  std::string ca_file;
+  bool verify_tls = true;
+  std::chrono::milliseconds connect_timeout{3000};   // TCP connect and TLS handshake
+  std::chrono::milliseconds request_timeout{30000};  // one attempt, not counting a long poll's wait
+  // Attempts per call, the first included (0: AWS_MAX_ATTEMPTS, else 3).
+  // Failed connections, 5xx answers and throttling are tried again after a
+  // jittered, exponentially growing delay of about retry_base, doubled at
+  // each attempt (five times as long when throttled), at most 20 s.
+  std::uint32_t max_attempts = 0;
+  std::chrono::milliseconds retry_base{100};
+};
+
+namespace detail {
+class RemoteClient;
+}
+
 class SHMQ_API Client {
  public:
   struct Options {
     std::string ns = "default";  // the daemon's --namespace
   };
 
-  // Connects to the daemon. Throws daemon_unavailable if none runs.
+  // With SHMQ_ENDPOINT set and not empty, the endpoint it names (see
+  // Client(const Endpoint&)); else the daemon of namespace "default".
+  // Throws daemon_unavailable if no daemon runs.
   Client();
+  // Connects to the daemon of this namespace, whatever SHMQ_ENDPOINT says.
+  // Throws daemon_unavailable if none runs.
   explicit Client(const Options& options);
+  // Talks to an SQS endpoint; connects on the first call. Throws
+  // invalid_parameter_value for a bad URL, a CA file that cannot be read or
+  // a shared credentials file that cannot be parsed.
+  explicit Client(const Endpoint& endpoint);
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
@@ -103,19 +147,28 @@ class SHMQ_API Client {
   // (1..10). Tasks live in the daemon's memory: a restart forgets them.
   std::vector<MessageMoveTask> list_message_move_tasks(std::string_view source_arn, std::uint32_t max_results = 1);
 
+  // The daemon's figures for a local queue. Remote: unsupported_operation
+  // (SQS has no such call; see get_queue_attributes).
   QueueStats stats(std::string_view name);
 
   // The daemon's health: throws daemon_unavailable if it does not answer
-  // (not running, starting, or stopping).
+  // (not running, starting, or stopping). Remote: a ListQueues call, whose
+  // success is "serving" (version and figures empty), whose failure throws.
   DaemonHealth health();
 
-  // Maps the queue. Throws queue_does_not_exist.
+  // Maps the queue. Throws queue_does_not_exist. Remote: looks up its URL
+  // and attributes.
   Queue open_queue(std::string_view name);
 
+  // The namespace; empty for a remote client.
   const std::string& ns() const noexcept;
+  // The endpoint's URL; empty for a local client.
+  const std::string& endpoint_url() const noexcept;
+  bool remote() const noexcept { return remote_ != nullptr; }
 
  private:
   std::shared_ptr<detail::ControlConnection> connection_;
+  std::shared_ptr<detail::RemoteClient> remote_;
 };
 
 }  // namespace shmq

@@ -37,8 +37,9 @@ enum class Errc {
   invalid_batch_entry_id,
   batch_request_too_long,  // entries together above MaximumMessageSize
   // Environment
-  daemon_unavailable,   // shmqd is not running for this namespace (or went away)
-  permission_denied,    // the daemon refused this user, or the segment file's permissions did
+  daemon_unavailable,   // shmqd is not running for this namespace (or went away); a remote endpoint did not answer
+  permission_denied,    // the daemon refused this user, or the segment file's permissions did; an endpoint refused the
+                        // credentials
   incompatible_layout,  // the segment was written by another major layout version
   segment_corrupt,      // the segment failed validation or could not be recovered
   // Administration
@@ -49,6 +50,8 @@ enum class Errc {
   queue_busy,  // the queue's lock stayed held past the wait this process allows (Queue::set_lock_wait)
   // Receipt handles, again (numbered after the rest: names and numbers stay as they were)
   receipt_handle_expired,  // FIFO: a delete with a handle whose visibility timeout ran out (SQS refuses it)
+  // Remote endpoints
+  throttled,  // the endpoint still throttled the request after the last retry (SQS RequestThrottled)
 };
 
 SHMQ_API const std::error_category& error_category() noexcept;

@@ -1,6 +1,9 @@
 // A queue mapped into this process. Send, receive, delete and change
 // visibility work directly in shared memory; the daemon is not on this path.
 // A Queue may be used from several threads at once. Copies share the mapping.
+// A Queue of a remote Client (Client(const Endpoint&)) makes the same calls
+// as SQS actions over HTTP, each blocking for its answer; where it behaves
+// otherwise, its comment says "Remote:" (docs/remote-endpoints.md).
 // Do not use a Queue (or its Client) in a child after fork(): open a new one.
 #pragma once
 
@@ -22,7 +25,8 @@ namespace shmq {
 
 namespace detail {
 struct QueueState;
-}
+class RemoteQueue;
+}  // namespace detail
 
 // Cuts short, from another thread of this process, a Queue::wait_for_any
 // that was given it (e.g. when an event loop has a new receiver to serve).
@@ -77,11 +81,14 @@ class SHMQ_API Queue {
   // For looking at a queue (shmqctl peek); a message that is received and
   // deleted while it is copied is left out. Fails with
   // invalid_parameter_value, queue_busy or queue_does_not_exist.
+  // Remote: unsupported_operation (SQS cannot look without receiving).
   [[nodiscard]] std::error_code peek(std::vector<PeekedMessage>& messages, std::size_t max_messages = 10) const;
 
   // Deletes the message this receipt handle names. Does not block. Fails
   // with invalid_receipt_handle (not from this queue), stale_receipt_handle
-  // (deleted, or received again since) or queue_does_not_exist.
+  // (deleted, or received again since) or queue_does_not_exist. Remote: SQS
+  // takes a stale handle's delete as done, so stale_receipt_handle never
+  // comes back.
   [[nodiscard]] std::error_code delete_message(std::string_view receipt_handle);
 
   // Makes an in-flight message visible again after `seconds` (0..43200).
@@ -97,6 +104,7 @@ class SHMQ_API Queue {
   // Blocks until a receive might find a message (or the queue is deleted),
   // or `timeout` passes; no spinning. For event loops that serve many
   // receivers with one thread; a receive after it may still find nothing.
+  // Remote: returns at once (only a receive can tell; long-poll instead).
   void wait_for_messages(std::chrono::milliseconds timeout) const noexcept;
 
   // The most queues one wait_for_any takes (the kernel's futex_waitv limit,
@@ -116,11 +124,12 @@ class SHMQ_API Queue {
   // What wait_for_any checks before it sleeps: true if a receive might find
   // a message now (or the queue was deleted). It may still find none: a
   // FIFO queue at its in-flight limit, say. Lock-free; does not block.
+  // Remote: always true, and wait_for_any counts remote queues as ready.
   bool might_have_messages() const noexcept;
 
   // The queue's ReceiveMessageWaitTimeSeconds: how long receive() waits when
   // ReceiveOptions::wait_time is not given. Read from shared memory; does
-  // not block.
+  // not block. Remote: as open_queue read it (the next three too).
   std::chrono::seconds receive_wait_time() const noexcept;
 
   // A FIFO queue's ContentBasedDeduplication: whether a send without a
@@ -132,7 +141,8 @@ class SHMQ_API Queue {
   // Read from shared memory; does not block.
   std::uint32_t maximum_message_size() const noexcept;
 
-  // Approximate counts, read without locking.
+  // Approximate counts, read without locking. Remote: a
+  // GetQueueAttributes call (blocks); all zero if it fails.
   QueueCounts counts() const noexcept;
 
   // How long send, receive, delete and change visibility wait for the
@@ -142,14 +152,19 @@ class SHMQ_API Queue {
   // serves many queues from a few threads sets a bound, so that a holder
   // that is stopped (SIGSTOP, a debugger) or starved holds up only the
   // callers of its own queue. Applies to every copy of this Queue.
+  // Remote: no effect.
   void set_lock_wait(std::chrono::microseconds wait) noexcept;
 
   const std::string& name() const noexcept;
+  // Whether this queue is reached over HTTP (a remote Client's).
+  bool remote() const noexcept { return remote_ != nullptr; }
 
  private:
   friend class Client;
   explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
-  std::shared_ptr<detail::QueueState> state_;
+  explicit Queue(std::shared_ptr<detail::RemoteQueue> remote) noexcept : remote_(std::move(remote)) {}
+  std::shared_ptr<detail::QueueState> state_;    // local: the mapping
+  std::shared_ptr<detail::RemoteQueue> remote_;  // remote: the endpoint and the queue's URL
 };
 
 }  // namespace shmq

@@ -70,6 +70,7 @@ enum shmq_status {
   SHMQ_INTERNAL = 28,
   SHMQ_QUEUE_BUSY = 29,             /* the queue's lock stayed held past shmq_queue_set_lock_wait's bound */
   SHMQ_RECEIPT_HANDLE_EXPIRED = 30, /* FIFO: a delete after the visibility timeout ran out */
+  SHMQ_THROTTLED = 31,              /* a remote endpoint throttled the request through every retry */
 
   /* The C API's own */
   SHMQ_C_CODES = 1000,

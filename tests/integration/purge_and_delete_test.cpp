@@ -26,12 +26,16 @@ TEST_F(PurgeAndDelete, PurgeRemovesVisibleInFlightAndDelayedMessages) {
   EXPECT_EQ(attribute("q", "ApproximateNumberOfMessagesNotVisible"), "0");
   EXPECT_EQ(attribute("q", "ApproximateNumberOfMessagesDelayed"), "0");
   EXPECT_TRUE(receive_now(q, 10, 0).empty());
-  EXPECT_EQ(name_of(q.delete_message(in_flight[0].receipt_handle)), "stale_receipt_handle");
-  EXPECT_EQ(client_.purge_queue("q"), 0u);
-
-  // The queue works normally afterwards, with all its space.
-  const QueueStats s = client_.stats("q");
-  EXPECT_EQ(s.arena_free_bytes, s.arena_bytes);
+  EXPECT_EQ(name_of(q.delete_message(in_flight[0].receipt_handle)), stale_delete());
+  if (remote_backend()) {
+    // SQS takes one purge of a queue a minute.
+    EXPECT_EQ(thrown_by([&] { client_.purge_queue("q"); }), "over_limit");
+  } else {
+    EXPECT_EQ(client_.purge_queue("q"), 0u);
+    // The queue works normally afterwards, with all its space.
+    const QueueStats s = client_.stats("q");
+    EXPECT_EQ(s.arena_free_bytes, s.arena_bytes);
+  }
   send_ok(q, "after purge");
   auto got = receive_now(q);
   ASSERT_EQ(got.size(), 1u);
@@ -76,7 +80,8 @@ TEST_F(PurgeAndDelete, AnOpenQueueFailsAfterDeletion) {
   EXPECT_EQ(thrown_by([&] { client_.purge_queue("q"); }), "queue_does_not_exist");
 
   // A queue created under the same name is a new queue: the old handle does
-  // not see it.
+  // not see it. (Over SQS a queue is its URL, which the new queue has too.)
+  SHMQ_LOCAL_ONLY("a remote Queue is its URL, and the new queue has the same");
   Queue fresh = make_queue("q");
   send_ok(fresh, "new");
   EXPECT_EQ(name_of(q.send("x", sent)), "queue_does_not_exist");

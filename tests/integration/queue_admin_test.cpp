@@ -202,7 +202,8 @@ TEST_F(QueueAdmin, OperationsOnAMissingQueueFail) {
             }),
             "queue_does_not_exist");
   EXPECT_EQ(thrown_by([&] { client_.purge_queue("missing"); }), "queue_does_not_exist");
-  EXPECT_EQ(thrown_by([&] { client_.stats("missing"); }), "queue_does_not_exist");
+  EXPECT_EQ(thrown_by([&] { client_.stats("missing"); }),
+            remote_backend() ? "unsupported_operation" : "queue_does_not_exist");
   EXPECT_EQ(thrown_by([&] { client_.open_queue("missing"); }), "queue_does_not_exist");
 }
 
@@ -212,6 +213,7 @@ TEST(QueueAdminNoDaemon, ClientWithoutADaemonGetsDaemonUnavailable) {
 }
 
 TEST_F(QueueAdmin, StatsDescribeTheSegment) {
+  SHMQ_LOCAL_ONLY("stats are the daemon's figures of a segment");
   Queue q = make_queue("q", {}, QueueCapacity{64, 2ull << 20});
   send_ok(q, "one");
   send_ok(q, "two");

@@ -69,8 +69,8 @@ TEST_F(ReceiptHandles, AnEarlierReceivesHandleIsStaleAndDeletesNothing) {
   EXPECT_EQ(second[0].message_id, first[0].message_id);
   EXPECT_EQ(second[0].receive_count, 2u);
 
-  EXPECT_EQ(name_of(q.delete_message(first[0].receipt_handle)), "stale_receipt_handle");
-  EXPECT_EQ(name_of(q.change_visibility(first[0].receipt_handle, 0)), "stale_receipt_handle");
+  EXPECT_EQ(name_of(q.delete_message(first[0].receipt_handle)), stale_delete());
+  EXPECT_EQ(name_of(q.change_visibility(first[0].receipt_handle, 0)), stale_change());
   EXPECT_EQ(q.counts().in_flight, 1u) << "the stale handle must not have deleted the message";
   EXPECT_EQ(q.counts().visible, 0u) << "the stale handle must not have made it visible";
 
@@ -86,12 +86,12 @@ TEST_F(ReceiptHandles, DeletingTwiceIsStale) {
   auto got = receive_now(q, 1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(name_of(q.delete_message(got[0].receipt_handle)), "ok");
-  EXPECT_EQ(name_of(q.delete_message(got[0].receipt_handle)), "stale_receipt_handle");
-  EXPECT_EQ(name_of(q.change_visibility(got[0].receipt_handle, 5)), "stale_receipt_handle");
+  EXPECT_EQ(name_of(q.delete_message(got[0].receipt_handle)), stale_delete());
+  EXPECT_EQ(name_of(q.change_visibility(got[0].receipt_handle, 5)), stale_change());
 
   // The freed slot is used by the next message; the old handle must not touch it.
   send_ok(q, "z");
-  EXPECT_EQ(name_of(q.delete_message(got[0].receipt_handle)), "stale_receipt_handle");
+  EXPECT_EQ(name_of(q.delete_message(got[0].receipt_handle)), stale_delete());
   EXPECT_EQ(q.counts().visible, 2u);
 }
 

@@ -9,10 +9,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <iterator>
 #include <optional>
 #include <regex>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -107,6 +111,34 @@ inline ProcessResult shmqctl(const std::string& ns, std::vector<std::string> arg
 // Small queues keep segments small and make limits reachable.
 inline constexpr QueueCapacity kSmallQueue{1024, 4ull << 20};
 
+// The backend DaemonTest's client uses. The library's tests run twice from
+// one list (tests/integration/CMakeLists.txt): through shared memory, and
+// with SHMQ_TEST_BACKEND=remote through the test daemon's SQS bridge, over
+// HTTP with SigV4 verified (--auth), as a program on another host would.
+inline bool remote_backend() {
+  const char* backend = std::getenv("SHMQ_TEST_BACKEND");
+  return backend != nullptr && std::string_view(backend) == "remote";
+}
+
+// The credentials the remote runs' daemons verify.
+inline constexpr const char* kTestAccessKey = "AKIDSHMQTEST";
+inline constexpr const char* kTestSecretKey = "shmq-test-secret";
+
+// Skips the rest of a test in the remote runs: what it checks is only the
+// local path's (a zero-copy view, a segment, a stale handle's refusal).
+#define SHMQ_LOCAL_ONLY(why)                                                   \
+  do {                                                                         \
+    if (::shmq::test::remote_backend()) GTEST_SKIP() << "local only: " << why; \
+  } while (0)
+
+// Where the two backends answer differently, as docs/remote-endpoints.md
+// says: Amazon SQS takes a stale handle's delete as done, and does not tell
+// a FIFO sender that its message was a duplicate.
+inline std::string stale_delete() { return remote_backend() ? "ok" : "stale_receipt_handle"; }
+// SQS refuses a stale handle's visibility change as a bad parameter.
+inline std::string stale_change() { return remote_backend() ? "invalid_parameter_value" : "stale_receipt_handle"; }
+inline bool duplicate_reported(bool duplicate) { return remote_backend() ? !duplicate : duplicate; }
+
 // A test with its own shmqd and a Client connected to it.
 class DaemonTest : public ::testing::Test {
  protected:
@@ -143,8 +175,42 @@ class DaemonTest : public ::testing::Test {
     return client_.get_queue_attributes(queue, {name}).at(name);
   }
 
-  DaemonProcess daemon_{unique_namespace()};
-  Client client_{Client::Options{daemon_.ns()}};
+  // The bridge's URL in the remote runs ("http://127.0.0.1:PORT").
+  std::string endpoint_url() const {
+    int port = 0;
+    const bool up = eventually([&] {
+      std::ifstream(port_file_) >> port;
+      return port > 0;
+    });
+    if (!up) throw std::runtime_error("the test daemon's bridge did not start");
+    return "http://127.0.0.1:" + std::to_string(port);
+  }
+  // An endpoint for the test daemon's bridge with its credentials.
+  Endpoint endpoint() const {
+    Endpoint e;
+    e.url = endpoint_url();
+    e.access_key_id = kTestAccessKey;
+    e.secret_access_key = kTestSecretKey;
+    e.region = "us-east-1";
+    return e;
+  }
+
+ private:
+  static std::vector<std::string> backend_args(const std::string& port_file) {
+    if (!remote_backend()) return {};
+    return {"--bridge-listen", "127.0.0.1:0", "--bridge-port-file",
+            port_file,         "--auth",      std::string(kTestAccessKey) + ":" + kTestSecretKey};
+  }
+  Client make_client() { return remote_backend() ? Client(endpoint()) : Client(Client::Options{daemon_.ns()}); }
+
+  std::string port_file_ = "/tmp/shmq-test-" + std::to_string(::getpid()) + "-" + unique_namespace() + ".port";
+
+ protected:
+  DaemonProcess daemon_{unique_namespace(), backend_args(port_file_)};
+  Client client_{make_client()};
+
+ public:
+  ~DaemonTest() override { ::unlink(port_file_.c_str()); }
 };
 
 // A test that drives shmqctl against its own daemon.
