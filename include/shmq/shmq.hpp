@@ -10,6 +10,7 @@
 //     (void)jobs.delete_message(got[0].receipt_handle);
 #pragma once
 
+#include "shmq/buffered_sender.hpp"
 #include "shmq/client.hpp"
 #include "shmq/error.hpp"
 #include "shmq/queue.hpp"
