@@ -70,6 +70,8 @@ constexpr std::array kShapes{
     ShapeCode{"TooManyRequestsException", Errc::throttled},
     ShapeCode{"RequestLimitExceeded", Errc::throttled},
     ShapeCode{"KmsThrottled", Errc::throttled},
+    ShapeCode{"SlowDown", Errc::throttled},
+    ShapeCode{"HTTP 429", Errc::throttled},
     ShapeCode{"InternalError", Errc::daemon_unavailable},
     ShapeCode{"InternalFailure", Errc::daemon_unavailable},
     ShapeCode{"ServiceUnavailable", Errc::daemon_unavailable},
@@ -279,7 +281,7 @@ Outcome SqsJsonClient::call(std::string_view action, const json& request, std::c
     bool transient = false;
     out = attempt(action, body, request_timeout_ + wait, transient);
     if (!out.error || !transient || attempt_no + 1 >= max_attempts_) break;
-    const bool throttled = out.error == Errc::throttled || out.shape == "SlowDown" || out.shape == "HTTP 429";
+    const bool throttled = out.error == Errc::throttled;
     std::this_thread::sleep_for(backoff(attempt_no, throttled));
   }
   if (out.error == Errc::permission_denied && !credentials_) {
