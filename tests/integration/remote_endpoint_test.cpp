@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -91,6 +92,26 @@ TEST_F(RemoteEndpoint, ShmqEndpointAndTheCredentialChainChooseTheBackend) {
   EXPECT_EQ(got[0].body, "over http");
   EXPECT_EQ(got[0].message_id, sent.message_id);
   EXPECT_EQ(got[0].sender_id, kTestAccessKey);
+}
+
+TEST_F(RemoteEndpoint, TheQuickstartProgramRunsUnchangedAgainstAnEndpoint) {
+  // The README's library quick start, built as it is: shared memory of
+  // namespace "default" unless SHMQ_ENDPOINT says otherwise.
+  const std::string quickstart = std::filesystem::path(shmqd_path()).parent_path() / "shmq-quickstart";
+  const ScopedEnv endpoint("SHMQ_ENDPOINT", "http://127.0.0.1:" + std::to_string(port()));
+  const ScopedEnv key("AWS_ACCESS_KEY_ID", kTestAccessKey);
+  const ScopedEnv secret("AWS_SECRET_ACCESS_KEY", kTestSecretKey);
+  const ProcessResult run = run_process({quickstart});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find(": resize image 42"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("order sent as number 0"), std::string::npos) << run.out;
+  // Its queues are this daemon's: it went over HTTP to the bridge.
+  Client shm = local();
+  std::vector<std::string> queues = shm.list_queues();
+  std::sort(queues.begin(), queues.end());
+  EXPECT_EQ(queues, (std::vector<std::string>{"jobs", "orders.fifo"}));
+  EXPECT_EQ(shm.get_queue_attributes("orders.fifo", {"ApproximateNumberOfMessages"}).at("ApproximateNumberOfMessages"),
+            "1");
 }
 
 TEST_F(RemoteEndpoint, AProfileInTheSharedCredentialsFileSignsTheRequests) {
