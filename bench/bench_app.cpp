@@ -29,11 +29,18 @@ TransportResult run_transport(const std::string& name, const BenchOptions& optio
     } else if (!pingpong && options.backlog > 0 && !features.backlog) {
       result.status = RunStatus::skipped;
       result.reason = "no backlog of any size (--backlog)";
+    } else if (!pingpong && options.send_batch > 1 && !features.batch_send) {
+      result.status = RunStatus::skipped;
+      result.reason = "no batch sends (--send-batch)";
+    } else if (!pingpong && options.settings.buffered_sender && !features.buffered_send) {
+      result.status = RunStatus::skipped;
+      result.reason = "no buffered sender (--buffered-sender)";
     } else if (pingpong) {
       result.latency = run_pingpong(*transport, {options.channel, options.iterations, options.warmup, options.pin});
     } else {
-      result.stream = run_stream(*transport, {options.channel, options.messages, options.producers, options.consumers,
-                                              options.batch, options.pin, options.backlog});
+      result.stream =
+          run_stream(*transport, {options.channel, options.messages, options.producers, options.consumers,
+                                  options.batch, options.pin, options.backlog, options.send_batch, options.sequential});
     }
   } catch (const std::exception& e) {
     result.status = RunStatus::failed;

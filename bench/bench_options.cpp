@@ -61,13 +61,14 @@ std::vector<std::string> parse_transports(const std::string& text) {
   };
   for (const std::string& name : split(text)) {
     if (name == "all") {
-      for (const std::string& known : transport_names()) add(known);
+      for (const std::string& known : all_transport_names()) add(known);
     } else if (known_transport(name)) {
       add(name);
     } else {
       std::string names;
       for (const std::string& known : transport_names()) names += known + ", ";
-      throw UsageError("--transport: unknown '" + name + "'; choose from " + names + "all (comma-separated)");
+      throw UsageError("--transport: unknown '" + name + "'; choose from " + names +
+                       "all (every one but shmq-remote; comma-separated)");
     }
   }
   return chosen;
@@ -94,7 +95,8 @@ po::options_description describe_options() {
   d.add_options()("help,h", "print this help")                                  //
       ("workload", text()->value_name("NAME"), "pingpong (default) or stream")  //
       ("transport", text()->value_name("LIST"),
-       "shmq (default), boostmq, posixmq, zeromq, iceoryx, spsc or all; comma-separated")                       //
+       "shmq (default), boostmq, posixmq, zeromq, iceoryx, spsc, shmq-remote (shmq's SQS client over HTTP) or "
+       "all (every one but shmq-remote); comma-separated")                                                      //
       ("size", text()->value_name("BYTES"), "message size, 16 B to 1 MiB: 64 (default), 1KiB, 64KiB, 1MiB")     //
       ("wait", text()->value_name("MODE"), "spin (default: receivers poll) or block (receivers sleep)")         //
       ("block-spin-us", text()->value_name("N"), "--wait block: poll this long before sleeping (default 0)")    //
@@ -108,6 +110,12 @@ po::options_description describe_options() {
       ("backlog", text()->value_name("N"),
        "stream: fill the channel with N messages first and keep about N in it while timed (default 0; "
        "at least consumers x batch; shmq only)")  //
+      ("send-batch", text()->value_name("N"),
+       "stream: producers send N messages a call, 1..10 (default 1; shmq-remote: SendMessageBatch)")  //
+      ("sequential",
+       "stream: producers send all messages before consumers start; sends/s and receives/s timed apart")  //
+      ("buffered-sender",
+       "stream: producers' single sends go through shmq::BufferedSender, which batches them (shmq-remote only)")  //
       ("fifo-groups", text()->value_name("N"),
        "a FIFO queue, messages sent round-robin over N message groups (shmq only)")  //
       ("capacity", text()->value_name("N"),
@@ -118,7 +126,12 @@ po::options_description describe_options() {
       ("plot", text()->value_name("FILE.svg"), "also draw the results as an SVG chart")                        //
       ("shmqd", text()->value_name("PATH"), "shmq: the daemon to start (default: shmqd beside shmq-bench)")    //
       ("namespace", text()->value_name("NS"), "shmq: use the shmqd running in this namespace instead")         //
-      ("roudi", text()->value_name("PATH"), "iceoryx: RouDi to start if none runs (default iox-roudi)");
+      ("roudi", text()->value_name("PATH"), "iceoryx: RouDi to start if none runs (default iox-roudi)")        //
+      ("endpoint", text()->value_name("URL"),
+       "shmq-remote: this SQS endpoint (credentials from the AWS chain: AWS_ACCESS_KEY_ID, ~/.aws) instead of "
+       "a shmqd it starts with its bridge on 127.0.0.1")  //
+      ("region", text()->value_name("REGION"),
+       "shmq-remote: the region to sign for (default: the endpoint's host name, AWS_REGION, the profile's)");
   return d;
 }
 
@@ -197,7 +210,8 @@ std::optional<BenchOptions> parse_options(int argc, const char* const argv[], st
   for (const char* flag : {"iterations", "warmup"}) {
     if (given(flag) && !pingpong) throw UsageError(std::string("--") + flag + ": only with --workload pingpong");
   }
-  for (const char* flag : {"messages", "producers", "consumers", "batch", "backlog"}) {
+  for (const char* flag :
+       {"messages", "producers", "consumers", "batch", "backlog", "send-batch", "sequential", "buffered-sender"}) {
     if (given(flag) && pingpong) throw UsageError(std::string("--") + flag + ": only with --workload stream");
   }
   o.iterations = given("iterations")                ? parse_count("--iterations", value("iterations"), 1, 100000000)
@@ -221,6 +235,13 @@ std::optional<BenchOptions> parse_options(int argc, const char* const argv[], st
       throw UsageError("--backlog: 0 or at least consumers x batch (" + std::to_string(o.consumers * o.batch) + ")");
     }
   }
+  if (given("send-batch")) o.send_batch = parse_count("--send-batch", value("send-batch"), 1, kMaxBatch);
+  o.sequential = given("sequential");
+  if (o.sequential && o.backlog > 0) throw UsageError("--sequential: not with --backlog");
+  o.settings.buffered_sender = given("buffered-sender");
+  if (o.settings.buffered_sender && o.send_batch > 1) {
+    throw UsageError("--buffered-sender: not with --send-batch (the buffered sender makes the batches)");
+  }
   if (given("fifo-groups")) {
     o.channel.fifo_groups = parse_count("--fifo-groups", value("fifo-groups"), 1, kMaxFifoGroups);
   }
@@ -233,6 +254,11 @@ std::optional<BenchOptions> parse_options(int argc, const char* const argv[], st
   if (given("shmqd")) o.settings.shmqd_path = value("shmqd");
   if (given("namespace")) o.settings.shmq_namespace = value("namespace");
   if (given("roudi")) o.settings.roudi_path = value("roudi");
+  if (given("endpoint")) {
+    o.settings.endpoint = value("endpoint");
+    if (o.settings.endpoint.empty()) throw UsageError("--endpoint: give a URL (http://host:port, https://...)");
+  }
+  if (given("region")) o.settings.region = value("region");
   return o;
 }
 

@@ -26,6 +26,8 @@ struct BenchOptions {
   std::size_t consumers = 1;                    // stream
   std::size_t batch = kMaxBatch;                // stream: most messages per receive
   std::size_t backlog = 0;                      // stream: messages in the channel before and while timed
+  std::size_t send_batch = 1;                   // stream: messages per send call (transports with batch sends)
+  bool sequential = false;                      // stream: all sends, then all receives, each timed alone
   std::vector<int> pin;                         // CPUs of the worker processes, in order
   bool json = false;                            // JSON on stdout instead of the table
   std::string plot_path;                        // write an SVG chart here, if set

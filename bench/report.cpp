@@ -88,6 +88,9 @@ std::string describe_run(const BenchOptions& o) {
 void print_table(const BenchReport& report, std::ostream& out) {
   const BenchOptions& o = report.options;
   const bool pingpong = o.workload == Workload::pingpong;
+  // The transport column: 10 wide, wider for a longer name (shmq-remote).
+  int width = 10;
+  for (const TransportResult& r : report.results) width = std::max(width, static_cast<int>(r.transport.size()));
   out << "shmq-bench " << describe_run(o) << "\n";
   if (pingpong) {
     out << grouped(static_cast<double>(o.iterations)) << " round trips after " << grouped(static_cast<double>(o.warmup))
@@ -97,34 +100,46 @@ void print_table(const BenchReport& report, std::ostream& out) {
         << (o.producers == 1 ? " producer, " : " producers, ") << o.consumers
         << (o.consumers == 1 ? " consumer" : " consumers") << ", receive batch " << o.batch;
     if (o.backlog > 0) out << ", backlog " << grouped(static_cast<double>(o.backlog));
+    if (o.send_batch > 1) out << ", send batch " << o.send_batch;
+    if (o.settings.buffered_sender) out << ", sends through shmq::BufferedSender";
+    if (o.sequential) out << ", sequential";
   }
   out << ", channel capacity " << o.channel.capacity;
   if (!o.pin.empty()) out << ", pinned to CPUs " << pin_list(o.pin);
   out << "\nmachine: " << describe(report.machine) << "\n";
   if (pingpong) {
     out << "round-trip latency in ns; x shmq = p50 / shmq's p50 (below 1: faster than shmq)\n\n";
-    out << printf_string("%-10s %9s %9s %9s %9s %9s %9s %14s %7s\n", "transport", "p50", "p90", "p99", "p99.9", "max",
-                         "mean", "round trips/s", "x shmq");
+    out << printf_string("%-*s %9s %9s %9s %9s %9s %9s %14s %7s\n", width, "transport", "p50", "p90", "p99", "p99.9",
+                         "max", "mean", "round trips/s", "x shmq");
+  } else if (o.sequential) {
+    out << "all sends, then all receives (each deleted), each side timed alone; messages/s = messages / (send\n"
+           "time + receive time); MB = 10^6 bytes; x shmq = messages/s / shmq's (above 1: faster than shmq)\n\n";
+    out << printf_string("%-*s %12s %12s %14s %10s %7s\n", width, "transport", "sends/s", "receives/s", "messages/s",
+                         "MB/s", "x shmq");
   } else {
     out << "from the first send to the last message consumed; MB = 10^6 bytes;\n"
            "x shmq = messages/s / shmq's messages/s (above 1: faster than shmq)\n\n";
-    out << printf_string("%-10s %14s %10s %7s\n", "transport", "messages/s", "MB/s", "x shmq");
+    out << printf_string("%-*s %14s %10s %7s\n", width, "transport", "messages/s", "MB/s", "x shmq");
   }
   for (const TransportResult& r : report.results) {
     if (r.status != RunStatus::ok) {
-      out << printf_string("%-10s %s: %s\n", r.transport.c_str(), status_name(r.status), r.reason.c_str());
+      out << printf_string("%-*s %s: %s\n", width, r.transport.c_str(), status_name(r.status), r.reason.c_str());
       continue;
     }
     const auto relative = relative_to_shmq(report, r);
     const std::string ratio = relative ? printf_string("%.2f", *relative) : "-";
     if (pingpong) {
       const LatencySummary& l = r.latency;
-      out << printf_string("%-10s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %14s %7s\n", r.transport.c_str(), l.p50_ns,
+      out << printf_string("%-*s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %14s %7s\n", width, r.transport.c_str(), l.p50_ns,
                            l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns, l.mean_ns, grouped(l.round_trips_per_s).c_str(),
                            ratio.c_str());
+    } else if (o.sequential) {
+      out << printf_string("%-*s %12s %12s %14s %10.1f %7s\n", width, r.transport.c_str(),
+                           grouped(r.stream.sends_per_s).c_str(), grouped(r.stream.receives_per_s).c_str(),
+                           grouped(r.stream.messages_per_s).c_str(), r.stream.mb_per_s, ratio.c_str());
     } else {
-      out << printf_string("%-10s %14s %10.1f %7s\n", r.transport.c_str(), grouped(r.stream.messages_per_s).c_str(),
-                           r.stream.mb_per_s, ratio.c_str());
+      out << printf_string("%-*s %14s %10.1f %7s\n", width, r.transport.c_str(),
+                           grouped(r.stream.messages_per_s).c_str(), r.stream.mb_per_s, ratio.c_str());
     }
   }
 }
@@ -148,8 +163,12 @@ void print_json(const BenchReport& report, std::ostream& out) {
     j["consumers"] = o.consumers;
     j["batch"] = o.batch;
     j["backlog"] = o.backlog;
+    j["send_batch"] = o.send_batch;
+    j["sequential"] = o.sequential;
+    j["buffered_sender"] = o.settings.buffered_sender;
   }
   j["fifo_groups"] = o.channel.fifo_groups;
+  if (!o.settings.endpoint.empty()) j["endpoint"] = o.settings.endpoint;
   j["pin"] = o.pin;
   j["results"] = nlohmann::ordered_json::array();
   for (const TransportResult& r : report.results) {
@@ -168,6 +187,10 @@ void print_json(const BenchReport& report, std::ostream& out) {
       e["seconds"] = r.stream.seconds;
       e["messages_per_s"] = r.stream.messages_per_s;
       e["mb_per_s"] = r.stream.mb_per_s;
+      e["send_seconds"] = r.stream.send_seconds;
+      e["sends_per_s"] = r.stream.sends_per_s;
+      e["receive_seconds"] = r.stream.receive_seconds;
+      e["receives_per_s"] = r.stream.receives_per_s;
     }
     if (const auto relative = relative_to_shmq(report, r)) e["x_shmq"] = *relative;
     j["results"].push_back(std::move(e));

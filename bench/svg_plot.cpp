@@ -72,7 +72,7 @@ std::string format_rate(double v) {
 
 // The same colour for a transport in every chart.
 const char* colour_of(const std::string& transport) {
-  static const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f"};
+  static const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f", "#17becf"};
   const auto& names = transport_names();
   const auto it = std::find(names.begin(), names.end(), transport);
   const auto index = static_cast<std::size_t>(it - names.begin());

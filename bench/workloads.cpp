@@ -9,6 +9,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "payload.hpp"
 #include "shared_array.hpp"
@@ -99,11 +100,6 @@ void publish_seen(const std::vector<std::uint8_t>& mine, std::span<std::uint8_t>
   }
 }
 
-void wait_for(const std::atomic<std::uint32_t>& counter, std::uint32_t value) noexcept {
-  // acquire: pairs with the consumer's release; nothing else depends on it.
-  while (counter.load(std::memory_order_acquire) < value) ::sched_yield();
-}
-
 // Process "ping": sends, waits for the reply, times the round trip.
 void ping(Transport& transport, const PingpongConfig& config, const StartGate& gate, std::span<std::uint64_t> samples,
           std::uint64_t& elapsed_ns) {
@@ -143,31 +139,21 @@ void pong(Transport& transport, const PingpongConfig& config, const StartGate& g
   }
 }
 
-// A stream producer: sends its share of the numbers; the last producer to
-// finish then sends one stop message per consumer.
-void produce(Transport& transport, const StreamConfig& config, std::size_t index, const StartGate& gate,
-             StreamCounters& counters, ProducerTally& tally) {
-  const std::uint64_t first = config.messages * index / config.producers;
-  const std::uint64_t last = config.messages * (index + 1) / config.producers;
-  transport.attach_process("producer-" + std::to_string(index));
-  auto sender = transport.open_sender("stream");
-  std::vector<std::byte> message(config.channel.message_bytes);
-  fill_payload(message);
-  gate.arrive_and_wait();
-  if (first < last) tally.first_send_ns = now_ns();
-  for (std::uint64_t seq = first; seq < last; ++seq) {
-    stamp_sequence(message, seq);
-    sender->send(message);
-  }
-  tally.last_send_ns = now_ns();
-  // With a backlog the consumers stop by count: a stop would wait behind the backlog.
-  if (config.backlog > 0) return;
-  // acq_rel: the last producer sends the stops after every producer's last send.
-  if (counters.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 != config.producers) return;
+// Sends one stop message per consumer, once every message is consumed (or
+// none has been for a while: then the count check reports what is missing
+// instead of hanging). Between checks it yields the CPU, or with a `pause`
+// sleeps that long.
+void send_stops(Sender& sender, const StreamConfig& config, StreamCounters& counters, std::vector<std::byte>& message,
+                std::chrono::microseconds pause) {
+  auto idle = [pause] {
+    if (pause.count() > 0) {
+      std::this_thread::sleep_for(pause);
+    } else {
+      ::sched_yield();
+    }
+  };
   // A stop must not overtake another producer's messages still on their way
-  // (ZeroMQ orders nothing across senders): wait until every message is
-  // consumed, or until none has been for a while (then the count check
-  // reports what is missing instead of hanging).
+  // (ZeroMQ orders nothing across senders): wait until all are consumed.
   constexpr auto kNoProgress = std::chrono::seconds(10);
   std::uint64_t seen_consumed = 0;
   auto progress_at = std::chrono::steady_clock::now();
@@ -182,14 +168,76 @@ void produce(Transport& transport, const StreamConfig& config, std::size_t index
     } else if (now - progress_at > kNoProgress) {
       break;
     }
-    ::sched_yield();
+    idle();
   }
   // One stop in the channel at a time, so that no consumer takes two in one batch.
   stamp_sequence(message, kStopSequence);
   for (std::uint32_t c = 0; c < config.consumers; ++c) {
-    sender->send(message);
-    wait_for(counters.stops_taken, c + 1);
+    sender.send(message);
+    sender.flush();
+    // acquire: pairs with the consumer's release; nothing else depends on it.
+    while (counters.stops_taken.load(std::memory_order_acquire) < c + 1) idle();
   }
+}
+
+// Sends the numbers [first, last) in calls of config.send_batch messages.
+void send_numbers(Sender& sender, const StreamConfig& config, std::vector<std::byte>& message, std::uint64_t first,
+                  std::uint64_t last) {
+  if (config.send_batch <= 1) {
+    for (std::uint64_t seq = first; seq < last; ++seq) {
+      stamp_sequence(message, seq);
+      sender.send(message);
+    }
+    return;
+  }
+  std::vector<std::vector<std::byte>> batch(config.send_batch, message);
+  std::vector<std::span<const std::byte>> views;
+  views.reserve(batch.size());
+  for (std::uint64_t seq = first; seq < last;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(batch.size(), last - seq));
+    views.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      stamp_sequence(batch[i], seq + i);
+      views.emplace_back(batch[i]);
+    }
+    sender.send_batch(views);
+    seq += n;
+  }
+}
+
+// A stream producer: sends its share of the numbers; the last producer to
+// finish then sends one stop message per consumer (not with a backlog, nor
+// in a sequential run).
+void produce(Transport& transport, const StreamConfig& config, std::size_t index, const StartGate& gate,
+             StreamCounters& counters, ProducerTally& tally) {
+  const std::uint64_t first = config.messages * index / config.producers;
+  const std::uint64_t last = config.messages * (index + 1) / config.producers;
+  transport.attach_process("producer-" + std::to_string(index));
+  auto sender = transport.open_sender("stream");
+  std::vector<std::byte> message(config.channel.message_bytes);
+  fill_payload(message);
+  gate.arrive_and_wait();
+  if (first < last) tally.first_send_ns = now_ns();
+  send_numbers(*sender, config, message, first, last);
+  sender->flush();  // the send clock stops once every message is in the channel
+  tally.last_send_ns = now_ns();
+  // With a backlog the consumers stop by count: a stop would wait behind the backlog.
+  if (config.backlog > 0 || config.sequential) return;
+  // acq_rel: the last producer sends the stops after every producer's last send.
+  if (counters.producers_done.fetch_add(1, std::memory_order_acq_rel) + 1 != config.producers) return;
+  send_stops(*sender, config, counters, message, std::chrono::microseconds(0));
+}
+
+// A sequential run's stopper, beside the consumers: sends the stops once
+// they have consumed everything. It sleeps between checks, so as not to
+// take CPU from the consumers it waits for.
+void stop_consumers(Transport& transport, const StreamConfig& config, const StartGate& gate, StreamCounters& counters) {
+  transport.attach_process("stopper");
+  auto sender = transport.open_sender("stream");
+  std::vector<std::byte> message(config.channel.message_bytes);
+  fill_payload(message);
+  gate.arrive_and_wait();
+  send_stops(*sender, config, counters, message, std::chrono::microseconds(1000));
 }
 
 // A stream consumer: receives in batches until a stop message (with a
@@ -219,7 +267,7 @@ void consume(Transport& transport, const StreamConfig& config, std::size_t index
     }
   }
   tally = counted;
-  counters.stops_taken.fetch_add(1, std::memory_order_release);  // pairs with wait_for's acquire
+  counters.stops_taken.fetch_add(1, std::memory_order_release);  // pairs with send_stops's acquire
   publish_seen(mine, seen);
 }
 
@@ -234,6 +282,7 @@ void fill_backlog(Transport& transport, const StreamConfig& config, const StartG
     stamp_sequence(message, seq);
     sender->send(message);
   }
+  sender->flush();
 }
 
 // After the clock: receives the `remaining` numbers the consumers left.
@@ -284,9 +333,15 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
   if (config.backlog > 0 && config.backlog < config.consumers * config.batch) {
     throw std::invalid_argument("stream: a backlog must be at least consumers * batch messages");
   }
+  if (config.send_batch == 0 || config.send_batch > kMaxBatch) {
+    throw std::invalid_argument("stream: a send batch is 1 to 10 messages");
+  }
+  if (config.sequential && config.backlog > 0) throw std::invalid_argument("stream: sequential runs have no backlog");
   const std::uint64_t numbers = stream_numbers(config);
   ChannelOptions channel = config.channel;
   channel.capacity += config.backlog;  // the backlog, and room beside it as without one
+  // Sequential: every message, and the stops, wait in the channel at once.
+  if (config.sequential) channel.capacity = std::max<std::size_t>(channel.capacity, numbers + config.consumers);
   channel.sends = numbers + config.consumers;
   transport.create_channel("stream", channel);
   SharedArray<StreamCounters> counters(1);
@@ -304,6 +359,12 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
                          produce(transport, config, p, gate, counters[0], producer_tallies[p]);
                        }});
   }
+  if (config.sequential) {
+    run_workers(transport.name(), workers);
+    workers.clear();
+    workers.push_back({"stopper", cpu_for(config.pin, config.producers + config.consumers),
+                       [&](const StartGate& gate) { stop_consumers(transport, config, gate, counters[0]); }});
+  }
   for (std::size_t c = 0; c < config.consumers; ++c) {
     workers.push_back(
         {"consumer-" + std::to_string(c), cpu_for(config.pin, config.producers + c), [&, c](const StartGate& gate) {
@@ -316,15 +377,26 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
   std::uint64_t malformed = 0;
   std::uint64_t end = 0;
   std::uint64_t start = std::numeric_limits<std::uint64_t>::max();
+  // Each side's own clock.
+  std::uint64_t send_start = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t send_end = 0;
+  std::uint64_t receive_start = std::numeric_limits<std::uint64_t>::max();
   for (std::size_t c = 0; c < config.consumers; ++c) {
     received += consumer_tallies[c].received;
     malformed += consumer_tallies[c].malformed;
     end = std::max(end, consumer_tallies[c].last_consumed_ns);
+    receive_start = std::min(receive_start, consumer_tallies[c].first_receive_ns);
     // With a backlog the consumers have work before the first send.
     if (config.backlog > 0) start = std::min(start, consumer_tallies[c].first_receive_ns);
   }
+  const std::uint64_t receive_end = end;
   for (std::size_t p = 0; p < config.producers; ++p) {
     start = std::min(start, producer_tallies[p].first_send_ns);
+    send_start = std::min(send_start, producer_tallies[p].first_send_ns);
+    // Only a producer that had something to send ends the send clock.
+    if (producer_tallies[p].first_send_ns != std::numeric_limits<std::uint64_t>::max()) {
+      send_end = std::max(send_end, producer_tallies[p].last_send_ns);
+    }
     // With a backlog the consumers may finish before the producers: the
     // clock runs until both sides have done all their work.
     if (config.backlog > 0) end = std::max(end, producer_tallies[p].last_send_ns);
@@ -349,10 +421,17 @@ StreamSummary run_stream(Transport& transport, const StreamConfig& config) {
                              std::to_string(duplicated) + " more than once, " + std::to_string(malformed) +
                              " malformed");
   }
-  if (end <= start) throw std::runtime_error("stream: the clock did not advance");
+  if (end <= start || send_end <= send_start || receive_end <= receive_start) {
+    throw std::runtime_error("stream: the clock did not advance");
+  }
   StreamSummary s;
   s.messages = timed;
-  s.seconds = static_cast<double>(end - start) / 1e9;
+  s.send_seconds = static_cast<double>(send_end - send_start) / 1e9;
+  s.sends_per_s = static_cast<double>(config.messages) / s.send_seconds;
+  s.receive_seconds = static_cast<double>(receive_end - receive_start) / 1e9;
+  s.receives_per_s = static_cast<double>(timed) / s.receive_seconds;
+  // Sequential: the sides ran one after the other, each timed alone.
+  s.seconds = config.sequential ? s.send_seconds + s.receive_seconds : static_cast<double>(end - start) / 1e9;
   s.messages_per_s = static_cast<double>(timed) / s.seconds;
   s.mb_per_s = s.messages_per_s * static_cast<double>(config.channel.message_bytes) / 1e6;
   return s;

@@ -11,6 +11,9 @@
 //             consumed N between them, so the channel holds about B
 //             throughout the timed part, and one process drains what is left
 //             afterwards (not timed) before every number is checked.
+//             Sequential (--sequential): the producers send all N before the
+//             consumers start, so that sends and receives are each timed
+//             alone; a process that sends the stops runs with the consumers.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +47,10 @@ struct StreamConfig {
   // 0, or at least consumers * batch: a consumer that finds the channel empty
   // waits for a send, and one must always come.
   std::size_t backlog = 0;
+  // Messages a producer hands the transport per call (Sender::send_batch), 1..10.
+  std::size_t send_batch = 1;
+  // The producers send all N before the consumers start (no backlog then).
+  bool sequential = false;
 };
 
 struct StreamSummary {
@@ -51,6 +58,13 @@ struct StreamSummary {
   double seconds = 0;  // from the first send to the last message consumed (with a backlog: first and last of either)
   double messages_per_s = 0;
   double mb_per_s = 0;  // 10^6 bytes of messages a second
+  // Each side on its own clock: from the first send to the last send's
+  // return, and from the consumers' start to the last message consumed.
+  // Sequential runs time the sides apart, and their `seconds` is the sum.
+  double send_seconds = 0;
+  double sends_per_s = 0;
+  double receive_seconds = 0;
+  double receives_per_s = 0;  // messages received and deleted a second
 };
 
 // Creates channels "ping" and "pong" and measures round trips. Blocks until

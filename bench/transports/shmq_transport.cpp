@@ -2,19 +2,13 @@
 // --fifo-groups), received and deleted the way an SQS consumer does it.
 // Unless a namespace is given, the transport runs its own shmqd in a fresh
 // namespace for the run.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -25,6 +19,7 @@
 #include "shmq/client.hpp"
 #include "shmq/error.hpp"
 #include "shmq/queue.hpp"
+#include "shmqd_process.hpp"
 #include "transport_support.hpp"
 #include "transports.hpp"
 
@@ -42,7 +37,6 @@ constexpr std::uint64_t kMinArenaBytes = 4ull << 20;
 constexpr std::uint64_t kDedupIdsPerSlot = 8;  // a FIFO queue's deduplication window: 8 ids a slot
 constexpr auto kLongPoll = 20s;                // SQS's longest wait; an empty receive is repeated
 constexpr auto kFullBackoff = 20us;            // block mode: a sender's pause while the queue is full
-constexpr auto kDaemonStartTimeout = 10s;
 
 // Attributes of every channel: the largest messages, and a visibility timeout
 // so long that nothing received during a run is delivered again. A FIFO
@@ -89,20 +83,6 @@ class FifoStamp {
   std::string prefix_;  // the process id: senders in different processes never share an id
   std::uint64_t sent_ = 0;
 };
-
-std::string default_shmqd_path() {
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("shmqd") : (self.parent_path() / "shmqd").string();
-}
-
-void remove_segments(const std::string& ns) {
-  std::error_code ec;
-  const std::string prefix = "shmq." + ns + ".";
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
-    if (entry.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(entry.path(), ec);
-  }
-}
 
 class ShmqSender final : public Sender {
  public:
@@ -214,10 +194,18 @@ class ShmqTransport final : public Transport {
       return;
     }
     ns_ = settings.run_id;
-    start_daemon(settings.shmqd_path.empty() ? default_shmqd_path() : settings.shmqd_path);
+    daemon_.start(settings.shmqd_path.empty() ? default_shmqd_path() : settings.shmqd_path, ns_,
+                  {"--bridge-listen", "off"}, [this] {
+                    try {
+                      Client probe(Client::Options{ns_});
+                      return true;
+                    } catch (const std::system_error&) {
+                      return false;
+                    }
+                  });
   }
 
-  ~ShmqTransport() override { stop_daemon(); }
+  ~ShmqTransport() override = default;
   ShmqTransport(const ShmqTransport&) = delete;
   ShmqTransport& operator=(const ShmqTransport&) = delete;
 
@@ -253,7 +241,7 @@ class ShmqTransport final : public Transport {
       for (const auto& [channel, options] : channels_) client.delete_queue(queue_name(channel, options));
       channels_.clear();
     }
-    stop_daemon();
+    daemon_.stop();
   }
 
  private:
@@ -266,57 +254,9 @@ class ShmqTransport final : public Transport {
     return client_->open_queue(queue_name(channel, channels_.at(channel)));
   }
 
-  void start_daemon(const std::string& path) {
-    if (::access(path.c_str(), X_OK) != 0) {
-      throw std::runtime_error("no shmqd at " + path + ": build it, or pass --shmqd PATH");
-    }
-    remove_segments(ns_);
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork for shmqd");
-    if (pid == 0) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);  // the bench's stdout carries its report (or JSON) only
-      ::execl(path.c_str(), path.c_str(), "--namespace", ns_.c_str(), "--log-level", "warn", "--bridge-listen", "off",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    daemon_pid_ = pid;
-    const auto deadline = std::chrono::steady_clock::now() + kDaemonStartTimeout;
-    for (;;) {
-      try {
-        Client probe(Client::Options{ns_});
-        return;
-      } catch (const std::system_error&) {
-        int status = 0;
-        if (::waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_) {
-          daemon_pid_ = -1;
-          remove_segments(ns_);
-          const std::string how = WIFEXITED(status) ? "with status " + std::to_string(WEXITSTATUS(status))
-                                                    : "on signal " + std::to_string(WTERMSIG(status));
-          throw std::runtime_error(path + " exited at start " + how + " (its messages are above)");
-        }
-        if (std::chrono::steady_clock::now() > deadline) {
-          stop_daemon();
-          throw std::runtime_error(path + " did not answer within 10 s");
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-  }
-
-  void stop_daemon() noexcept {
-    if (daemon_pid_ <= 0) return;
-    ::kill(daemon_pid_, SIGTERM);
-    while (::waitpid(daemon_pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    daemon_pid_ = -1;
-    remove_segments(ns_);
-  }
-
   std::string run_id_;
   std::string ns_;
-  pid_t daemon_pid_ = -1;  // our own shmqd, if we started one
+  ShmqdProcess daemon_;  // our own shmqd, if we started one
   ChannelTable<ChannelOptions> channels_{"shmq"};
   std::unique_ptr<Client> client_;  // in a worker, after attach_process
 };

@@ -48,6 +48,16 @@ class Sender {
   // channel is full it retries (spinning or sleeping per the wait mode).
   // Throws std::runtime_error on any other failure.
   virtual void send(std::span<const std::byte> message) = 0;
+  // Sends these messages (at most 10) with one call, on transports with
+  // Features::batch_send; the others send them one by one. Throws as send()
+  // does, also if the channel refuses any of them.
+  virtual void send_batch(std::span<const std::span<const std::byte>> messages) {
+    for (const std::span<const std::byte> message : messages) send(message);
+  }
+  // Returns once every message sent so far is in the channel, for senders
+  // that hold messages back (Features::buffered_send); throws if one of
+  // them failed. Does nothing for the others.
+  virtual void flush() {}
 };
 
 // The receiving end of a channel, in one process.
@@ -70,6 +80,8 @@ class Transport {
   struct Features {
     bool message_groups = false;  // ChannelOptions::fifo_groups
     bool backlog = false;         // holds a backlog of any size up to its capacity (stream --backlog)
+    bool batch_send = false;      // Sender::send_batch is one call (stream --send-batch)
+    bool buffered_send = false;   // its senders can group single sends themselves (stream --buffered-sender)
   };
 
   virtual ~Transport() = default;

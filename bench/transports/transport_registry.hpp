@@ -10,8 +10,12 @@
 
 namespace shmq::bench {
 
-// Every transport's name, shmq first: what --transport all runs, in order.
+// Every transport's name, shmq first, in the order --transport all runs them.
 const std::vector<std::string>& transport_names();
+
+// What --transport all runs: transport_names() without shmq-remote (over
+// HTTP, far slower than the shared-memory comparison it would be part of).
+const std::vector<std::string>& all_transport_names();
 
 // True if `name` is one of transport_names().
 bool known_transport(std::string_view name);
