@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -212,7 +213,7 @@ const CodeText* own_code(int code) noexcept {
   static constexpr CodeText kOk{"ok", "success"};
   static constexpr std::array<CodeText, 3> kOwn{{
       {"invalid_argument", "a required handle or pointer is NULL"},
-      {"buffer_too_small", "the buffer is too small for the message body"},
+      {"buffer_too_small", "the buffer is too small for the answer (a message body or a receipt handle)"},
       {"out_of_memory", "out of memory"},
   }};
   if (code == SHMQ_OK) return &kOk;
@@ -275,6 +276,58 @@ int shmq_client_open(const char* ns, shmq_client** client) {
     *client = new shmq_client{shmq::Client(options)};
     return SHMQ_OK;
   });
+}
+
+int shmq_client_open_default(shmq_client** client) {
+  if (!client) return SHMQ_INVALID_ARGUMENT;
+  *client = nullptr;
+  return guarded([&]() -> int {
+    *client = new shmq_client{shmq::Client()};
+    return SHMQ_OK;
+  });
+}
+
+void shmq_endpoint_init(shmq_endpoint* endpoint) {
+  if (!endpoint) return;
+  // The C++ struct's defaults, so that the two cannot differ.
+  const shmq::Endpoint defaults;
+  *endpoint = shmq_endpoint{};
+  endpoint->verify_tls = defaults.verify_tls ? 1 : 0;
+  endpoint->connect_timeout_ms = static_cast<unsigned>(defaults.connect_timeout.count());
+  endpoint->request_timeout_ms = static_cast<unsigned>(defaults.request_timeout.count());
+  endpoint->max_attempts = defaults.max_attempts;
+  endpoint->retry_base_ms = static_cast<unsigned>(defaults.retry_base.count());
+}
+
+int shmq_client_open_endpoint(const shmq_endpoint* endpoint, shmq_client** client) {
+  if (!client) return SHMQ_INVALID_ARGUMENT;
+  *client = nullptr;
+  if (!endpoint || !endpoint->url) return SHMQ_INVALID_ARGUMENT;
+  return guarded([&]() -> int {
+    const shmq::Endpoint defaults;
+    shmq::Endpoint e;
+    e.url = endpoint->url;
+    e.region = str(endpoint->region);
+    e.profile = str(endpoint->profile);
+    e.access_key_id = str(endpoint->access_key_id);
+    e.secret_access_key = str(endpoint->secret_access_key);
+    e.session_token = str(endpoint->session_token);
+    e.ca_file = str(endpoint->ca_file);
+    e.verify_tls = endpoint->verify_tls != 0;
+    // A timeout of 0 would fail every call: 0 is the default instead.
+    e.connect_timeout = endpoint->connect_timeout_ms != 0 ? std::chrono::milliseconds(endpoint->connect_timeout_ms)
+                                                          : defaults.connect_timeout;
+    e.request_timeout = endpoint->request_timeout_ms != 0 ? std::chrono::milliseconds(endpoint->request_timeout_ms)
+                                                          : defaults.request_timeout;
+    e.max_attempts = endpoint->max_attempts;
+    e.retry_base = std::chrono::milliseconds(endpoint->retry_base_ms);
+    *client = new shmq_client{shmq::Client(e)};
+    return SHMQ_OK;
+  });
+}
+
+const char* shmq_client_endpoint_url(const shmq_client* client) {
+  return client ? client->client.endpoint_url().c_str() : "";
 }
 
 void shmq_client_close(shmq_client* client) { delete client; }
@@ -458,11 +511,17 @@ int shmq_receive_into(shmq_queue* queue, const shmq_receive_options* options, vo
     if (const std::error_code ec = queue->queue.receive_into(slot, got, receive_options)) return status_of(ec);
     if (got == 0) return SHMQ_OK;
     const shmq::Message& m = slot[0];
+    if (m.receipt_handle.size() >= SHMQ_RECEIPT_HANDLE_SIZE) {
+      // Longer than SQS allows (an endpoint that is not quite SQS): a cut
+      // handle would name nothing, and the message would stay in flight
+      // with no way to delete it. Give it back instead.
+      (void)queue->queue.change_visibility(m.receipt_handle, 0);
+      return SHMQ_BUFFER_TOO_SMALL;
+    }
     *received = 1;
     *body_len = m.body.size();
-    const std::size_t handle_len = std::min<std::size_t>(m.receipt_handle.size(), SHMQ_RECEIPT_HANDLE_SIZE - 1);
-    std::memcpy(receipt_handle, m.receipt_handle.data(), handle_len);
-    receipt_handle[handle_len] = '\0';
+    std::memcpy(receipt_handle, m.receipt_handle.data(), m.receipt_handle.size());
+    receipt_handle[m.receipt_handle.size()] = '\0';
     if (message_id) {
       const std::size_t id_len = std::min<std::size_t>(m.message_id.size(), SHMQ_MESSAGE_ID_SIZE - 1);
       std::memcpy(message_id, m.message_id.data(), id_len);

@@ -7,10 +7,12 @@
 // do not block (send, delete, change visibility, their batches, a receive
 // that finds messages at once) keep it: releasing it for a few hundred
 // nanoseconds of work would hand it to any busy Python thread, which keeps
-// it for its switch interval (5 ms), once per call. Arguments become C++
-// values before a release and results Python objects after it. Objects
-// shared with a call without the GIL (the Client, the Queue) are copied
-// first, so that a close() from another thread never frees what it uses.
+// it for its switch interval (5 ms), once per call. A remote client's
+// calls (an endpoint over HTTP) all block, so each releases it. Arguments
+// become C++ values before a release and results Python objects after it.
+// Objects shared with a call without the GIL (the Client, the Queue) are
+// copied first, so that a close() from another thread never frees what it
+// uses.
 #include <pybind11/operators.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -212,10 +215,22 @@ std::chrono::milliseconds to_wait(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000.0)));
 }
 
+// Runs a data-path call: with the GIL for a local queue (the call does not
+// block), without it for a remote one (an HTTP round trip), on a copy of the
+// queue so that a close() from another thread cannot free it meanwhile.
+// `call` must not touch Python objects.
+template <class F>
+auto data_path(shmq::Queue& queue, F&& call) {
+  if (!queue.remote()) return call(queue);
+  shmq::Queue copy = queue;
+  py::gil_scoped_release release;
+  return call(copy);
+}
+
 // A Python Queue: the mapped queue until close().
 class PyQueue {
  public:
-  explicit PyQueue(shmq::Queue queue) : queue_(std::move(queue)), name_(queue_->name()) {}
+  explicit PyQueue(shmq::Queue queue) : queue_(std::move(queue)), name_(queue_->name()), remote_(queue_->remote()) {}
 
   // The queue, for a call that keeps the GIL; ValueError once closed.
   shmq::Queue& get() {
@@ -227,11 +242,13 @@ class PyQueue {
   shmq::Queue share() { return get(); }
   void close() { queue_.reset(); }
   const std::string& name() const { return name_; }
+  bool remote() const { return remote_; }
   bool closed() const { return !queue_; }
 
  private:
   std::optional<shmq::Queue> queue_;
   std::string name_;
+  bool remote_ = false;
 };
 
 // A received message, with the queue it came from for delete() and change_visibility().
@@ -288,7 +305,8 @@ shmq::SendResult send(PyQueue& self, const py::object& body, const std::optional
   const std::string_view text = bytes_of(body, storage, "body");
   const shmq::SendOptions options = send_options(group_id, deduplication_id, delay_seconds, attributes, trace_header);
   shmq::SendResult result;
-  check(self.get().send(text, result, options), "send", self.name());
+  const std::error_code ec = data_path(self.get(), [&](shmq::Queue& q) { return q.send(text, result, options); });
+  check(ec, "send", self.name());
   return result;
 }
 
@@ -320,17 +338,44 @@ std::vector<PyBatchResult> send_batch(PyQueue& self, const py::iterable& entries
     batch.push_back(std::move(e));
   }
   std::vector<shmq::BatchEntryResult> results;
-  check(self.get().send_batch(batch, results), "send_batch", self.name());
+  const std::error_code ec = data_path(self.get(), [&](shmq::Queue& q) { return q.send_batch(batch, results); });
+  check(ec, "send_batch", self.name());
   return to_batch_results(results);
+}
+
+// A remote queue's receive: one ReceiveMessage call for the whole wait,
+// without the GIL. SQS long-polls in whole seconds and counts (and bills)
+// every call, so the wait is not cut into slices; a pending signal (Ctrl-C)
+// raises when the call returns. No wait_time: the queue's own
+// ReceiveMessageWaitTimeSeconds, as the endpoint has it now.
+std::vector<shmq::Message> receive_remote(shmq::Queue& q, shmq::ReceiveOptions options, std::optional<double> wait_time,
+                                          const std::string& name) {
+  if (wait_time) options.wait_time = to_wait(*wait_time);
+  std::vector<shmq::Message> got;
+  std::error_code ec;
+  {
+    py::gil_scoped_release release;
+    ec = q.receive(got, options);
+  }
+  check(ec, "receive", name);
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  return got;
 }
 
 // Looks once without waiting, with the GIL; if that finds nothing, waits
 // without it, in slices of kSignalCheckInterval so that a pending signal
-// (Ctrl-C) raises between them, until a slice brings messages.
+// (Ctrl-C) raises between them, until a slice brings messages. A remote
+// queue: receive_remote.
 py::list receive(PyQueue& self, std::uint32_t max_messages, std::optional<double> wait_time,
                  std::optional<std::uint32_t> visibility_timeout) {
   shmq::Queue q = self.share();
   shmq::ReceiveOptions options{.max_messages = max_messages, .visibility_timeout = visibility_timeout};
+  if (q.remote()) {
+    py::list out;
+    for (shmq::Message& m : receive_remote(q, options, wait_time, self.name()))
+      out.append(py::cast(PyMessage{std::move(m), q}));
+    return out;
+  }
   const std::chrono::milliseconds wait =
       wait_time ? to_wait(*wait_time) : std::chrono::duration_cast<std::chrono::milliseconds>(q.receive_wait_time());
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -355,10 +400,14 @@ py::list receive(PyQueue& self, std::uint32_t max_messages, std::optional<double
   return out;
 }
 
-void delete_message(shmq::Queue& q, const std::string& handle) { check(q.delete_message(handle), "delete", q.name()); }
+void delete_message(shmq::Queue& queue, const std::string& handle) {
+  const std::error_code ec = data_path(queue, [&](shmq::Queue& q) { return q.delete_message(handle); });
+  check(ec, "delete", queue.name());
+}
 
-void change_visibility(shmq::Queue& q, const std::string& handle, std::uint32_t seconds) {
-  check(q.change_visibility(handle, seconds), "change_visibility", q.name());
+void change_visibility(shmq::Queue& queue, const std::string& handle, std::uint32_t seconds) {
+  const std::error_code ec = data_path(queue, [&](shmq::Queue& q) { return q.change_visibility(handle, seconds); });
+  check(ec, "change_visibility", queue.name());
 }
 
 // Entries: receipt handles or Messages (delete_batch), or (handle or
@@ -378,32 +427,111 @@ std::vector<PyBatchResult> handle_batch(PyQueue& self, const py::iterable& entri
     }
     batch.push_back(std::move(e));
   }
-  shmq::Queue& q = self.get();
   std::vector<shmq::BatchEntryResult> results;
-  const std::error_code ec = with_seconds ? q.change_visibility_batch(batch, results) : q.delete_batch(batch, results);
+  const std::error_code ec = data_path(self.get(), [&](shmq::Queue& q) {
+    return with_seconds ? q.change_visibility_batch(batch, results) : q.delete_batch(batch, results);
+  });
   check(ec, with_seconds ? "change_visibility_batch" : "delete_batch", self.name());
   return to_batch_results(results);
 }
 
-// A Python Client: the connection to the namespace's shmqd until close().
+// A Python Client: the connection to the namespace's shmqd, or the remote
+// endpoint, until close().
 class PyClient {
  public:
-  explicit PyClient(const std::string& ns)
-      : client_(std::make_shared<shmq::Client>(shmq::Client::Options{ns})), ns_(ns) {}
+  explicit PyClient(shmq::Client client)
+      : client_(std::make_shared<shmq::Client>(std::move(client))),
+        ns_(client_->ns()),
+        url_(client_->endpoint_url()),
+        remote_(client_->remote()) {}
 
   // The client for one call; ValueError once closed.
   std::shared_ptr<shmq::Client> get() const {
-    if (!client_) throw py::value_error("the client of namespace " + ns_ + " is closed");
+    if (!client_) throw py::value_error("the client of " + describe() + " is closed");
     return client_;
   }
   void close() { client_.reset(); }
   const std::string& ns() const { return ns_; }
+  const std::string& url() const { return url_; }
+  bool remote() const { return remote_; }
   bool closed() const { return !client_; }
+  std::string describe() const { return remote_ ? "endpoint " + url_ : "namespace " + ns_; }
 
  private:
   std::shared_ptr<shmq::Client> client_;
-  std::string ns_;
+  std::string ns_;   // empty for a remote client
+  std::string url_;  // empty for a local client
+  bool remote_ = false;
 };
+
+// Seconds given to Client(), as milliseconds: finite, and above 0 unless
+// `zero_ok`.
+std::optional<std::chrono::milliseconds> to_duration(std::optional<double> seconds, const char* what, bool zero_ok) {
+  if (!seconds) return std::nullopt;
+  const double s = *seconds;
+  if (!std::isfinite(s) || s < 0.0 || (s == 0.0 && !zero_ok) || s > 86400.0) {
+    throw py::value_error(std::string(what) +
+                          (zero_ok ? " must be 0 to 86400 seconds" : " must be above 0 and at most 86400 seconds"));
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(s * 1000.0)));
+}
+
+// What Client() takes besides the namespace: the endpoint and its options.
+struct EndpointArgs {
+  std::optional<std::string> url;
+  std::optional<std::string> region, profile, access_key_id, secret_access_key, session_token, ca_file;
+  bool verify_tls = true;
+  std::optional<double> connect_timeout, request_timeout;
+  std::optional<std::uint32_t> max_attempts;
+  std::optional<double> retry_base;
+
+  // Whether an option other than the URL was given.
+  bool any_option() const {
+    return region || profile || access_key_id || secret_access_key || session_token || ca_file || !verify_tls ||
+           connect_timeout || request_timeout || max_attempts || retry_base;
+  }
+
+  shmq::Endpoint endpoint(std::string endpoint_url) const {
+    shmq::Endpoint e;
+    e.url = std::move(endpoint_url);
+    e.region = region.value_or("");
+    e.profile = profile.value_or("");
+    e.access_key_id = access_key_id.value_or("");
+    e.secret_access_key = secret_access_key.value_or("");
+    e.session_token = session_token.value_or("");
+    e.ca_file = ca_file.value_or("");
+    e.verify_tls = verify_tls;
+    if (auto d = to_duration(connect_timeout, "connect_timeout", false)) e.connect_timeout = *d;
+    if (auto d = to_duration(request_timeout, "request_timeout", false)) e.request_timeout = *d;
+    e.max_attempts = max_attempts.value_or(0);
+    if (auto d = to_duration(retry_base, "retry_base", true)) e.retry_base = *d;
+    return e;
+  }
+};
+
+// shmq.Client(namespace=None, *, endpoint=None, ...): a namespace's daemon
+// whatever SHMQ_ENDPOINT says; an endpoint; or, given neither, what C++'s
+// Client() does (SHMQ_ENDPOINT, else namespace "default"), with the options
+// given applied to SHMQ_ENDPOINT's endpoint.
+std::unique_ptr<PyClient> make_client(const std::optional<std::string>& ns, const EndpointArgs& args) {
+  if (ns && args.url) throw py::value_error("shmq.Client: give a namespace or an endpoint, not both");
+  std::optional<shmq::Endpoint> endpoint;
+  if (args.url) {
+    endpoint = args.endpoint(*args.url);
+  } else if (args.any_option()) {
+    const char* from_environment = std::getenv("SHMQ_ENDPOINT");
+    if (ns || from_environment == nullptr || *from_environment == '\0') {
+      throw py::value_error(
+          "shmq.Client: endpoint options (region, access_key_id, ...) need an endpoint: give endpoint=URL or set "
+          "SHMQ_ENDPOINT");
+    }
+    endpoint = args.endpoint(from_environment);
+  }
+  py::gil_scoped_release release;  // connecting to a daemon blocks; so may reading ~/.aws
+  if (endpoint) return std::make_unique<PyClient>(shmq::Client(*endpoint));
+  if (ns) return std::make_unique<PyClient>(shmq::Client(shmq::Client::Options{*ns}));
+  return std::make_unique<PyClient>(shmq::Client());
+}
 
 // Runs an admin call without the GIL.
 template <class F>
@@ -529,7 +657,8 @@ PYBIND11_MODULE(_shmq, m) {
 
   py::class_<PyQueue>(m, "Queue",
                       "A queue mapped into this process: send, receive and delete work in shared memory, without "
-                      "the daemon. Usable from several threads; close() (or leaving a with block) unmaps it.")
+                      "the daemon. Usable from several threads; close() (or leaving a with block) unmaps it. A "
+                      "remote client's queue makes each call an SQS action over HTTP, without the GIL.")
       .def_property_readonly("name", &PyQueue::name)
       .def_property_readonly("closed", &PyQueue::closed)
       .def("close", &PyQueue::close)
@@ -546,7 +675,8 @@ PYBIND11_MODULE(_shmq, m) {
       .def("receive", &receive, py::arg("max_messages") = 1, py::arg("wait_time") = py::none(),
            py::arg("visibility_timeout") = py::none(),
            "Receives up to max_messages (1..10) messages, waiting up to wait_time seconds (default: the queue's "
-           "ReceiveMessageWaitTimeSeconds) without holding the GIL; returns a list of Messages, empty if none came.")
+           "ReceiveMessageWaitTimeSeconds) without holding the GIL; returns a list of Messages, empty if none came. "
+           "Remote: one ReceiveMessage call, waiting in whole seconds; Ctrl-C is seen when it returns.")
       .def(
           "delete", [](PyQueue& self, py::handle handle) { delete_message(self.get(), handle_of(handle)); },
           py::arg("receipt_handle"),
@@ -568,19 +698,46 @@ PYBIND11_MODULE(_shmq, m) {
           py::arg("entries"),
           "Changes the visibility of up to 10 messages: (receipt handle or Message, seconds) pairs.")
       .def(
-          "counts", [](PyQueue& self) { return self.get().counts(); },
-          "Approximate counts (visible, in_flight, delayed), read without locking.")
+          "counts", [](PyQueue& self) { return data_path(self.get(), [](shmq::Queue& q) { return q.counts(); }); },
+          "Approximate counts (visible, in_flight, delayed), read without locking. Remote: a GetQueueAttributes "
+          "call; all zero if it fails.")
+      .def_property_readonly("remote", &PyQueue::remote, "Whether this queue is reached over HTTP (a remote client's).")
       .def("__repr__", [](const PyQueue& self) { return "<shmq.Queue " + self.name() + ">"; });
 
   py::class_<PyClient>(m, "Client",
-                       "A connection to the shmqd of a namespace. Admin calls go to the daemon and block on its "
-                       "answer (without the GIL); open_queue maps a queue for the data path.")
-      .def(py::init([](const std::string& ns) {
-             py::gil_scoped_release release;
-             return std::make_unique<PyClient>(ns);
+                       "A connection to the shmqd of a namespace, or a client of an SQS endpoint over HTTP(S). "
+                       "Admin calls go to the daemon (or the endpoint) and block on its answer (without the GIL); "
+                       "open_queue maps a queue for the data path.")
+      .def(py::init([](const std::optional<std::string>& ns, const std::optional<std::string>& endpoint,
+                       const std::optional<std::string>& region, const std::optional<std::string>& profile,
+                       const std::optional<std::string>& access_key_id,
+                       const std::optional<std::string>& secret_access_key,
+                       const std::optional<std::string>& session_token, const std::optional<std::string>& ca_file,
+                       bool verify_tls, std::optional<double> connect_timeout, std::optional<double> request_timeout,
+                       std::optional<std::uint32_t> max_attempts, std::optional<double> retry_base) {
+             return make_client(
+                 ns, EndpointArgs{endpoint, region, profile, access_key_id, secret_access_key, session_token, ca_file,
+                                  verify_tls, connect_timeout, request_timeout, max_attempts, retry_base});
            }),
-           py::arg("namespace") = "default", "Connects to the daemon. Raises DaemonUnavailable if none runs.")
-      .def_property_readonly("namespace", &PyClient::ns)
+           py::arg("namespace") = py::none(), py::kw_only(), py::arg("endpoint") = py::none(),
+           py::arg("region") = py::none(), py::arg("profile") = py::none(), py::arg("access_key_id") = py::none(),
+           py::arg("secret_access_key") = py::none(), py::arg("session_token") = py::none(),
+           py::arg("ca_file") = py::none(), py::arg("verify_tls") = true, py::arg("connect_timeout") = py::none(),
+           py::arg("request_timeout") = py::none(), py::arg("max_attempts") = py::none(),
+           py::arg("retry_base") = py::none(),
+           "Client(namespace): the daemon of that namespace; raises DaemonUnavailable if none runs. "
+           "Client(endpoint=URL, ...): an SQS endpoint (Amazon SQS, a shmqd bridge elsewhere); nothing is sent "
+           "until the first call. Client(): SHMQ_ENDPOINT if set, else namespace \"default\". Endpoint options: "
+           "region, profile, access_key_id, secret_access_key, session_token (default: the AWS environment and "
+           "files), ca_file, verify_tls, connect_timeout and request_timeout (seconds), max_attempts (0: "
+           "AWS_MAX_ATTEMPTS, else 3), retry_base (seconds).")
+      .def_property_readonly(
+          "namespace", [](const PyClient& self) { return none_if_empty(self.ns()); },
+          "The daemon's namespace; None for a remote client.")
+      .def_property_readonly(
+          "endpoint_url", [](const PyClient& self) { return none_if_empty(self.url()); },
+          "The endpoint's URL; None for a local client.")
+      .def_property_readonly("remote", &PyClient::remote, "Whether calls go to an endpoint over HTTP.")
       .def_property_readonly("closed", &PyClient::closed)
       .def("close", &PyClient::close)
       .def("__enter__", &self_object)
@@ -650,5 +807,7 @@ PYBIND11_MODULE(_shmq, m) {
             return PyQueue(admin(self, [&](shmq::Client& c) { return c.open_queue(name); }));
           },
           py::arg("name"), "Maps the queue for send and receive. Raises QueueDoesNotExist.")
-      .def("__repr__", [](const PyClient& self) { return "<shmq.Client namespace=" + self.ns() + ">"; });
+      .def("__repr__", [](const PyClient& self) {
+        return "<shmq.Client " + (self.remote() ? "endpoint=" + self.url() : "namespace=" + self.ns()) + ">";
+      });
 }

@@ -14,7 +14,7 @@ packages=(
   ruby ruby-aws-sdk libamazon-sqs-simple-perl
   prometheus python3-prometheus-client chromium
   libzmq3-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
-  wrk
+  wrk stunnel4
   clang libclang-rt-14-dev
 )
 # Node.js runs the JavaScript SDK's client tests; any node already on PATH

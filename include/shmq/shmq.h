@@ -10,8 +10,9 @@
  * message: shmq_client_last_error() returns it for the calling thread.
  *
  * Handles are opaque. A shmq_client is a connection to one namespace's
- * daemon; a shmq_queue is a queue mapped into this process, and stays usable
- * after the client that opened it is closed. A handle may be used from
+ * daemon, or to an SQS endpoint over HTTP(S) (shmq_client_open_endpoint);
+ * a shmq_queue is a queue mapped into this process (or, a remote client's,
+ * a queue URL), and stays usable after the client that opened it is closed. A handle may be used from
  * several threads at once, except that closing it must come after every
  * other call on it has returned.
  *
@@ -107,8 +108,70 @@ typedef struct shmq_list {
   void* reserved;        /* the library's */
 } shmq_list;
 
-/* Connects to the daemon of namespace `ns` (NULL: "default"). */
+/* Connects to the daemon of namespace `ns` (NULL: "default"), whatever
+ * SHMQ_ENDPOINT says. SHMQ_DAEMON_UNAVAILABLE if none runs. */
 SHMQ_API int shmq_client_open(const char* ns, shmq_client** client);
+
+/* With the environment variable SHMQ_ENDPOINT set and not empty, a client
+ * of the SQS endpoint it names (credentials and region from the AWS
+ * environment and files, as shmq_endpoint's NULL fields say); else the
+ * daemon of namespace "default". This is the call that lets a program be
+ * pointed at a remote endpoint without a change. */
+SHMQ_API int shmq_client_open_default(shmq_client** client);
+
+/* An SQS endpoint to use instead of shared memory: Amazon SQS, another
+ * SQS-compatible service, or a shmqd bridge on another host
+ * (docs/c-api.md, "Remote endpoints"). Strings are NUL-terminated; NULL is
+ * the same as "". Fill one with shmq_endpoint_init first: a struct zeroed
+ * with memset (or "= {0}") alone has verify_tls 0, which turns TLS
+ * verification off. Then set the fields you need. */
+typedef struct shmq_endpoint {
+  const char* url; /* "https://sqs.us-east-1.amazonaws.com", "http://otherhost:9324"; required */
+  /* NULL: the region in an Amazon host name, else AWS_REGION,
+   * AWS_DEFAULT_REGION, the profile's region, else "us-east-1". */
+  const char* region;
+  const char* profile; /* NULL: AWS_PROFILE, else "default" (~/.aws/credentials and ~/.aws/config) */
+  /* NULL: the credential chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+   * then the shared files); with none anywhere, requests go unsigned. The
+   * key id and the secret go together. */
+  const char* access_key_id;
+  const char* secret_access_key;
+  const char* session_token;   /* temporary credentials only */
+  const char* ca_file;         /* HTTPS: PEM file of the authorities to trust; NULL: AWS_CA_BUNDLE, else the system's */
+  int verify_tls;              /* nonzero (the default): verify the server's certificate and name; 0 for tests only */
+  unsigned connect_timeout_ms; /* TCP connect and TLS handshake; 0: the default, 3000 */
+  unsigned request_timeout_ms; /* one attempt, not counting a long poll's wait; 0: the default, 30000 */
+  /* Attempts per call, the first included; 0 (the default): AWS_MAX_ATTEMPTS,
+   * else 3. Failed connections, 5xx answers and throttling are tried again
+   * after a jittered delay of about retry_base_ms, doubled at each attempt
+   * (five times as long when throttled), at most 20 s. */
+  unsigned max_attempts;
+  unsigned retry_base_ms; /* default 100; 0: no delay between attempts */
+} shmq_endpoint;
+
+/* Sets every field of *endpoint to its default: the strings NULL,
+ * verify_tls 1, connect_timeout_ms 3000, request_timeout_ms 30000,
+ * max_attempts 0, retry_base_ms 100. Does nothing for NULL. */
+SHMQ_API void shmq_endpoint_init(shmq_endpoint* endpoint);
+
+/* A client of this SQS endpoint. Nothing is sent yet: the first call
+ * connects, and says whether the endpoint answers (SHMQ_DAEMON_UNAVAILABLE
+ * after every attempt failed) and takes the credentials
+ * (SHMQ_PERMISSION_DENIED). SHMQ_INVALID_PARAMETER_VALUE for a bad URL, a
+ * CA file that cannot be read, a key id without a secret or a shared
+ * credentials file that cannot be parsed; shmq_client_last_error() says
+ * which. SHMQ_INVALID_ARGUMENT if endpoint, its url or client is NULL.
+ *
+ * The calls of a remote client and its queues are SQS actions, each
+ * blocking for its HTTP answer, sends and deletes too; where they behave
+ * otherwise, their comments say "Remote:". The error codes are the same;
+ * SHMQ_THROTTLED is the endpoint's throttling through every attempt. */
+SHMQ_API int shmq_client_open_endpoint(const shmq_endpoint* endpoint, shmq_client** client);
+
+/* The endpoint's URL for a remote client; "" for a local one (and for
+ * NULL). Valid while the handle is open. */
+SHMQ_API const char* shmq_client_endpoint_url(const shmq_client* client);
+
 SHMQ_API void shmq_client_close(shmq_client* client);
 /* The daemon's or the library's message for the last failed call of this
  * thread on any client; "" if none. Valid until the thread's next call. */
@@ -133,10 +196,11 @@ SHMQ_API int shmq_queue_open(shmq_client* client, const char* name, shmq_queue**
 SHMQ_API void shmq_queue_close(shmq_queue* queue);
 /* The queue's name; valid while the handle is open. */
 SHMQ_API const char* shmq_queue_name(const shmq_queue* queue);
-/* Approximate counts, read without locking. */
+/* Approximate counts, read without locking. Remote: a GetQueueAttributes
+ * call (blocks); all zero if it fails. */
 SHMQ_API void shmq_queue_counts(const shmq_queue* queue, uint64_t* visible, uint64_t* in_flight, uint64_t* delayed);
 /* How long calls wait for the queue's lock before SHMQ_QUEUE_BUSY
- * (microseconds; 0: as long as it takes, the default). */
+ * (microseconds; 0: as long as it takes, the default). Remote: no effect. */
 SHMQ_API void shmq_queue_set_lock_wait(shmq_queue* queue, uint64_t microseconds);
 
 /* ---- Messages ---- */
@@ -163,7 +227,9 @@ SHMQ_API shmq_send_options shmq_send_options_default(void);
 
 #define SHMQ_MESSAGE_ID_SIZE 37      /* a UUID and its NUL */
 #define SHMQ_SEQUENCE_NUMBER_SIZE 21 /* 20 digits and the NUL */
-#define SHMQ_RECEIPT_HANDLE_SIZE 128 /* room for any receipt handle and its NUL */
+/* Room for any receipt handle and its NUL: a local one is 40 characters,
+ * SQS's are at most 1024. */
+#define SHMQ_RECEIPT_HANDLE_SIZE 1025
 
 typedef struct shmq_send_result {
   char message_id[SHMQ_MESSAGE_ID_SIZE];
@@ -171,7 +237,9 @@ typedef struct shmq_send_result {
   int duplicate;                                   /* FIFO: deduplicated; message_id is the original's */
 } shmq_send_result;
 
-/* Sends one message. Does not block. `options` and `result` may be NULL. */
+/* Sends one message. Does not block (remote: blocks for the answer).
+ * `options` and `result` may be NULL. Remote: a duplicate FIFO send is
+ * answered as the original was, so `duplicate` stays 0. */
 SHMQ_API int shmq_send(shmq_queue* queue, const void* body, size_t body_len, const shmq_send_options* options,
                        shmq_send_result* result);
 
@@ -240,11 +308,16 @@ SHMQ_API void shmq_messages_free(shmq_messages* messages);
  * returned with body_len the length needed: make it visible again with
  * shmq_change_visibility(..., 0), or delete it. receipt_handle needs
  * SHMQ_RECEIPT_HANDLE_SIZE bytes, message_id (may be NULL)
- * SHMQ_MESSAGE_ID_SIZE. Attributes are not returned here. */
+ * SHMQ_MESSAGE_ID_SIZE. Attributes are not returned here. Remote: an
+ * endpoint whose handle does not fit (longer than SQS allows) gets the
+ * message made visible again at once, and SHMQ_BUFFER_TOO_SMALL with
+ * *received 0 and receipt_handle "": a cut handle would name nothing. */
 SHMQ_API int shmq_receive_into(shmq_queue* queue, const shmq_receive_options* options, void* body, size_t body_cap,
                                size_t* body_len, char* receipt_handle, char* message_id, int* received);
 
-/* Deletes the message the receipt handle names. Does not block. */
+/* Deletes the message the receipt handle names. Does not block (remote:
+ * blocks for the answer). Remote: SQS takes a stale handle's delete as
+ * done, so SHMQ_STALE_RECEIPT_HANDLE never comes back. */
 SHMQ_API int shmq_delete(shmq_queue* queue, const char* receipt_handle);
 /* Makes an in-flight message visible again after `seconds` (0..43200). */
 SHMQ_API int shmq_change_visibility(shmq_queue* queue, const char* receipt_handle, uint32_t seconds);

@@ -107,10 +107,17 @@ std::string environment_ca_bundle() {
   return v == nullptr ? std::string() : std::string(v);
 }
 
+// Whether a failed exchange failed in TLS: the handshake (a certificate
+// that does not verify, no protocol in common) rather than the network.
+// ("asio.ssl.stream", a stream cut short, is the network's.)
+bool tls_failure(const std::system_error& e) { return std::string_view(e.code().category().name()) == "asio.ssl"; }
+
 }  // namespace
 
 const json& Outcome::value() const {
-  if (error) throw std::system_error(error, message.empty() ? shape : shape + ": " + message);
+  if (error) {
+    throw std::system_error(error, shape.empty() ? message : message.empty() ? shape : shape + ": " + message);
+  }
   return body;
 }
 
@@ -222,7 +229,9 @@ Outcome SqsJsonClient::attempt(std::string_view action, const std::string& body,
   try {
     response = transport_->post(sent, body, timeout);
   } catch (const std::system_error& e) {
-    transient = true;
+    // A certificate that does not verify will not verify on the next try
+    // either; a refused or lost connection may pass.
+    transient = !tls_failure(e);
     out.error = Errc::daemon_unavailable;
     out.message = e.what();
     return out;

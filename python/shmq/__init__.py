@@ -15,6 +15,17 @@ library, bound with pybind11); queue administration goes to the daemon.
 Calls that can block (receive, admin calls) release the GIL. Failures raise
 shmq.Error or one of its subclasses; .code is the library's stable error
 name (e.g. "queue_does_not_exist"). An empty receive is an empty list.
+
+The same calls work against an SQS endpoint over HTTP(S): Amazon SQS, or a
+shmqd bridge on another host (every call then blocks on the network, and
+releases the GIL):
+
+    client = shmq.Client(endpoint="https://sqs.eu-west-1.amazonaws.com")
+    client = shmq.Client(endpoint="http://queues.internal:9324",
+                         access_key_id="AKID", secret_access_key="...")
+
+shmq.Client() with no arguments uses the endpoint SHMQ_ENDPOINT names, if
+it is set; shmq.Client("ns") is always the local daemon of that namespace.
 """
 
 from ._shmq import (
@@ -53,7 +64,8 @@ class QueueNameExists(Error):
 
 
 class DaemonUnavailable(Error):
-    """No shmqd serves this namespace, or it went away."""
+    """No shmqd serves this namespace, or it went away; a remote endpoint
+    did not answer (or failed) through every attempt."""
 
 
 class QueueFull(Error):
@@ -82,11 +94,17 @@ class InvalidParameter(Error, ValueError):
 
 
 class PermissionDenied(Error, PermissionError):
-    """The daemon refused this user, or the segment's permissions did."""
+    """The daemon refused this user, or the segment's permissions did; a
+    remote endpoint refused the credentials or the signature."""
 
 
 class QueueBusy(Error):
     """The queue's lock stayed held longer than this process waits."""
+
+
+class Throttled(Error):
+    """A remote endpoint throttled the request through every attempt (SQS
+    RequestThrottled): slow down, or allow more attempts (max_attempts)."""
 
 
 # The one table from the library's error names to the classes raised for
@@ -117,6 +135,7 @@ ERROR_CLASSES = {
     "invalid_batch_entry_id": InvalidParameter,
     "permission_denied": PermissionDenied,
     "queue_busy": QueueBusy,
+    "throttled": Throttled,
 }
 
 # The classes are the package's, wherever they are defined.
@@ -130,5 +149,6 @@ _set_error_classes(Error, dict(ERROR_CLASSES))
 __all__ = [
     "BatchResult", "Client", "DaemonUnavailable", "Error", "InvalidParameter", "InvalidReceiptHandle", "Message",
     "MessageAttribute", "MessageNotInflight", "MessageTooLarge", "OverLimit", "PermissionDenied", "Queue",
-    "QueueBusy", "QueueCounts", "QueueDoesNotExist", "QueueFull", "QueueNameExists", "SendResult", "__version__",
+    "QueueBusy", "QueueCounts", "QueueDoesNotExist", "QueueFull", "QueueNameExists", "SendResult", "Throttled",
+    "__version__",
 ]
