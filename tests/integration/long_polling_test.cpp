@@ -58,7 +58,9 @@ TEST_F(LongPolling, ReceiveMessageWaitTimeSecondsIsTheDefaultWait) {
   client_.set_queue_attributes("q", {{"ReceiveMessageWaitTimeSeconds", "20"}});
   // A remote Queue keeps what open_queue read; its receives still wait as
   // the queue says, since the service applies the attribute.
-  if (!remote_backend()) EXPECT_EQ(q.receive_wait_time(), 20s) << "an open queue sees the change";
+  if (!remote_backend()) {
+    EXPECT_EQ(q.receive_wait_time(), 20s) << "an open queue sees the change";
+  }
   auto sender = std::async(std::launch::async, [ns = ns()] {
     std::this_thread::sleep_for(300ms);
     return shmqctl(ns, {"send", "q", "default wait"});
