@@ -333,6 +333,27 @@ static void purge_says_how_many(void** state) {
 
 /* ---- messages ---- */
 
+/* The attributes both round-trip tests send: "raw" (Binary, these bytes),
+ * "size" (Number.int 1024), and one more. */
+static void expect_raw_and_size_attributes(const shmq_message* m, const unsigned char* bytes, size_t n) {
+  assert_int_equal(m->attribute_count, 3);
+  int seen = 0;
+  for (size_t i = 0; i < m->attribute_count; ++i) {
+    const shmq_message_attribute* a = &m->attributes[i];
+    if (strcmp(a->name, "raw") == 0) {
+      assert_string_equal(a->data_type, "Binary");
+      assert_int_equal(a->value_len, n);
+      assert_memory_equal(a->value, bytes, n);
+      ++seen;
+    } else if (strcmp(a->name, "size") == 0) {
+      assert_string_equal(a->data_type, "Number.int");
+      assert_memory_equal(a->value, "1024", 4);
+      ++seen;
+    }
+  }
+  assert_int_equal(seen, 2);
+}
+
 static void a_message_round_trips_with_its_attributes(void** state) {
   (void)state;
   shmq_queue* q = make_queue("round-trip", NULL, 0);
@@ -363,22 +384,7 @@ static void a_message_round_trips_with_its_attributes(void** state) {
   assert_string_equal(m->message_id, sent.message_id);
   assert_int_equal(m->receive_count, 1);
   assert_true(m->sent_timestamp_ms > 1700000000000ull);
-  assert_int_equal(m->attribute_count, 3);
-  int seen = 0;
-  for (size_t i = 0; i < m->attribute_count; ++i) {
-    const shmq_message_attribute* a = &m->attributes[i];
-    if (strcmp(a->name, "raw") == 0) {
-      assert_string_equal(a->data_type, "Binary");
-      assert_int_equal(a->value_len, sizeof bytes);
-      assert_memory_equal(a->value, bytes, sizeof bytes);
-      ++seen;
-    } else if (strcmp(a->name, "size") == 0) {
-      assert_string_equal(a->data_type, "Number.int");
-      assert_memory_equal(a->value, "1024", 4);
-      ++seen;
-    }
-  }
-  assert_int_equal(seen, 2);
+  expect_raw_and_size_attributes(m, bytes, sizeof bytes);
   uint64_t in_flight = 0;
   shmq_queue_counts(q, NULL, &in_flight, NULL);
   assert_int_equal(in_flight, 1);
@@ -731,22 +737,7 @@ static void a_remote_client_works_the_queues_of_the_daemon(void** state) {
   assert_int_equal(m->receive_count, 1);
   assert_true(m->sent_timestamp_ms > 1700000000000ull);
   assert_true(strlen(m->receipt_handle) > 0 && strlen(m->receipt_handle) < SHMQ_RECEIPT_HANDLE_SIZE);
-  assert_int_equal(m->attribute_count, 3);
-  int seen = 0;
-  for (size_t i = 0; i < m->attribute_count; ++i) {
-    const shmq_message_attribute* a = &m->attributes[i];
-    if (strcmp(a->name, "raw") == 0) {
-      assert_string_equal(a->data_type, "Binary");
-      assert_int_equal(a->value_len, sizeof bytes);
-      assert_memory_equal(a->value, bytes, sizeof bytes);
-      ++seen;
-    } else if (strcmp(a->name, "size") == 0) {
-      assert_string_equal(a->data_type, "Number.int");
-      assert_memory_equal(a->value, "1024", 4);
-      ++seen;
-    }
-  }
-  assert_int_equal(seen, 2);
+  expect_raw_and_size_attributes(m, bytes, sizeof bytes);
   shmq_queue_counts(lq, NULL, &in_flight, NULL);
   assert_int_equal(in_flight, 1);
   assert_int_equal(shmq_delete(rq, m->receipt_handle), SHMQ_OK);
