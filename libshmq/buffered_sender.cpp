@@ -14,7 +14,8 @@ std::size_t entry_bytes(const SendEntry& e) { return e.body.size() + detail::att
 
 BufferedSender::BufferedSender(Queue queue) : BufferedSender(std::move(queue), Options{}) {}
 
-BufferedSender::BufferedSender(Queue queue, const Options& options) : queue_(std::move(queue)), options_(options) {
+BufferedSender::BufferedSender(Queue queue, const Options& options)
+    : queue_(std::move(queue)), options_(options), fifo_(queue_.name().ends_with(".fifo")) {
   if (options_.max_batch < 1 || options_.max_batch > detail::kMaxBatchEntries || options_.max_in_flight_batches < 1 ||
       options_.max_in_flight_batches > 64 || options_.max_batch_open.count() < 0) {
     throw std::system_error(Errc::invalid_parameter_value,
@@ -39,20 +40,30 @@ std::future<SendOutcome> BufferedSender::send(std::string body, SendOptions opti
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
+    p.seq = next_seq_++;
     pending_.push_back(std::move(p));
     ++stats_.messages;
     // A full batch goes at once; the first of a batch starts a sender's wait.
     wake = pending_.size() == 1 || pending_.size() >= options_.max_batch;
   }
-  if (wake) work_.notify_one();
+  if (wake) work_.notify_all();
   return result;
 }
 
 void BufferedSender::flush() {
   std::unique_lock lock(mutex_);
+  // Done once every message buffered before this call was answered, even
+  // while other threads go on sending.
+  const std::uint64_t before = next_seq_;
   ++flush_requests_;
   work_.notify_all();
-  idle_.wait(lock, [this] { return pending_.empty() && sending_ == 0; });
+  const auto done = [&] {
+    const bool pending_before = !pending_.empty() && pending_.front().seq < before;
+    const bool sending_before = !sending_.empty() && *sending_.begin() < before;
+    return !pending_before && !sending_before;
+  };
+  while (!idle_.wait_for(lock, std::chrono::milliseconds(50), done)) {
+  }
 }
 
 BufferedSender::Stats BufferedSender::stats() const {
@@ -78,8 +89,15 @@ std::vector<BufferedSender::Pending> BufferedSender::take_batch() {
 void BufferedSender::run() {
   std::unique_lock lock(mutex_);
   std::uint64_t flushes_seen = flush_requests_;
+  // A FIFO queue's next batch waits for the one on its way.
+  const auto may_send = [this] { return !fifo_ || sending_.empty(); };
   for (;;) {
-    work_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    // Woken by every change that may let it go (always notify_all: glibc
+    // 2.36's pthread_cond_signal can lose a wake-up), and looking again
+    // every 50 ms all the same, so that no lost wake-up can stop a sender.
+    const auto ready = [&] { return (stopping_ || !pending_.empty()) && (pending_.empty() || may_send()); };
+    while (!work_.wait_for(lock, std::chrono::milliseconds(50), ready)) {
+    }
     if (pending_.empty()) return;  // stopping, and nothing left
     // Wait out the first message's window unless the batch is full, a
     // flush asks for it, or the sender stops.
@@ -88,21 +106,38 @@ void BufferedSender::run() {
       return stopping_ || pending_.empty() || pending_.size() >= options_.max_batch || flush_requests_ != flushes_seen;
     });
     flushes_seen = flush_requests_;
+    if (!may_send()) continue;
     std::vector<Pending> batch = take_batch();
     if (batch.empty()) continue;
-    ++sending_;
+    const auto mine = sending_.insert(batch.front().seq);
     ++stats_.batches;
     // Others may have more to send meanwhile.
-    if (!pending_.empty()) work_.notify_one();
+    if (!pending_.empty()) work_.notify_all();
     lock.unlock();
     send_now(batch);
     lock.lock();
-    --sending_;
-    if (pending_.empty() && sending_ == 0) idle_.notify_all();
+    sending_.erase(mine);
+    idle_.notify_all();
+    if (fifo_ && !pending_.empty()) work_.notify_all();
   }
 }
 
 void BufferedSender::send_now(std::vector<Pending>& batch) {
+  try {
+    send_batch_now(batch);
+  } catch (...) {
+    // Out of memory, say: every caller of the batch not answered yet hears it.
+    for (Pending& p : batch) {
+      try {
+        p.promise.set_value(SendOutcome{Errc::internal, {}});
+      } catch (const std::future_error&) {
+        // answered already
+      }
+    }
+  }
+}
+
+void BufferedSender::send_batch_now(std::vector<Pending>& batch) {
   if (batch.size() == 1) {
     SendOutcome out;
     out.error = queue_.send(batch[0].entry.body, out.result, batch[0].entry.options);

@@ -13,6 +13,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -38,7 +39,8 @@ class SHMQ_API BufferedSender {
     // batch goes out with what it has.
     std::chrono::microseconds max_batch_open{std::chrono::milliseconds(20)};
     // Batches on their way at once (each on a thread of its own); more
-    // keep a remote endpoint's round trips overlapping.
+    // keep a remote endpoint's round trips overlapping. A FIFO queue's
+    // batches go one at a time, so that they arrive in the order sent.
     std::size_t max_in_flight_batches = 4;
     // Stats and tests: the most messages a batch takes (1 to 10).
     std::size_t max_batch = 10;
@@ -76,12 +78,14 @@ class SHMQ_API BufferedSender {
     SendEntry entry;
     std::promise<SendOutcome> promise;
     std::chrono::steady_clock::time_point since;
+    std::uint64_t seq = 0;  // order of send() calls
   };
   void run();
   // Takes the next batch from pending_ (the lock held): up to max_batch
   // entries, at most a batch's bytes.
   std::vector<Pending> take_batch();
-  void send_now(std::vector<Pending>& batch);
+  void send_now(std::vector<Pending>& batch);  // answers every caller of the batch, whatever happens
+  void send_batch_now(std::vector<Pending>& batch);
 
   Queue queue_;
   Options options_;
@@ -89,8 +93,10 @@ class SHMQ_API BufferedSender {
   std::condition_variable work_;
   std::condition_variable idle_;
   std::deque<Pending> pending_;
-  std::size_t sending_ = 0;  // batches taken and not yet answered
+  std::multiset<std::uint64_t> sending_;  // the first seq of each batch taken and not yet answered
+  std::uint64_t next_seq_ = 0;
   std::uint64_t flush_requests_ = 0;
+  bool fifo_ = false;
   bool stopping_ = false;
   Stats stats_;
   std::vector<std::thread> threads_;

@@ -1,6 +1,7 @@
 #include "remote/sqs_json_client.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <thread>
 
@@ -164,6 +165,15 @@ SqsJsonClient::SqsJsonClient(const Endpoint& endpoint)
       max_attempts_(endpoint.max_attempts != 0 ? endpoint.max_attempts : environment_attempts()),
       random_(std::random_device{}()) {
   Url url = parse_url(endpoint.url);
+  // SigV4 signs the path URI-encoded; a path of plain characters is its own
+  // encoding, and any other would be signed as something else.
+  for (const char c : url.path) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~')) {
+      throw std::system_error(Errc::invalid_parameter_value,
+                              "endpoint URL '" + endpoint.url +
+                                  "': a path of letters, digits and / - . _ ~ only (SigV4 signs it as it is)");
+    }
+  }
   const Environment env = process_environment();
   region_ = resolve_region(endpoint.region, url.host, endpoint.profile, env);
   if (!endpoint.access_key_id.empty() || !endpoint.secret_access_key.empty()) {
@@ -242,7 +252,7 @@ Outcome SqsJsonClient::attempt(std::string_view action, const std::string& body,
       // Some actions answer an empty body; anything else is not SQS.
       if (!response.body.empty()) {
         out.error = Errc::internal;
-        out.message = url_text_ + " answered " + action.data() + " with a body that is not a JSON object";
+        out.message = url_text_ + " answered " + std::string(action) + " with a body that is not a JSON object";
         return out;
       }
       parsed = json::object();

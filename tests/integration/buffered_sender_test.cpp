@@ -2,10 +2,12 @@
 // on its own. Runs on both backends (shared memory, and the remote runs).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shmq/buffered_sender.hpp"
@@ -100,6 +102,42 @@ TEST_F(BufferedSenders, ABatchLevelErrorReachesEveryCallerOfTheBatch) {
   auto b = sender.send("b");
   EXPECT_EQ(name_of(a.get().error), "queue_does_not_exist");
   EXPECT_EQ(name_of(b.get().error), "queue_does_not_exist");
+}
+
+TEST_F(BufferedSenders, AFifoQueuesBatchesArriveInTheOrderSent) {
+  Queue q = make_queue("q.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  std::vector<std::future<SendOutcome>> futures;
+  {
+    // Batches of two, eight senders: they still must not overtake.
+    BufferedSender sender(q,
+                          {.max_batch_open = std::chrono::microseconds(0), .max_in_flight_batches = 8, .max_batch = 2});
+    for (int i = 0; i < 60; ++i) futures.push_back(sender.send("m" + std::to_string(i), SendOptions{.group_id = "g"}));
+  }
+  for (auto& f : futures) ASSERT_EQ(name_of(f.get().error), "ok");
+  std::vector<std::string> order;
+  ASSERT_TRUE(eventually([&] {
+    for (const Message& m : receive_now(q)) {
+      order.push_back(m.body);
+      EXPECT_EQ(name_of(q.delete_message(m.receipt_handle)), "ok");
+    }
+    return order.size() >= 60;
+  }));
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(order[i], "m" + std::to_string(i)) << "at " << i;
+}
+
+TEST_F(BufferedSenders, FlushWaitsForWhatCameBeforeItNotForWhatComesAfter) {
+  Queue q = make_queue("q");
+  BufferedSender sender(q, {.max_batch_open = std::chrono::milliseconds(5)});
+  std::atomic<bool> stop{false};
+  // Another thread sends without pause: flush must still return.
+  std::thread busy([&] {
+    while (!stop) (void)sender.send("later");
+  });
+  auto mine = sender.send("before the flush");
+  sender.flush();
+  EXPECT_EQ(mine.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "flush returned first";
+  stop = true;
+  busy.join();
 }
 
 TEST_F(BufferedSenders, OptionsOutOfRangeAreRefused) {

@@ -169,7 +169,8 @@ TEST_F(RemoteEndpoint, AnEndpointThatDoesNotAnswerIsDaemonUnavailableAfterItsAtt
 }
 
 TEST_F(RemoteEndpoint, ABadUrlIsRefusedWhenTheClientIsMade) {
-  for (const char* url : {"ftp://host/", "http://", "http://host:99999", "http://user@host/", "http://host/?q"}) {
+  for (const char* url :
+       {"ftp://host/", "http://", "http://host:99999", "http://user@host/", "http://host/?q", "http://host/a%20b"}) {
     Endpoint e;
     e.url = url;
     EXPECT_EQ(thrown_by([&] { Client client(e); }), "invalid_parameter_value") << url;
