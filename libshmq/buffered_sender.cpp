@@ -92,9 +92,8 @@ void BufferedSender::run() {
   // A FIFO queue's next batch waits for the one on its way.
   const auto may_send = [this] { return !fifo_ || sending_.empty(); };
   for (;;) {
-    // Woken by every change that may let it go (always notify_all: glibc
-    // 2.36's pthread_cond_signal can lose a wake-up), and looking again
-    // every 50 ms all the same, so that no lost wake-up can stop a sender.
+    // Woken by every change that may let it go, and looking again every
+    // 50 ms all the same: a missed wake-up costs 50 ms, never a hang.
     const auto ready = [&] { return (stopping_ || !pending_.empty()) && (pending_.empty() || may_send()); };
     while (!work_.wait_for(lock, std::chrono::milliseconds(50), ready)) {
     }
@@ -118,7 +117,9 @@ void BufferedSender::run() {
     lock.lock();
     sending_.erase(mine);
     idle_.notify_all();
-    if (fifo_ && !pending_.empty()) work_.notify_all();
+    // A FIFO queue's senders waited for this batch: to take the next, or,
+    // stopping with nothing left, to end.
+    if (fifo_) work_.notify_all();
   }
 }
 
