@@ -19,6 +19,13 @@ TEST(Sha256, StandardVectors) {
   EXPECT_EQ(hex(sha256({"abc"})), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(hex(sha256({"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"})),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // A million 'a's: many blocks, as a content-based deduplication hashes a
+  // large body.
+  EXPECT_EQ(hex(sha256({std::string(1'000'000, 'a')})),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // ... and in parts that cut across block boundaries.
+  EXPECT_EQ(hex(sha256({std::string(63, 'a'), std::string(1, 'a'), std::string(999'936, 'a')})),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(Sha256, PartsHashAsTheirConcatenation) {
