@@ -215,6 +215,7 @@ std::error_code prepare(const detail::QueueState& q, const detail::QueueSettings
         detail::atom(const_cast<std::uint32_t&>(h.dedup_per_group)).load(std::memory_order_relaxed) != 0;
     req.dedup = true;
     req.dedup_key = detail::dedup_key(per_group, opt.group_id, dedup_id);
+    q.core.prefetch_dedup(req.dedup_key);  // its miss overlaps the rest of the send's preparation
     req.group_id = opt.group_id;
     req.delay_s = settings.delay_s;
   } else {

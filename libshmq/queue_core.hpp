@@ -182,6 +182,9 @@ class QueueCore {
   const SegmentBounds& bounds() const noexcept { return bounds_; }
   MessageDescriptor& descriptor(std::uint32_t index) const noexcept { return d_[index]; }
   std::uint8_t* payload(std::uint64_t block_offset) const noexcept { return arena_base_ + block_offset; }
+  // A FIFO send, once its deduplication key is known: the key's hash bucket
+  // starts on its way to this core (see DedupTable::prefetch_bucket).
+  void prefetch_dedup(const DedupKey& key) const noexcept { dedup_.prefetch_bucket(key); }
 
   // Reserves one slot per entry of `sizes` (body and blob bytes) in one
   // critical section. Entries that find no room get queue_full in `errors`;
