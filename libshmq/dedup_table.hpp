@@ -40,13 +40,13 @@ class DedupTable {
   // creation, so the read of the bucket (a hint: every write of one is a
   // store_hint) never faults; the entry is only prefetched, which never
   // faults or backs a page, and only if its index is in bounds.
-  // Earlier still, as soon as the key is known: the bucket's line only (a
-  // prefetch, which never faults), so that prefetch() finds it on its way.
-  void prefetch_bucket(const DedupKey& key) const noexcept { __builtin_prefetch(&bucket(key.key[0]), 0, 3); }
   void prefetch(const DedupKey& key) const noexcept {
     const std::uint32_t first = atom(bucket(key.key[0])).load(std::memory_order_relaxed);
     if (first != 0 && first <= capacity_) __builtin_prefetch(&e_[first - 1], 0, 3);
   }
+  // Earlier still, as soon as the key is known: the bucket's line only (a
+  // prefetch, which never faults), so that prefetch() finds it on its way.
+  void prefetch_bucket(const DedupKey& key) const noexcept { __builtin_prefetch(&bucket(key.key[0]), 0, 3); }
   // False if the table is full of live entries, or /dev/shm has no room for
   // more of them.
   bool insert(const DedupKey& key, std::uint64_t expires_ns, const std::uint8_t (&message_id)[16], std::uint64_t seq);
